@@ -1,0 +1,95 @@
+"""wagate: the app factory, and (run as a script) the embedded all-in-one server.
+
+`python app.py` serves http://127.0.0.1:5000 with SQLite, an in-process Redis stand-in,
+an in-process RQ worker and an in-process engine host running the simulator engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import Config
+from extensions import db, limiter, migrate, queues, socketio
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+
+
+def _secret_key(data_dir: Path) -> str:
+    """A random key kept under DATA_DIR, so tokens survive restarts with no known default."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def create_app(config: type | dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+
+    data_dir = Path(app.config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(data_dir)
+    if app.config["PROXY_FIX_X_FOR"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    limiter.init_app(app)
+    queues.init_app(app)
+    socketio.init_app(app, message_queue=app.config["REDIS_URL"] or None)
+
+    from blueprints import auth, errors, health, main, realtime, sessions, simulator  # noqa: F401
+
+    errors.register(app)
+    app.register_blueprint(main.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp, url_prefix="/api")
+    app.register_blueprint(sessions.bp, url_prefix="/api/sessions")
+    app.register_blueprint(simulator.bp)
+
+    import cli
+
+    cli.register(app)
+    return app
+
+
+def main() -> None:
+    """Run web, worker and engine host in this one process (the embedded default)."""
+    from flask_migrate import upgrade
+
+    from services.runtime import EmbeddedRuntime
+
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+    runtime = EmbeddedRuntime(app)
+    runtime.start()
+    try:
+        app.logger.info("wagate listening on http://%s:%s", app.config["HOST"], app.config["PORT"])
+        socketio.run(
+            app,
+            host=app.config["HOST"],
+            port=app.config["PORT"],
+            allow_unsafe_werkzeug=True,
+            use_reloader=False,
+            log_output=os.environ.get("ACCESS_LOG", "") == "1",
+        )
+    finally:
+        runtime.stop()
+
+
+if __name__ == "__main__":
+    main()

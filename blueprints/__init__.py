@@ -1,0 +1,1 @@
+"""One package per feature; each exposes `bp` (and `events.py` for Socket.IO handlers)."""

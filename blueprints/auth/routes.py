@@ -1,0 +1,35 @@
+from flask import current_app, jsonify
+
+from blueprints.auth import bp
+from blueprints.common import auth_required, current_user, json_body
+from extensions import limiter
+from services.auth import token_issue, user_authenticate, user_register
+
+
+def auth_rate_limit() -> str:
+    return current_app.config["AUTH_RATE_LIMIT"]
+
+
+@bp.post("/register")
+@limiter.limit(auth_rate_limit, scope="auth")
+def register():
+    """Create an account and return a token for it."""
+    body = json_body()
+    user = user_register(email=body.get("email"), password=body.get("password"), username=body.get("username"))
+    return jsonify(message="User registered successfully", token=token_issue(user), user=user.to_dict()), 201
+
+
+@bp.post("/login")
+@limiter.limit(auth_rate_limit, scope="auth")
+def login():
+    """Exchange email and password for a token."""
+    body = json_body()
+    user = user_authenticate(email=body.get("email"), password=body.get("password"))
+    return jsonify(message="Login successful", token=token_issue(user), user=user.to_dict())
+
+
+@bp.get("/me")
+@auth_required
+def me():
+    """Show the caller's account and plan."""
+    return jsonify(success=True, user=current_user().to_account_dict())

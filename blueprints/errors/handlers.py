@@ -1,0 +1,84 @@
+"""Every error in the documented shape {"error", "message", "code"}; HTML for browsers.
+
+Every response carries X-Request-ID (a valid incoming one is echoed).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import redis
+from flask import Flask, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from services.errors import ApiError
+
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+HTTP_CODES = {
+    400: ("Bad request", "BAD_REQUEST"),
+    401: ("Unauthorized", "UNAUTHORIZED"),
+    403: ("Forbidden", "FORBIDDEN"),
+    404: ("Not found", "NOT_FOUND"),
+    405: ("Method not allowed", "METHOD_NOT_ALLOWED"),
+    413: ("Request too large", "PAYLOAD_TOO_LARGE"),
+    415: ("Unsupported media type", "UNSUPPORTED_MEDIA_TYPE"),
+    429: ("Too many requests", "RATE_LIMITED"),
+}
+
+
+def _wants_json() -> bool:
+    if request.path.startswith(("/api/", "/sim/", "/healthz")) or request.path == "/api":
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json"
+
+
+def error_response(status: int, error: str, message: str, code: str, extra: dict | None = None):
+    if _wants_json():
+        body = {"error": error, "message": message, "code": code, **(extra or {})}
+        return jsonify(body), status
+    return render_template("errors/error.html", status=status, error=error, message=message), status
+
+
+def register(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def send_request_id(response):
+        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        return response
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.error, exc.message, exc.code, exc.details)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        error, code = HTTP_CODES.get(exc.code, (exc.name, exc.name.upper().replace(" ", "_")))
+        message = exc.description or error
+        if exc.code == 404:
+            message = "The requested URL was not found on this server"
+        if exc.code == 429:
+            message = f"Rate limit exceeded ({exc.description}). Wait for the reset time before retrying."
+        return error_response(exc.code, error, message, code)
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    def queue_down(exc: Exception):
+        app.logger.error("queue unavailable: %s", exc)
+        return error_response(
+            503, "Service unavailable", "The job queue is unreachable; try again shortly", "QUEUE_UNAVAILABLE"
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unhandled error (request %s)", g.get("request_id"))
+        return error_response(
+            500,
+            "Internal server error",
+            f"Something went wrong on our end (request id {g.get('request_id')})",
+            "INTERNAL_ERROR",
+        )

@@ -1,0 +1,3 @@
+"""Socket.IO: connections authenticate with their JWT and join their own room."""
+
+from blueprints.realtime import events  # noqa: F401

@@ -1,0 +1,21 @@
+from flask import request
+from flask_socketio import ConnectionRefusedError, join_room
+
+from extensions import socketio
+from services.auth import token_user
+from services.errors import Unauthorized
+from services.realtime import user_room
+
+
+@socketio.on("connect")
+def connect(auth=None):
+    """Accept only clients with a valid token; each joins its own user's room only."""
+    token = (auth or {}).get("token") if isinstance(auth, dict) else None
+    token = token or request.args.get("token")
+    if not token:
+        raise ConnectionRefusedError("Authentication required: connect with auth={'token': <JWT>}")
+    try:
+        user = token_user(token)
+    except Unauthorized as exc:
+        raise ConnectionRefusedError(exc.message) from exc
+    join_room(user_room(user.id))

@@ -1,0 +1,110 @@
+from flask import jsonify
+
+from blueprints.common import auth_required, current_user, json_body
+from blueprints.sessions import bp
+from models.base import isoformat
+from services import sessions as svc
+
+
+@bp.post("")
+@auth_required
+def create():
+    """Create a session; the engine starts pairing it right away."""
+    body = json_body(required=False)
+    session = svc.session_create(current_user(), name=body.get("name"), description=body.get("description"))
+    return jsonify(
+        success=True,
+        sessionId=session.id,
+        name=session.name,
+        status=session.status,
+        message="Session created. Generating QR code...",
+    ), 201
+
+
+@bp.get("")
+@auth_required
+def index():
+    """List the caller's sessions."""
+    sessions = [s.to_dict() for s in svc.session_list(current_user())]
+    return jsonify(sessions=sessions, total=len(sessions))
+
+
+@bp.get("/<session_id>")
+@auth_required
+def show(session_id: str):
+    """Show one session."""
+    return jsonify(svc.session_get(current_user(), session_id).to_detail_dict())
+
+
+@bp.patch("/<session_id>")
+@auth_required
+def update(session_id: str):
+    """Rename a session or change its description."""
+    session = svc.session_update(current_user(), session_id, changes=json_body())
+    return jsonify(success=True, session=session.to_detail_dict())
+
+
+@bp.post("/<session_id>/connect")
+@auth_required
+def connect(session_id: str):
+    """Bring a session online again (a new QR if it is not paired)."""
+    session = svc.session_connect(current_user(), session_id)
+    if session.status == "connected":
+        return jsonify(
+            success=True, sessionId=session.id, status=session.status, message="Session is already connected"
+        )
+    return jsonify(
+        success=True,
+        sessionId=session.id,
+        status=session.status,
+        message="Connecting session. QR code will be generated...",
+    )
+
+
+@bp.get("/<session_id>/qr")
+@auth_required
+def qr(session_id: str):
+    """The current QR code to scan, as a PNG data URL."""
+    session = svc.session_qr(current_user(), session_id)
+    if session.has_qr:
+        return jsonify(qrCode=session.qr_code, status=session.status, expiresAt=isoformat(session.qr_expires_at))
+    messages = {
+        "connected": "Session is already connected; no QR code is needed",
+        "connecting": "The QR code is still being generated; try again in a moment",
+        "reconnecting": "Session is reconnecting with its linked phone; no QR code is needed",
+    }
+    message = messages.get(
+        session.status, "No QR code: the session is offline. POST /api/sessions/{id}/connect for a new one"
+    )
+    return jsonify(qrCode=None, status=session.status, expiresAt=None, message=message, reason=session.status_reason)
+
+
+@bp.get("/<session_id>/status")
+@auth_required
+def status(session_id: str):
+    """The session's connection status."""
+    return jsonify(svc.session_get(current_user(), session_id).to_status_dict())
+
+
+@bp.post("/<session_id>/disconnect")
+@auth_required
+def disconnect(session_id: str):
+    """Go offline but keep the phone linked."""
+    session = svc.session_disconnect(current_user(), session_id)
+    return jsonify(success=True, sessionId=session.id, message="Disconnecting session; the phone stays linked")
+
+
+@bp.post("/<session_id>/logout")
+@auth_required
+def logout(session_id: str):
+    """Unlink the phone; a new QR scan is needed to use the session again."""
+    session = svc.session_logout(current_user(), session_id)
+    return jsonify(success=True, sessionId=session.id, message="Logging out; the phone will be unlinked")
+
+
+@bp.delete("/<session_id>")
+@auth_required
+def delete(session_id: str):
+    """Delete a session for good."""
+    svc.session_delete(current_user(), session_id)
+    return jsonify(success=True, sessionId=session_id, message="Session deleted")

@@ -1,0 +1,94 @@
+"""`flask` commands: process roles and operator tools."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from rq import Worker
+from rq.serializers import JSONSerializer
+
+from extensions import queues
+from jobs.queues import DEFAULT_QUEUE
+from services.auth import user_set_plan
+from services.errors import ApiError
+from services.simulator import ALL_SESSIONS, FAULTS, faults_clear, faults_list, faults_set
+
+users_cli = AppGroup("users", help="Manage accounts.")
+simulator_cli = AppGroup("simulator", help="Switch the simulator engine's faults.")
+
+
+@users_cli.command("set-plan")
+@click.argument("email")
+@click.argument("plan")
+def set_plan(email: str, plan: str) -> None:
+    """Move the account EMAIL to PLAN (free, starter, growth, business, enterprise)."""
+    try:
+        user = user_set_plan(email=email, plan_id=plan)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{user.email} is now on the {user.plan.name} plan")
+
+
+def _require_simulator() -> None:
+    if current_app.config["WA_ENGINE"] != "simulator":
+        raise click.ClickException("The simulator is not the engine of this server (WA_ENGINE)")
+
+
+@simulator_cli.command("fault")
+@click.argument("name", type=click.Choice(FAULTS))
+@click.argument("state", type=click.Choice(["on", "off"]))
+@click.option("--session", "session_id", default=ALL_SESSIONS, help="Only this session (default: all).")
+def fault(name: str, state: str, session_id: str) -> None:
+    """Switch the fault NAME on or off."""
+    _require_simulator()
+    active = faults_set(queues.connection, session_id, {name: state == "on"})
+    click.echo(f"faults for {session_id}: {', '.join(active) or 'none'}")
+
+
+@simulator_cli.command("faults")
+@click.option("--session", "session_id", default=ALL_SESSIONS, help="Only this session (default: all).")
+def faults(session_id: str) -> None:
+    """Show the faults switched on."""
+    _require_simulator()
+    click.echo(f"faults for {session_id}: {', '.join(faults_list(queues.connection, session_id)) or 'none'}")
+
+
+@simulator_cli.command("clear")
+@click.option("--session", "session_id", default=ALL_SESSIONS, help="Only this session (default: all).")
+def clear(session_id: str) -> None:
+    """Switch every fault off."""
+    _require_simulator()
+    faults_clear(queues.connection, session_id)
+    click.echo(f"faults for {session_id}: none")
+
+
+@click.command("engine-host")
+@click.option("--id", "host_id", default=None, help="Host id (default: ENGINE_HOST_ID or the hostname).")
+def engine_host(host_id: str | None) -> None:
+    """Run an engine host: owns WhatsApp sessions, runs their jobs, never forks."""
+    from services.engine_host import EngineHost
+
+    host = EngineHost(current_app._get_current_object(), host_id=host_id)
+    host.start()
+    click.echo(f"engine host {host.id} running the {host.engine.name} engine")
+    try:
+        host.worker.work(logging_level="INFO")  # main thread: RQ's signal handling applies
+    finally:
+        host.stop()
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler)."""
+    Worker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(
+        with_scheduler=True, burst=burst, logging_level="INFO"
+    )
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(simulator_cli)
+    app.cli.add_command(engine_host)
+    app.cli.add_command(worker)

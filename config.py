@@ -1,0 +1,84 @@
+"""Configuration read from the environment, with safe defaults for the embedded mode."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+class Config:
+    DATA_DIR = os.environ.get("DATA_DIR", str(BASE_DIR / "data"))
+    # An unset SECRET_KEY is replaced by a random key persisted under DATA_DIR (see app.py),
+    # so tokens survive restarts without anyone shipping a known default.
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+
+    DATABASE_URL = os.environ.get("DATABASE_URL", "")
+    SQLALCHEMY_DATABASE_URI = DATABASE_URL or f"sqlite:///{Path(DATA_DIR) / 'wagate.db'}"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Without REDIS_URL the app uses an in-process Redis stand-in (embedded mode).
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    HOST = os.environ.get("HOST", "127.0.0.1")
+    PORT = env_int("PORT", 5000)
+    PROXY_FIX_X_FOR = env_int("PROXY_FIX_X_FOR", 0)
+
+    JWT_ISSUER = "wagate"
+    JWT_AUDIENCE = "wagate-api"
+    JWT_EXPIRES_SECONDS = env_int("JWT_EXPIRES_SECONDS", 7 * 24 * 3600)
+
+    DEFAULT_PLAN = os.environ.get("DEFAULT_PLAN", "free")
+    # Embedded self-hosters get every feature: the first account becomes an Enterprise admin.
+    FIRST_USER_IS_ADMIN = env_bool("FIRST_USER_IS_ADMIN", not DATABASE_URL)
+
+    AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "5 per 15 minutes")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
+
+    WA_ENGINE = os.environ.get("WA_ENGINE", "simulator")
+    ENGINE_HOST_ID = os.environ.get("ENGINE_HOST_ID", "")
+    ENGINE_HOST_HEARTBEAT_SECONDS = env_float("ENGINE_HOST_HEARTBEAT_SECONDS", 5.0)
+    QR_REFRESH_SECONDS = env_float("QR_REFRESH_SECONDS", 60.0)
+    QR_MAX_REFRESHES = env_int("QR_MAX_REFRESHES", 5)
+    QR_WAIT_SECONDS = env_float("QR_WAIT_SECONDS", 5.0)
+    PAIR_WAIT_SECONDS = env_float("PAIR_WAIT_SECONDS", 5.0)
+    SIMULATOR_TIMEOUT_SECONDS = env_float("SIMULATOR_TIMEOUT_SECONDS", 10.0)
+
+    MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key-for-signing-tokens-only"
+    DATABASE_URL = ""
+    REDIS_URL = ""
+    RATELIMIT_STORAGE_URI = "memory://"
+    FIRST_USER_IS_ADMIN = False
+    AUTH_RATE_LIMIT = "1000 per 15 minutes"
+    WA_ENGINE = "simulator"
+    QR_REFRESH_SECONDS = 60.0
+    QR_WAIT_SECONDS = 5.0
+    SIMULATOR_TIMEOUT_SECONDS = 1.0
+    ENGINE_HOST_HEARTBEAT_SECONDS = 1.0

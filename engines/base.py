@@ -1,0 +1,96 @@
+"""The interface every WhatsApp engine implements, and the events engines report.
+
+Engines know nothing of Flask or the database. The engine host hands each engine a
+listener; the engine reports everything that happens through it, from any thread.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+
+class EngineEventKind(StrEnum):
+    QR = "qr"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    kind: EngineEventKind
+    session_id: str
+    data: dict = field(default_factory=dict)
+
+
+EngineListener = Callable[[EngineEvent], None]
+
+
+class EngineError(Exception):
+    """A failure an engine reports to its caller; `transient` ones are worth a retry."""
+
+    def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    data_dir: Path
+    public_url: str
+    qr_refresh_seconds: float = 60.0
+    qr_max_refreshes: int = 5
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class QrCode:
+    payload: str
+    expires_at: datetime
+    number: int
+
+
+class Engine(ABC):
+    """One engine instance serves all the sessions of one engine host."""
+
+    name: str
+
+    def __init__(self, listener: EngineListener, settings: EngineSettings) -> None:
+        self.listener = listener
+        self.settings = settings
+
+    @abstractmethod
+    def session_start(self, session_id: str) -> None:
+        """Bring a session online: reconnect a paired device, or start pairing (QR events)."""
+
+    @abstractmethod
+    def session_stop(self, session_id: str, reason: str) -> None:
+        """Drop the connection and keep the pairing."""
+
+    @abstractmethod
+    def session_logout(self, session_id: str, reason: str) -> None:
+        """Unlink the device and forget its credentials."""
+
+    @abstractmethod
+    def is_paired(self, session_id: str) -> bool:
+        """Whether a linked device is stored for this session."""
+
+    @abstractmethod
+    def active_sessions(self) -> list[str]:
+        """The sessions this engine currently holds."""
+
+    @abstractmethod
+    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:
+        """Which of these phone numbers (digits with country code) are on WhatsApp."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Stop every session without unlinking (the process is going away)."""

@@ -1,0 +1,221 @@
+"""A fake WhatsApp network, in process: deterministic, with faults switchable at run time.
+
+Rules (documented in the README):
+- Pairing: each QR encodes `<PUBLIC_URL>/sim/pair/<sessionId>/<token>`. A POST to it is the
+  simulated phone scanning; the session then connects with the phone given (or one derived
+  from the session id). A QR lives QR_REFRESH_SECONDS; after QR_MAX_REFRESHES refreshes the
+  session gives up and goes disconnected.
+- Numbers: one whose last four digits are 0000 is not on WhatsApp; every other number is.
+- Faults (per session or for all): `timeout` (calls hang SIMULATOR_TIMEOUT_SECONDS, then
+  fail), `upstream_error` (WhatsApp answers 5xx), `overload` (WhatsApp answers 429), and
+  `disconnect` (connected sessions drop to reconnecting until the fault is cleared).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from engines.base import (
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineEventKind,
+    EngineListener,
+    EngineSettings,
+    QrCode,
+)
+
+log = logging.getLogger(__name__)
+
+FAULTS = ("timeout", "upstream_error", "overload", "disconnect")
+TICK_SECONDS = 0.2
+QR_EXPIRED_REASON = "QR code expired: it was not scanned in time. Connect again for a new one."
+
+FaultSource = Callable[[str], set[str]]
+
+
+def _no_faults(session_id: str) -> set[str]:
+    return set()
+
+
+def simulated_phone(session_id: str) -> str:
+    """The phone number a scan without one pairs with: stable for a session id."""
+    digest = int(hashlib.sha256(session_id.encode()).hexdigest(), 16)
+    return f"1555{digest % 10_000_000:07d}"
+
+
+def number_exists(phone: str) -> bool:
+    return not phone.endswith("0000")
+
+
+@dataclass
+class _SimSession:
+    state: str
+    qr: QrCode | None = None
+    qr_token: str | None = None
+    qr_count: int = 0
+    phone: str | None = None
+
+
+class SimulatorEngine(Engine):
+    name = "simulator"
+
+    def __init__(self, listener: EngineListener, settings: EngineSettings, *, faults: FaultSource = _no_faults) -> None:
+        super().__init__(listener, settings)
+        self.faults = faults
+        self.store_dir = Path(settings.data_dir) / "simulator"
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._sessions: dict[str, _SimSession] = {}
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_forever, name="simulator-ticker", daemon=True)
+        self._ticker.start()
+
+    # -- the Engine interface -------------------------------------------------------------
+
+    def session_start(self, session_id: str) -> None:
+        try:
+            self._raise_faults(session_id)
+        except EngineError as exc:
+            self._emit(EngineEventKind.ERROR, session_id, reason=exc.message)
+            return
+        with self._lock:
+            current = self._sessions.get(session_id)
+            if current is not None and current.state == "connected":
+                self._emit(EngineEventKind.CONNECTED, session_id, phone=current.phone)
+                return
+            if current is not None and current.state == "pending" and current.qr is not None:
+                self._emit_qr(session_id, current)
+                return
+            device = self._device_load(session_id)
+            if device is not None:
+                self._sessions[session_id] = _SimSession(state="connected", phone=device["phone"])
+                self._emit(EngineEventKind.CONNECTED, session_id, phone=device["phone"])
+                return
+            session = _SimSession(state="pending")
+            self._sessions[session_id] = session
+            self._next_qr(session_id, session)
+
+    def session_stop(self, session_id: str, reason: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+        self._emit(EngineEventKind.DISCONNECTED, session_id, reason=reason, loggedOut=False)
+
+    def session_logout(self, session_id: str, reason: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+            self._device_path(session_id).unlink(missing_ok=True)
+        self._emit(EngineEventKind.DISCONNECTED, session_id, reason=reason, loggedOut=True)
+
+    def is_paired(self, session_id: str) -> bool:
+        return self._device_path(session_id).exists()
+
+    def active_sessions(self) -> list[str]:
+        with self._lock:
+            return list(self._sessions)
+
+    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:
+        self._raise_faults(session_id)
+        return {phone: number_exists(phone) for phone in phones}
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._ticker.join(timeout=2)
+        with self._lock:
+            self._sessions.clear()
+
+    # -- the simulated phone --------------------------------------------------------------
+
+    def pair(self, session_id: str, token: str, phone: str | None = None) -> str:
+        """The phone scanned the QR whose URL ends in `token`; returns the paired phone."""
+        self._raise_faults(session_id)
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.state != "pending" or session.qr is None:
+                raise EngineError("NOT_PAIRING", "This session is not waiting for a QR scan")
+            expired = datetime.now(UTC) >= session.qr.expires_at
+            if expired or not secrets.compare_digest(token, session.qr_token or ""):
+                raise EngineError("QR_EXPIRED", "This QR code has expired; scan the current one")
+            phone = phone or simulated_phone(session_id)
+            self._device_save(session_id, phone)
+            session.state, session.phone, session.qr, session.qr_token = "connected", phone, None, None
+        self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
+        return phone
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _raise_faults(self, session_id: str) -> None:
+        active = self.faults(session_id)
+        if "timeout" in active:
+            self._stopping.wait(self.settings.timeout_seconds)
+            raise EngineError("ENGINE_TIMEOUT", "Timed out waiting for WhatsApp", transient=True)
+        if "upstream_error" in active:
+            raise EngineError("UPSTREAM_ERROR", "WhatsApp server error (HTTP 500)", transient=True)
+        if "overload" in active:
+            raise EngineError("OVERLOADED", "WhatsApp is overloaded (rate-overlimit)", transient=True)
+
+    def _next_qr(self, session_id: str, session: _SimSession) -> None:
+        session.qr_token = secrets.token_urlsafe(24)
+        session.qr_count += 1
+        session.qr = QrCode(
+            payload=f"{self.settings.public_url}/sim/pair/{session_id}/{session.qr_token}",
+            expires_at=datetime.now(UTC) + timedelta(seconds=self.settings.qr_refresh_seconds),
+            number=session.qr_count,
+        )
+        self._emit_qr(session_id, session)
+
+    def _emit_qr(self, session_id: str, session: _SimSession) -> None:
+        qr = session.qr
+        self._emit(EngineEventKind.QR, session_id, payload=qr.payload, expiresAt=qr.expires_at, number=qr.number)
+
+    def _tick_forever(self) -> None:
+        while not self._stopping.wait(TICK_SECONDS):
+            try:
+                self._tick()
+            except Exception:  # the ticker must outlive any single bad tick
+                log.exception("simulator tick failed")
+
+    def _tick(self) -> None:
+        now = datetime.now(UTC)
+        with self._lock:
+            sessions = list(self._sessions.items())
+        for session_id, session in sessions:
+            if session.state == "pending" and session.qr is not None and now >= session.qr.expires_at:
+                with self._lock:
+                    if session.qr_count > self.settings.qr_max_refreshes:
+                        self._sessions.pop(session_id, None)
+                        self._emit(EngineEventKind.DISCONNECTED, session_id, reason=QR_EXPIRED_REASON, loggedOut=False)
+                    else:
+                        self._next_qr(session_id, session)
+            elif session.state in ("connected", "reconnecting"):
+                dropped = "disconnect" in self.faults(session_id)
+                if dropped and session.state == "connected":
+                    session.state = "reconnecting"
+                    self._emit(EngineEventKind.RECONNECTING, session_id)
+                elif not dropped and session.state == "reconnecting":
+                    session.state = "connected"
+                    self._emit(EngineEventKind.CONNECTED, session_id, phone=session.phone)
+
+    def _emit(self, kind: EngineEventKind, session_id: str, **data) -> None:
+        self.listener(EngineEvent(kind=kind, session_id=session_id, data=data))
+
+    def _device_path(self, session_id: str) -> Path:
+        return self.store_dir / f"{session_id}.json"
+
+    def _device_load(self, session_id: str) -> dict | None:
+        try:
+            return json.loads(self._device_path(session_id).read_text())
+        except FileNotFoundError:
+            return None
+
+    def _device_save(self, session_id: str, phone: str) -> None:
+        device = {"phone": phone, "pairedAt": datetime.now(UTC).isoformat()}
+        self._device_path(session_id).write_text(json.dumps(device))

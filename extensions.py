@@ -1,0 +1,22 @@
+"""Flask extensions, created unbound and bound to an app in create_app()."""
+
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_socketio import SocketIO
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+from jobs.queues import RedisQueues
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+limiter = Limiter(key_func=get_remote_address)
+# neonize blocks inside Go calls: green threads would freeze the whole hub, so threading only.
+socketio = SocketIO(async_mode="threading")
+queues = RedisQueues()

@@ -1,0 +1,1 @@
+"""RQ jobs: plain importable functions that take ids and call services."""

@@ -1,0 +1,24 @@
+"""Jobs for the engine host: they run only in the process that owns the sessions."""
+
+from jobs.context import app_job
+from services.engine_host import engine_host_current
+
+
+@app_job
+def engine_session_start(session_id: str) -> None:
+    engine_host_current().session_start(session_id)
+
+
+@app_job
+def engine_session_stop(session_id: str, reason: str) -> None:
+    engine_host_current().session_stop(session_id, reason)
+
+
+@app_job
+def engine_session_logout(session_id: str, reason: str) -> None:
+    engine_host_current().session_logout(session_id, reason)
+
+
+@app_job
+def engine_session_pair(session_id: str, token: str, phone: str | None) -> None:
+    engine_host_current().session_pair(session_id, token, phone)

@@ -1,0 +1,141 @@
+"""Accounts, password hashing and API tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Plan, User
+from services.errors import Conflict, Unauthorized, ValidationError
+
+# OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
+password_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+TOP_PLAN = "enterprise"
+
+
+def email_normalize(email: object) -> str:
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationError("A valid email address is required", code="INVALID_EMAIL")
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationError(f"Invalid email address: {exc}", code="INVALID_EMAIL") from exc
+
+
+def password_check(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationError(f"Password must be at least {MIN_PASSWORD_LENGTH} characters", code="WEAK_PASSWORD")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError(f"Password must be at most {MAX_PASSWORD_LENGTH} characters", code="INVALID_PASSWORD")
+    return password
+
+
+def _email_taken() -> Conflict:
+    return Conflict("An account with this email already exists", error="Email already registered", code="EMAIL_TAKEN")
+
+
+def user_register(*, email: object, password: object, username: object = None) -> User:
+    """Create an account on the default plan (the first one is an admin when configured)."""
+    email = email_normalize(email)
+    password = password_check(password)
+    if username is None or username == "":
+        username = email.split("@", 1)[0]
+    if not isinstance(username, str) or len(username.strip()) > 64:
+        raise ValidationError("Username must be a string of at most 64 characters", code="INVALID_USERNAME")
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise _email_taken()
+
+    first_admin = current_app.config["FIRST_USER_IS_ADMIN"] and not db.session.scalar(
+        select(func.count()).select_from(User)
+    )
+    plan_id = TOP_PLAN if first_admin else current_app.config["DEFAULT_PLAN"]
+    if db.session.get(Plan, plan_id) is None:
+        raise RuntimeError(f"DEFAULT_PLAN {plan_id!r} is not a known plan")
+    user = User(
+        email=email,
+        username=username.strip(),
+        password_hash=password_hasher.hash(password),
+        plan_id=plan_id,
+        is_admin=first_admin,
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # a concurrent registration of the same email won
+        db.session.rollback()
+        raise _email_taken() from exc
+    return user
+
+
+def user_authenticate(*, email: object, password: object) -> User:
+    if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
+        raise ValidationError("'email' and 'password' are required strings", code="MISSING_CREDENTIALS")
+    invalid = Unauthorized("Invalid email or password", error="Invalid credentials", code="INVALID_CREDENTIALS")
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        password_hasher.hash(password)  # same cost whether or not the account exists
+        raise invalid
+    try:
+        password_hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError) as exc:
+        raise invalid from exc
+    if password_hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = password_hasher.hash(password)
+        db.session.commit()
+    return user
+
+
+def user_set_plan(*, email: str, plan_id: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise ValidationError(f"No account with email {email}", code="USER_NOT_FOUND")
+    if db.session.get(Plan, plan_id) is None:
+        known = ", ".join(db.session.scalars(select(Plan.id).order_by(Plan.rank)))
+        raise ValidationError(f"Unknown plan {plan_id!r}; known plans: {known}", code="UNKNOWN_PLAN")
+    user.plan_id = plan_id
+    db.session.commit()
+    return user
+
+
+def token_issue(user: User) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": user.id,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=current_app.config["JWT_EXPIRES_SECONDS"]),
+        "iss": current_app.config["JWT_ISSUER"],
+        "aud": current_app.config["JWT_AUDIENCE"],
+    }
+    return jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
+
+
+def token_user(token: str) -> User:
+    """The user a bearer token belongs to; 401 for anything expired, forged or unknown."""
+    try:
+        claims = jwt.decode(
+            token,
+            current_app.config["SECRET_KEY"],
+            algorithms=["HS256"],
+            audience=current_app.config["JWT_AUDIENCE"],
+            issuer=current_app.config["JWT_ISSUER"],
+            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("Your token has expired; log in again", code="TOKEN_EXPIRED") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("Missing or invalid authentication token", code="INVALID_TOKEN") from exc
+    user = db.session.get(User, claims["sub"]) if isinstance(claims["sub"], str) else None
+    if user is None:
+        raise Unauthorized("Missing or invalid authentication token", code="INVALID_TOKEN")
+    return user

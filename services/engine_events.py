@@ -1,0 +1,62 @@
+"""What an engine event means for a session: stored, then pushed to its owner."""
+
+from __future__ import annotations
+
+import logging
+
+from engines import EngineEvent, EngineEventKind
+from extensions import db
+from models import SessionStatus, WaSession
+from models.base import isoformat, utcnow
+from services.qr import qr_data_url
+from services.realtime import event_emit
+
+log = logging.getLogger(__name__)
+
+
+def _clear_qr(session: WaSession) -> None:
+    session.qr_code = session.qr_payload = session.qr_expires_at = None
+
+
+def engine_event_apply(event: EngineEvent) -> None:
+    session = db.session.get(WaSession, event.session_id)
+    if session is None:  # deleted while the engine was still busy with it
+        return
+    data = event.data
+    emits: list[tuple[str, dict]] = []
+    if event.kind == EngineEventKind.QR:
+        session.status = SessionStatus.PENDING
+        session.status_reason = None
+        session.qr_code = qr_data_url(data["payload"])
+        session.qr_payload = data["payload"]
+        session.qr_expires_at = data["expiresAt"]
+        expires_at = isoformat(data["expiresAt"])
+        emits.append(("qr", {"sessionId": session.id, "qrCode": session.qr_code, "expiresAt": expires_at}))
+    elif event.kind == EngineEventKind.CONNECTED:
+        session.status = SessionStatus.CONNECTED
+        session.status_reason = None
+        session.phone = data["phone"]
+        session.paired = True
+        session.connected_at = utcnow()
+        _clear_qr(session)
+        emits.append(("connected", {"sessionId": session.id, "phone": session.phone}))
+    elif event.kind == EngineEventKind.RECONNECTING:
+        session.status = SessionStatus.RECONNECTING
+        emits.append(("reconnecting", {"sessionId": session.id}))
+    elif event.kind == EngineEventKind.DISCONNECTED:
+        session.status = SessionStatus.DISCONNECTED
+        session.status_reason = data.get("reason")
+        _clear_qr(session)
+        if data.get("loggedOut"):
+            session.paired = False
+            session.phone = None
+        emits.append(("disconnected", {"sessionId": session.id, "reason": session.status_reason}))
+    elif event.kind == EngineEventKind.ERROR:
+        session.status = SessionStatus.ERROR
+        session.status_reason = data.get("reason")
+        _clear_qr(session)
+    db.session.commit()
+    emits.append(("session_status", session.to_status_dict()))
+    for name, payload in emits:
+        event_emit(session.user_id, name, payload)
+    log.info("session %s: %s -> %s", session.id, event.kind, session.status)

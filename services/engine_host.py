@@ -1,0 +1,174 @@
+"""The engine host: owns the live WhatsApp sessions of one process.
+
+It consumes its own RQ queue and the shared engine queue without forking, restores the
+sessions that should be online when it starts, turns engine events into stored state and
+Socket.IO pushes (on one event thread, so engine threads only enqueue), and keeps a
+heartbeat in Redis for routing and /healthz.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from pathlib import Path
+
+from flask import Flask, current_app
+from rq.serializers import JSONSerializer
+from sqlalchemy import or_, select, update
+
+from engines import Engine, EngineError, EngineEvent, EngineSettings, engine_create
+from extensions import db, queues
+from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
+from jobs.worker import ThreadWorker
+from models import WaSession
+from services.engine_events import engine_event_apply
+from services.engine_hosts import engine_queue_for, host_heartbeat, host_is_alive, host_retire, hosts_alive
+from services.simulator import faults_read
+
+log = logging.getLogger(__name__)
+
+
+def engine_host_current() -> EngineHost:
+    host = current_app.extensions.get("wagate.engine_host")
+    if host is None:
+        raise RuntimeError("This process runs no engine host; engine jobs belong on an engine host queue")
+    return host
+
+
+class EngineHost:
+    def __init__(self, app: Flask, host_id: str | None = None) -> None:
+        self.app = app
+        self.id = host_id or app.config["ENGINE_HOST_ID"] or socket.gethostname()
+        self.events: queue.Queue[EngineEvent | None] = queue.Queue()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        connection = app.extensions["wagate.redis"]
+        settings = EngineSettings(
+            data_dir=Path(app.config["DATA_DIR"]) / "engines",
+            public_url=app.config["PUBLIC_URL"],
+            qr_refresh_seconds=app.config["QR_REFRESH_SECONDS"],
+            qr_max_refreshes=app.config["QR_MAX_REFRESHES"],
+            timeout_seconds=app.config["SIMULATOR_TIMEOUT_SECONDS"],
+        )
+        options = {}
+        if app.config["WA_ENGINE"] == "simulator":
+            options["faults"] = lambda session_id: faults_read(connection, session_id)
+        self.engine: Engine = engine_create(app.config["WA_ENGINE"], self.events.put, settings, **options)
+        self.worker = ThreadWorker(
+            [queues_for_host(app, self.id), queues_for_host(app, None)],
+            connection=connection,
+            serializer=JSONSerializer,
+            name=f"engine-host:{self.id}:{threading.get_native_id()}",
+        )
+        app.extensions["wagate.engine_host"] = self
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the event and heartbeat threads and restore sessions; jobs need `work()`."""
+        self._spawn(self._process_events, "engine-events")
+        with self.app.app_context():
+            self._heartbeat()
+            self.restore()
+        self._spawn(self._heartbeat_forever, "engine-heartbeat")
+
+    def work(self) -> None:
+        """Consume engine jobs in the calling thread until `stop()`."""
+        with self.app.app_context():
+            self.worker.work(logging_level="WARNING")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.worker.stop()
+        self.engine.shutdown()
+        self.events.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        with self.app.app_context():
+            host_retire(self.id)
+        self.app.extensions.pop("wagate.engine_host", None)
+
+    def restore(self) -> None:
+        """Bring back every session that should be online and has no living host."""
+        alive = set(hosts_alive()) - {self.id}
+        query = select(WaSession.id).where(WaSession.wanted_online.is_(True))
+        if alive:
+            query = query.where(or_(WaSession.engine_host.is_(None), WaSession.engine_host.not_in(alive)))
+        candidates = db.session.scalars(query).all()
+        for session_id in candidates:
+            self.session_start(session_id)
+        if candidates:
+            log.info("engine host %s restored %d session(s)", self.id, len(candidates))
+
+    # -- what engine jobs call ------------------------------------------------------------
+
+    def session_start(self, session_id: str) -> None:
+        session = db.session.get(WaSession, session_id)
+        if session is None or not session.wanted_online:
+            return
+        owner = session.engine_host
+        if owner not in (None, self.id) and host_is_alive(owner):
+            # Another living host holds this session: it must do the work.
+            engine_queue_for(owner).enqueue("jobs.engine.engine_session_start", args=(session_id,))
+            return
+        claimed = db.session.execute(
+            update(WaSession).where(WaSession.id == session_id, _same_owner(owner)).values(engine_host=self.id)
+        ).rowcount
+        db.session.commit()
+        if claimed:
+            self.engine.session_start(session_id)
+
+    def session_stop(self, session_id: str, reason: str) -> None:
+        self.engine.session_stop(session_id, reason)
+
+    def session_logout(self, session_id: str, reason: str) -> None:
+        self.engine.session_logout(session_id, reason)
+
+    def session_pair(self, session_id: str, token: str, phone: str | None) -> None:
+        pair = getattr(self.engine, "pair", None)
+        if pair is None:
+            log.warning("engine %s cannot pair by simulated scan", self.engine.name)
+            return
+        try:
+            pair(session_id, token, phone)
+        except EngineError as exc:
+            log.warning("simulated scan of session %s refused: %s", session_id, exc.message)
+
+    # -- threads --------------------------------------------------------------------------
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=f"{name}:{self.id}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _process_events(self) -> None:
+        while (event := self.events.get()) is not None:
+            try:
+                with self.app.app_context():
+                    engine_event_apply(event)
+            except Exception:  # one bad event must not stop the stream
+                log.exception("could not apply engine event %s", event)
+
+    def _heartbeat(self) -> None:
+        host_heartbeat(self.id, engine=self.engine.name, sessions=len(self.engine.active_sessions()))
+
+    def _heartbeat_forever(self) -> None:
+        interval = self.app.config["ENGINE_HOST_HEARTBEAT_SECONDS"]
+        while not self._stopping.wait(interval):
+            try:
+                with self.app.app_context():
+                    self._heartbeat()
+            except Exception:
+                log.exception("engine host heartbeat failed")
+
+
+def _same_owner(owner: str | None):
+    return WaSession.engine_host.is_(None) if owner is None else WaSession.engine_host == owner
+
+
+def queues_for_host(app: Flask, host_id: str | None):
+    name = engine_host_queue_name(host_id) if host_id else ENGINE_QUEUE
+    with app.app_context():
+        return queues.queue(name)

@@ -1,0 +1,51 @@
+"""Background roles run as threads of one process: the embedded mode (and the tests).
+
+The same queues, jobs and events as in production, with an RQ worker thread for the
+default queue, a scheduler thread for delayed jobs, and an engine host.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+from rq.serializers import JSONSerializer
+
+from extensions import queues
+from jobs.queues import DEFAULT_QUEUE
+from jobs.worker import ThreadScheduler, ThreadWorker
+from services.engine_host import EngineHost
+
+
+class EmbeddedRuntime:
+    def __init__(self, app: Flask, *, host_id: str = "embedded") -> None:
+        self.app = app
+        connection = app.extensions["wagate.redis"]
+        with app.app_context():
+            default_queue = queues.queue(DEFAULT_QUEUE)
+        self.worker = ThreadWorker([default_queue], connection=connection, serializer=JSONSerializer)
+        self.scheduler = ThreadScheduler([default_queue], connection=connection, serializer=JSONSerializer)
+        self.engine_host = EngineHost(app, host_id=host_id)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self.engine_host.start()
+        self._spawn(self.engine_host.work, "engine-host-worker")
+        self._spawn(self._work_default_queue, "rq-worker")
+        self._spawn(self.scheduler.work, "rq-scheduler")
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.scheduler.request_stop()
+        self.engine_host.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _work_default_queue(self) -> None:
+        with self.app.app_context():
+            self.worker.work(logging_level="WARNING")
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)

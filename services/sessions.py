@@ -1,0 +1,187 @@
+"""WhatsApp sessions: what owners can do with them. Engine work is enqueued, never done here."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from extensions import db
+from models import SessionStatus, User, WaSession
+from models.base import as_utc
+from services.engine_hosts import engine_queue_for
+from services.errors import Conflict, Forbidden, NotFound, ValidationError, session_not_found
+
+ENGINE_JOB_TIMEOUT = 120
+NAME_MAX = 100
+DESCRIPTION_MAX = 500
+WAITING_FOR_QR = (SessionStatus.CONNECTING, SessionStatus.PENDING)
+
+
+def _text_field(value: object, field: str, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"'{field}' must be a string", code="INVALID_FIELD", details={"field": field})
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationError(
+            f"'{field}' must be at most {max_length} characters", code="INVALID_FIELD", details={"field": field}
+        )
+    return value
+
+
+def engine_enqueue(session: WaSession, job: str, *args: object) -> None:
+    """Send an engine job to the host that owns the session (after the caller committed)."""
+    engine_queue_for(session.engine_host).enqueue(
+        job, args=args, job_timeout=ENGINE_JOB_TIMEOUT, result_ttl=300, failure_ttl=86400
+    )
+
+
+def session_list(user: User) -> list[WaSession]:
+    query = select(WaSession).where(WaSession.user_id == user.id).order_by(WaSession.created_at)
+    return list(db.session.scalars(query))
+
+
+def session_get(user: User, session_id: str) -> WaSession:
+    """The user's own session; anybody else's is indistinguishable from a missing one."""
+    session = db.session.scalar(select(WaSession).where(WaSession.id == session_id, WaSession.user_id == user.id))
+    if session is None:
+        raise session_not_found()
+    return session
+
+
+def session_create(user: User, *, name: object = None, description: object = None) -> WaSession:
+    name = "My Session" if name is None else _text_field(name, "name", NAME_MAX) or "My Session"
+    description = "" if description is None else _text_field(description, "description", DESCRIPTION_MAX)
+    # Lock the owner's row so two concurrent creates cannot both slip under the plan limit.
+    db.session.scalar(select(User.id).where(User.id == user.id).with_for_update())
+    count = db.session.scalar(select(func.count()).select_from(WaSession).where(WaSession.user_id == user.id))
+    if count >= user.plan.max_sessions:
+        db.session.rollback()
+        raise Forbidden(
+            f"Your {user.plan.name} plan allows {user.plan.max_sessions} session(s). "
+            "Delete a session or upgrade your plan to add more.",
+            error="Session limit reached",
+            code="SESSION_LIMIT_REACHED",
+        )
+    session = WaSession(user_id=user.id, name=name, description=description, status=SessionStatus.CONNECTING)
+    db.session.add(session)
+    db.session.commit()
+    engine_enqueue(session, "jobs.engine.engine_session_start", session.id)
+    return session
+
+
+def session_update(user: User, session_id: str, *, changes: dict) -> WaSession:
+    session = session_get(user, session_id)
+    unknown = sorted(set(changes) - {"name", "description"})
+    if unknown:
+        raise ValidationError(
+            f"Only 'name' and 'description' can be changed (got {', '.join(unknown)})", code="INVALID_FIELD"
+        )
+    if not changes:
+        raise ValidationError("Nothing to change: send 'name' and/or 'description'", code="EMPTY_UPDATE")
+    if "name" in changes:
+        name = _text_field(changes["name"], "name", NAME_MAX)
+        if not name:
+            raise ValidationError("'name' must not be empty", code="INVALID_FIELD", details={"field": "name"})
+        session.name = name
+    if "description" in changes:
+        session.description = _text_field(changes["description"], "description", DESCRIPTION_MAX)
+    db.session.commit()
+    return session
+
+
+def session_connect(user: User, session_id: str) -> WaSession:
+    session = session_get(user, session_id)
+    if session.status == SessionStatus.CONNECTED:
+        return session
+    session.status = SessionStatus.CONNECTING
+    session.status_reason = None
+    session.wanted_online = True
+    db.session.commit()
+    engine_enqueue(session, "jobs.engine.engine_session_start", session.id)
+    return session
+
+
+def session_disconnect(user: User, session_id: str) -> WaSession:
+    session = session_get(user, session_id)
+    session.wanted_online = False
+    db.session.commit()
+    engine_enqueue(session, "jobs.engine.engine_session_stop", session.id, "Disconnected by the owner")
+    return session
+
+
+def session_logout(user: User, session_id: str) -> WaSession:
+    session = session_get(user, session_id)
+    session.wanted_online = False
+    db.session.commit()
+    engine_enqueue(session, "jobs.engine.engine_session_logout", session.id, "Logged out by the owner")
+    return session
+
+
+def session_delete(user: User, session_id: str) -> None:
+    session = session_get(user, session_id)
+    db.session.delete(session)
+    db.session.commit()
+    # The row is gone; the engine still unlinks the device and wipes its store.
+    engine_enqueue(session, "jobs.engine.engine_session_logout", session.id, "Session deleted")
+
+
+def _wait_for(user: User, session_id: str, seconds: float, done) -> WaSession:
+    """Re-read the session until `done(session)` or the deadline; the engine host writes it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        session = session_get(user, session_id)
+        if done(session) or time.monotonic() >= deadline:
+            return session
+        db.session.rollback()  # end the read transaction so the next read sees new commits
+        time.sleep(0.1)
+
+
+def session_qr(user: User, session_id: str) -> WaSession:
+    """The session with its current QR; waits a few seconds for the first one to be made."""
+    return _wait_for(
+        user,
+        session_id,
+        current_app.config["QR_WAIT_SECONDS"],
+        lambda s: s.has_qr or s.status not in WAITING_FOR_QR,
+    )
+
+
+def session_pair_simulated(session_id: str, token: str, phone: object = None) -> WaSession | None:
+    """The simulated phone scanned a QR: check it is the live one and hand it to the engine.
+
+    Returns the session once connected, or None if the engine has not finished in time.
+    """
+    if current_app.config["WA_ENGINE"] != "simulator":
+        raise NotFound("Simulated pairing is only available with the simulator engine", code="SIMULATOR_DISABLED")
+    if phone is not None:
+        phone = _phone_digits(phone)
+    session = db.session.get(WaSession, session_id)
+    expected = f"{current_app.config['PUBLIC_URL']}/sim/pair/{session_id}/{token}"
+    if session is None or session.qr_payload is None:
+        raise NotFound("This QR code is not valid (anymore)", error="QR code not found", code="QR_NOT_FOUND")
+    if session.qr_payload != expected or session.status != SessionStatus.PENDING:
+        raise Conflict("This QR code is not the session's current one; scan the new QR", code="QR_SUPERSEDED")
+    if as_utc(session.qr_expires_at) <= datetime.now(UTC):
+        raise Conflict("This QR code has expired; scan the new QR", error="QR code expired", code="QR_EXPIRED")
+    owner = session.user_id
+    engine_enqueue(session, "jobs.engine.engine_session_pair", session.id, token, phone)
+    db.session.rollback()
+    user = db.session.get(User, owner)
+    session = _wait_for(
+        user, session_id, current_app.config["PAIR_WAIT_SECONDS"], lambda s: s.status == SessionStatus.CONNECTED
+    )
+    return session if session.status == SessionStatus.CONNECTED else None
+
+
+def _phone_digits(phone: object) -> str:
+    if not isinstance(phone, str):
+        raise ValidationError("'phone' must be a string of digits with country code", code="INVALID_PHONE")
+    digits = "".join(ch for ch in phone if ch not in "+ -()")
+    if not digits.isdigit() or not 8 <= len(digits) <= 15:
+        raise ValidationError(
+            "'phone' must be 8 to 15 digits with the country code, e.g. 919876543210", code="INVALID_PHONE"
+        )
+    return digits
