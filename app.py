@@ -54,6 +54,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     from blueprints import auth, errors, health, main, realtime, sessions, simulator  # noqa: F401
 
     errors.register(app)
+    realtime.register()
     app.register_blueprint(main.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp, url_prefix="/api")

@@ -1,3 +1,5 @@
 """Socket.IO: connections authenticate with their JWT and join their own room."""
 
-from blueprints.realtime import events  # noqa: F401
+from blueprints.realtime.events import register
+
+__all__ = ["register"]

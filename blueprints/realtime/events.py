@@ -7,7 +7,6 @@ from services.errors import Unauthorized
 from services.realtime import user_room
 
 
-@socketio.on("connect")
 def connect(auth=None):
     """Accept only clients with a valid token; each joins its own user's room only."""
     token = (auth or {}).get("token") if isinstance(auth, dict) else None
@@ -19,3 +18,11 @@ def connect(auth=None):
     except Unauthorized as exc:
         raise ConnectionRefusedError(exc.message) from exc
     join_room(user_room(user.id))
+
+
+def register() -> None:
+    """Attach the handlers to the Socket.IO server of the app being built.
+
+    `@socketio.on` would bind them only to the server that existed at import time.
+    """
+    socketio.on_event("connect", connect)

@@ -1,0 +1,129 @@
+"""Fixtures: a fresh app, database and in-process runtime per test, and user factories."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+import zxingcpp
+from flask_migrate import upgrade
+from PIL import Image
+
+from app import MIGRATIONS_DIR, create_app
+from config import TestConfig
+from services.runtime import EmbeddedRuntime
+
+_emails = itertools.count(1)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, message: str = ""):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
+def decode_qr(data_url: str) -> str:
+    """What a phone camera reads from a `data:image/png;base64,...` QR code."""
+    assert data_url.startswith("data:image/png;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+    results = zxingcpp.read_barcodes(image)
+    assert results, "no QR code found in the image"
+    return results[0].text
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    """Tests override this to change the app's configuration."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path, config_overrides):
+    config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
+    config.update(DATA_DIR=str(tmp_path), SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'test.db'}")
+    config.update(config_overrides)
+    app = create_app(config)
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+    yield app
+    from extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def runtime(app):
+    runtime = EmbeddedRuntime(app)
+    runtime.start()
+    yield runtime
+    runtime.stop()
+
+
+@pytest.fixture
+def client(app, runtime):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    token: str
+    user_id: str
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_account(app) -> Callable[..., Account]:
+    """Register an account over the API (optionally moved to a plan) and return its token."""
+
+    def make(plan: str | None = None, password: str = "correct horse battery") -> Account:
+        email = f"user{next(_emails)}@example.com"
+        client = app.test_client()
+        response = client.post("/api/register", json={"email": email, "password": password})
+        assert response.status_code == 201, response.get_json()
+        body = response.get_json()
+        if plan:
+            result = app.test_cli_runner().invoke(args=["users", "set-plan", email, plan])
+            assert result.exit_code == 0, result.output
+        return Account(email, password, body["token"], body["user"]["userId"])
+
+    return make
+
+
+@pytest.fixture
+def account(make_account) -> Account:
+    return make_account()
+
+
+@pytest.fixture
+def paired_session(client, account):
+    """A session of `account`, paired through its QR like a phone would, and connected."""
+    created = client.post("/api/sessions", json={"name": "Shop"}, headers=account.headers).get_json()
+    session_id = created["sessionId"]
+    qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
+    url = decode_qr(qr["qrCode"])
+    response = client.post(urlsplit(url).path, json={"phone": "919876543210"})
+    assert response.status_code == 200, response.get_json()
+    return session_id

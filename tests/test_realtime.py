@@ -1,0 +1,67 @@
+from urllib.parse import urlsplit
+
+from flask_socketio import SocketIOTestClient
+
+from extensions import socketio
+from tests.conftest import decode_qr, wait_for
+
+
+def _socket(app, client, token: str | None, *, query: bool = False) -> SocketIOTestClient:
+    if query:
+        return socketio.test_client(app, flask_test_client=client, query_string=f"token={token}")
+    return socketio.test_client(app, flask_test_client=client, auth={"token": token} if token else None)
+
+
+def _names(received: list[dict]) -> list[str]:
+    return [packet["name"] for packet in received]
+
+
+def test_unauthenticated_or_forged_connections_are_refused(app, client):
+    assert not _socket(app, client, None).is_connected()
+    assert not _socket(app, client, "not-a-jwt").is_connected()
+
+
+def test_the_owner_sees_qr_then_connected_and_nobody_else_sees_anything(app, client, make_account):
+    owner, other = make_account(), make_account()
+    owner_socket = _socket(app, client, owner.token)
+    other_socket = _socket(app, client, other.token, query=True)
+    assert owner_socket.is_connected() and other_socket.is_connected()
+
+    session_id = client.post("/api/sessions", json={}, headers=owner.headers).get_json()["sessionId"]
+    received: list[dict] = []
+
+    def saw(name: str) -> bool:
+        received.extend(owner_socket.get_received())
+        return name in _names(received)
+
+    wait_for(lambda: saw("qr"), message="qr event")
+    qr_event = next(p["args"][0] for p in received if p["name"] == "qr")
+    assert qr_event["sessionId"] == session_id
+    client.post(urlsplit(decode_qr(qr_event["qrCode"])).path, json={"phone": "4915112345678"})
+    wait_for(lambda: saw("connected"), message="connected event")
+    names = [n for n in _names(received) if n in {"qr", "connected"}]
+    assert names.index("qr") < names.index("connected")
+    connected = next(p["args"][0] for p in received if p["name"] == "connected")
+    assert connected == {"sessionId": session_id, "phone": "4915112345678"}
+    assert other_socket.get_received() == []
+
+
+def test_a_disconnect_fault_shows_reconnecting_then_connected_live(app, client, account, paired_session):
+    owner_socket = _socket(app, client, account.token)
+    faults_url = f"/api/simulator/faults?sessionId={paired_session}"
+    received: list[dict] = []
+
+    def saw(name: str) -> bool:
+        received.extend(owner_socket.get_received())
+        return name in _names(received)
+
+    switched = client.put(faults_url, json={"disconnect": True}, headers=account.headers)
+    assert switched.get_json() == {"scope": paired_session, "faults": ["disconnect"]}
+    wait_for(lambda: saw("reconnecting"), message="reconnecting event")
+    status = client.get(f"/api/sessions/{paired_session}/status", headers=account.headers).get_json()
+    assert status["status"] == "reconnecting"
+    client.delete(faults_url, headers=account.headers)
+    wait_for(lambda: saw("connected"), message="connected again")
+    assert client.get(f"/api/sessions/{paired_session}/status", headers=account.headers).get_json()["status"] == (
+        "connected"
+    )

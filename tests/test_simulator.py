@@ -1,0 +1,142 @@
+"""The simulator engine on its own (no Flask), and its fault switches over HTTP and CLI."""
+
+import threading
+
+import pytest
+
+from engines import EngineError, EngineEvent, EngineEventKind, EngineSettings, engine_create
+from engines.simulator import SimulatorEngine, number_exists, simulated_phone
+from tests.conftest import wait_for
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[EngineEvent] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event: EngineEvent) -> None:
+        with self.lock:
+            self.events.append(event)
+
+    def kinds(self, session_id: str) -> list[EngineEventKind]:
+        with self.lock:
+            return [e.kind for e in self.events if e.session_id == session_id]
+
+    def last(self, kind: EngineEventKind) -> EngineEvent:
+        with self.lock:
+            return [e for e in self.events if e.kind == kind][-1]
+
+
+@pytest.fixture
+def faults() -> dict[str, set[str]]:
+    return {}
+
+
+@pytest.fixture
+def engine(tmp_path, faults):
+    recorder = Recorder()
+    settings = EngineSettings(
+        data_dir=tmp_path, public_url="https://gw.example", qr_refresh_seconds=30, timeout_seconds=0.2
+    )
+    engine = SimulatorEngine(recorder, settings, faults=lambda sid: faults.get(sid, set()))
+    engine.recorder = recorder
+    yield engine
+    engine.shutdown()
+
+
+def test_engine_create_knows_the_simulator_and_refuses_unknown_names(tmp_path):
+    settings = EngineSettings(data_dir=tmp_path, public_url="http://x")
+    engine = engine_create("simulator", lambda e: None, settings)
+    assert engine.name == "simulator"
+    engine.shutdown()
+    with pytest.raises(ValueError, match="Unknown WA_ENGINE 'whatsapp-web'"):
+        engine_create("whatsapp-web", lambda e: None, settings)
+
+
+def test_numbers_ending_in_0000_are_not_on_whatsapp(engine):
+    assert number_exists("919876543210")
+    assert not number_exists("919876540000")
+    assert engine.check_numbers("s1", ["14155550000", "14155551234"]) == {"14155550000": False, "14155551234": True}
+
+
+def test_pairing_needs_the_current_token_and_survives_a_restart(engine, tmp_path):
+    engine.session_start("s1")
+    qr = engine.recorder.last(EngineEventKind.QR).data
+    assert qr["payload"].startswith("https://gw.example/sim/pair/s1/")
+    with pytest.raises(EngineError) as refused:
+        engine.pair("s1", "wrong-token")
+    assert refused.value.code == "QR_EXPIRED"
+    phone = engine.pair("s1", qr["payload"].rsplit("/", 1)[1])
+    assert phone == simulated_phone("s1")
+    assert engine.recorder.kinds("s1") == [EngineEventKind.QR, EngineEventKind.CONNECTED]
+    assert engine.is_paired("s1")
+
+    # A new engine over the same store reconnects without a QR, as after a restart.
+    recorder = Recorder()
+    again = SimulatorEngine(recorder, engine.settings)
+    again.session_start("s1")
+    assert recorder.kinds("s1") == [EngineEventKind.CONNECTED]
+    assert recorder.last(EngineEventKind.CONNECTED).data["phone"] == phone
+    again.session_logout("s1", "bye")
+    assert not again.is_paired("s1")
+    assert recorder.last(EngineEventKind.DISCONNECTED).data == {"reason": "bye", "loggedOut": True}
+    again.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("upstream_error", "WhatsApp server error"),
+        ("overload", "overloaded"),
+        ("timeout", "Timed out"),
+    ],
+)
+def test_faults_turn_a_start_into_an_error_with_a_reason(engine, faults, fault, reason):
+    faults["s1"] = {fault}
+    engine.session_start("s1")
+    error = engine.recorder.last(EngineEventKind.ERROR)
+    assert reason in error.data["reason"]
+    with pytest.raises(EngineError) as raised:
+        engine.check_numbers("s1", ["14155551234"])
+    assert raised.value.transient
+
+
+def test_disconnect_fault_drops_and_restores_the_connection(engine, faults):
+    engine.session_start("s1")
+    engine.pair("s1", engine.recorder.last(EngineEventKind.QR).data["payload"].rsplit("/", 1)[1], "4915112345678")
+    faults["s1"] = {"disconnect"}
+    wait_for(lambda: EngineEventKind.RECONNECTING in engine.recorder.kinds("s1"))
+    faults["s1"] = set()
+    wait_for(lambda: engine.recorder.kinds("s1")[-1] == EngineEventKind.CONNECTED)
+    assert engine.recorder.last(EngineEventKind.CONNECTED).data["phone"] == "4915112345678"
+
+
+def test_fault_api_is_per_session_for_owners_and_global_for_admins(client, account, make_account, paired_session):
+    url = "/api/simulator/faults"
+    assert client.put(url, json={"timeout": True}, headers=account.headers).status_code == 403
+    bad = client.put(f"{url}?sessionId={paired_session}", json={"meltdown": True}, headers=account.headers)
+    assert bad.status_code == 400 and "Known faults: timeout" in bad.get_json()["message"]
+    not_bool = client.put(f"{url}?sessionId={paired_session}", json={"timeout": "yes"}, headers=account.headers)
+    assert not_bool.status_code == 400
+    other = make_account()
+    assert client.get(f"{url}?sessionId={paired_session}", headers=other.headers).status_code == 404
+
+
+def test_upstream_fault_puts_a_connecting_session_in_error(client, runner, account):
+    result = runner.invoke(args=["simulator", "fault", "upstream_error", "on"])
+    assert result.exit_code == 0 and "upstream_error" in result.output
+    session_id = client.post("/api/sessions", json={}, headers=account.headers).get_json()["sessionId"]
+    status = wait_for(
+        lambda: (
+            (s := client.get(f"/api/sessions/{session_id}/status", headers=account.headers).get_json())["status"]
+            == "error"
+            and s
+        )
+    )
+    assert "WhatsApp server error" in status["reason"]
+    assert "upstream_error" in runner.invoke(args=["simulator", "faults"]).output
+    runner.invoke(args=["simulator", "clear"])
+    client.post(f"/api/sessions/{session_id}/connect", headers=account.headers)
+    qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
+    assert qr["status"] == "pending"
+    assert qr["qrCode"].startswith("data:image/png;base64,")
