@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -70,12 +72,18 @@ def engine_host(host_id: str | None) -> None:
     from services.engine_host import EngineHost
 
     host = EngineHost(current_app._get_current_object(), host_id=host_id)
+
+    def request_stop(signum, frame) -> None:
+        host.worker.stop()  # the job loop ends within a second; a running job finishes first
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     host.start()
     click.echo(f"engine host {host.id} running the {host.engine.name} engine")
     try:
-        host.worker.work(logging_level="INFO")  # main thread: RQ's signal handling applies
+        host.worker.work(logging_level="INFO")
     finally:
-        host.stop()
+        host.stop()  # retires the heartbeat, so jobs go to the shared queue at once
 
 
 @click.command("worker")

@@ -37,6 +37,7 @@ def engine_event_apply(event: EngineEvent) -> None:
         session.status_reason = None
         session.phone = data["phone"]
         session.paired = True
+        session.wanted_online = True
         session.connected_at = utcnow()
         _clear_qr(session)
         emits.append(("connected", {"sessionId": session.id, "phone": session.phone}))
@@ -46,6 +47,9 @@ def engine_event_apply(event: EngineEvent) -> None:
     elif event.kind == EngineEventKind.DISCONNECTED:
         session.status = SessionStatus.DISCONNECTED
         session.status_reason = data.get("reason")
+        # The engine let go of it (owner's request, unscanned QR, unlinked phone): it stays
+        # offline until the owner connects it again.
+        session.wanted_online = False
         _clear_qr(session)
         if data.get("loggedOut"):
             session.paired = False

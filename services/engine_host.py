@@ -28,6 +28,8 @@ from services.engine_hosts import engine_queue_for, host_heartbeat, host_is_aliv
 from services.simulator import faults_read
 
 log = logging.getLogger(__name__)
+# Queued on the event thread to adopt sessions whose host died, between engine events.
+_ADOPT_ORPHANS = object()
 
 
 def engine_host_current() -> EngineHost:
@@ -91,16 +93,28 @@ class EngineHost:
         self.app.extensions.pop("wagate.engine_host", None)
 
     def restore(self) -> None:
-        """Bring back every session that should be online and has no living host."""
+        """On start: bring back this host's sessions, unowned ones and those of dead hosts."""
         alive = set(hosts_alive()) - {self.id}
         query = select(WaSession.id).where(WaSession.wanted_online.is_(True))
         if alive:
             query = query.where(or_(WaSession.engine_host.is_(None), WaSession.engine_host.not_in(alive)))
-        candidates = db.session.scalars(query).all()
-        for session_id in candidates:
+        self._start_all(db.session.scalars(query).all())
+
+    def adopt_orphans(self) -> None:
+        """While running: take over the sessions of hosts whose heartbeat has expired."""
+        alive = set(hosts_alive()) | {self.id}
+        query = select(WaSession.id).where(
+            WaSession.wanted_online.is_(True),
+            WaSession.engine_host.is_not(None),
+            WaSession.engine_host.not_in(alive),
+        )
+        self._start_all(db.session.scalars(query).all())
+
+    def _start_all(self, session_ids: list[str]) -> None:
+        for session_id in session_ids:
             self.session_start(session_id)
-        if candidates:
-            log.info("engine host %s restored %d session(s)", self.id, len(candidates))
+        if session_ids:
+            log.info("engine host %s took up %d session(s)", self.id, len(session_ids))
 
     # -- what engine jobs call ------------------------------------------------------------
 
@@ -147,7 +161,10 @@ class EngineHost:
         while (event := self.events.get()) is not None:
             try:
                 with self.app.app_context():
-                    engine_event_apply(event)
+                    if event is _ADOPT_ORPHANS:
+                        self.adopt_orphans()
+                    else:
+                        engine_event_apply(event)
             except Exception:  # one bad event must not stop the stream
                 log.exception("could not apply engine event %s", event)
 
@@ -160,6 +177,8 @@ class EngineHost:
             try:
                 with self.app.app_context():
                     self._heartbeat()
+                    # A host that died leaves its sessions behind once its heartbeat expires.
+                    self.events.put(_ADOPT_ORPHANS)
             except Exception:
                 log.exception("engine host heartbeat failed")
 

@@ -1,0 +1,753 @@
+"""The production topology, end to end, with real processes on loopback.
+
+One module-scoped stack starts a real redis-server, a real PostgreSQL cluster, runs the
+migrations, then the three roles as separate processes: gunicorn (web), `flask worker`
+and `flask engine-host --id host-a`. The tests then drive it only from outside, over
+HTTP and with a real Socket.IO client, the way a customer would:
+
+- pairing a session by decoding its QR image and "scanning" it;
+- Socket.IO events that the engine host emits in *its* process reach the browser through
+  Redis and the web process (cross-process emits), and only the session owner's clients;
+- a session survives `kill -9` of its engine host without a new scan.
+
+Every process logs to a file in the stack's temp dir; any failure prints their tails.
+Needs `redis-server` and PostgreSQL's `initdb`/`postgres` binaries: the module is
+skipped without them, unless WAGATE_REQUIRE_INTEGRATION=1 (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import glob
+import io
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+SECRET_KEY = "integration-test-secret-key-not-for-production-use-0123456789"
+DB_USER = "wagate"
+DB_NAME = "wagate"
+HOST_ID = "host-a"
+PHONE = "919876543210"
+PASSWORD = "correct-horse-battery-staple"
+HTTP_TIMEOUT = 15
+STARTUP_SECONDS = 40
+EVENT_SECONDS = 15
+LOG_TAIL_LINES = 40
+# A throwaway cluster: loopback only, and durability traded for speed.
+PG_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "max_connections": 100,
+    "shared_buffers": "16MB",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+
+
+# -- finding the binaries -------------------------------------------------------------------
+
+
+def _redis_server() -> str | None:
+    return shutil.which("redis-server")
+
+
+def _postgres_bin() -> Path | None:
+    """The bin dir of the newest PostgreSQL with both initdb and postgres in it."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    initdb = shutil.which("initdb")
+    if initdb:
+        candidates.insert(0, str(Path(initdb).resolve().parent))
+    for candidate in candidates:
+        path = Path(candidate)
+        if (path / "initdb").exists() and (path / "postgres").exists():
+            return path
+    return None
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    version = Path(path).parent.name
+    return tuple(int(part) for part in version.split(".") if part.isdigit()) or (0,)
+
+
+def _require(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if os.environ.get("WAGATE_REQUIRE_INTEGRATION") == "1":
+        pytest.fail(f"WAGATE_REQUIRE_INTEGRATION=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll `predicate` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # not up yet: remember why, try again
+            last_error = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {type(last_error).__name__}: {last_error})" if last_error else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    log_file: IO[bytes]
+    stop_signal: int = signal.SIGTERM
+
+    @property
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def signal_group(self, signum: int) -> None:
+        # Each child leads its own process group (start_new_session), so this reaches
+        # gunicorn's worker and rq's work horses too, and nothing we did not start.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signum)
+
+    def stop(self, timeout: float = 10) -> None:
+        try:
+            if self.running:
+                self.signal_group(self.stop_signal)
+                try:
+                    self.popen.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            self.signal_group(signal.SIGKILL)  # whatever is left of the group
+            self.popen.wait(timeout=timeout)
+        finally:
+            self.log_file.close()
+
+    def kill(self) -> None:
+        """kill -9, as a crash would: no cleanup in the process."""
+        self.signal_group(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError as exc:
+            return f"(no log: {exc})"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
+    base_url: str = ""
+    redis_url: str = ""
+    pg_bin: Path | None = None
+    pg_port: int = 0
+    web_port: int = 0
+    pg_user: tuple[int, int] | None = None  # (uid, gid) to run PostgreSQL as, when we are root
+    _log_count: int = 0
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def log_open(self, name: str) -> tuple[Path, IO[bytes]]:
+        self._log_count += 1
+        path = self.logs / f"{self._log_count:02d}-{name}.log"
+        return path, open(path, "wb")  # noqa: SIM115 (closed by Process.stop or run())
+
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path = REPO,
+        stop_signal: int = signal.SIGTERM,
+        as_pg_user: bool = False,
+    ) -> Process:
+        if name in self.processes and self.processes[name].running:
+            raise RuntimeError(f"{name} is already running")
+        log_path, log_file = self.log_open(name)
+        try:
+            popen = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env if env is not None else self.env,
+                cwd=cwd,
+                start_new_session=True,
+                **self._user_kwargs(as_pg_user),
+            )
+        except BaseException:
+            log_file.close()
+            raise
+        process = Process(name, popen, log_path, log_file, stop_signal)
+        # Keep an old (stopped) incarnation's log visible under another key.
+        if name in self.processes:
+            self.processes[f"{name}#{self._log_count}"] = self.processes.pop(name)
+        self.processes[name] = process
+        return process
+
+    def run(self, name: str, args: list[str], *, env=None, cwd: Path = REPO, as_pg_user=False, timeout=60) -> None:
+        """Run a command to completion; fail with its output if it does not succeed."""
+        log_path, log_file = self.log_open(name)
+        with log_file:
+            result = subprocess.run(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env if env is not None else self.env,
+                cwd=cwd,
+                timeout=timeout,
+                check=False,
+                **self._user_kwargs(as_pg_user),
+            )
+        if result.returncode != 0:
+            output = log_path.read_text(errors="replace")[-4000:]
+            raise AssertionError(f"{name} exited with {result.returncode}:\n{output}")
+
+    def _user_kwargs(self, as_pg_user: bool) -> dict:
+        if not as_pg_user or self.pg_user is None:
+            return {}
+        uid, gid = self.pg_user
+        return {"user": uid, "group": gid, "extra_groups": []}
+
+    def assert_running(self, *names: str) -> None:
+        for name in names or [n for n in self.processes if "#" not in n]:
+            process = self.processes[name]
+            if not process.running:
+                raise AssertionError(f"process {name} exited early with code {process.popen.returncode}")
+
+    def stop_all(self) -> None:
+        errors = []
+        # Clients of the database and of Redis first, then the servers.
+        order = sorted(self.processes.values(), key=lambda p: p.name in ("postgres", "redis"))
+        for process in order:
+            try:
+                process.stop()
+            except Exception as exc:  # keep stopping the others
+                errors.append(f"{process.name}: {exc!r}")
+        if errors:
+            raise RuntimeError("could not stop: " + "; ".join(errors))
+
+    def tails(self) -> str:
+        parts = [f"===== {name} ({p.log_path}) =====\n{p.tail()}" for name, p in self.processes.items()]
+        return "\n".join(parts)
+
+    @contextlib.contextmanager
+    def diagnostics(self) -> Iterator[None]:
+        """Turn any failure inside into one that shows the tail of every process's log."""
+        try:
+            yield
+        except Exception as exc:
+            exc.add_note(f"\nprocess logs (in {self.logs}):\n{self.tails()}")
+            raise
+
+    # -- the roles ----------------------------------------------------------------------
+
+    def start_redis(self, redis_server: str) -> None:
+        import redis
+
+        port = _free_port()
+        data = self.root / "redis"
+        data.mkdir()
+        self.start(
+            "redis",
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(data),
+                "--daemonize",
+                "no",
+            ],
+        )
+        self.redis_url = f"redis://127.0.0.1:{port}/0"
+
+        def ping() -> bool:
+            self.assert_running("redis")
+            with redis.Redis.from_url(self.redis_url, socket_timeout=1) as client:
+                return client.ping()
+
+        wait_until(ping, 15, "redis-server to answer PING")
+
+    def start_postgres(self, pg_bin: Path) -> None:
+        import psycopg
+
+        self.pg_bin = pg_bin
+        pg_dir = self.root / "pg"
+        pg_dir.mkdir()
+        sockets = pg_dir / "sockets"
+        sockets.mkdir()
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            try:
+                account = pwd.getpwnam("postgres")
+            except KeyError:
+                account = pwd.getpwnam("nobody")
+            self.pg_user = (account.pw_uid, account.pw_gid)
+            self.root.chmod(0o755)  # let that user reach pg/ (the logs stay written by us)
+            for path in (pg_dir, sockets):
+                os.chown(path, *self.pg_user)
+        pg_env = {"PATH": f"{pg_bin}:/usr/bin:/bin", "LC_ALL": "C", "HOME": str(pg_dir), "TZ": "UTC"}
+        data = pg_dir / "data"
+        self.run(
+            "initdb",
+            [
+                str(pg_bin / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                DB_USER,
+                "--auth=trust",
+                "--no-locale",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            env=pg_env,
+            cwd=pg_dir,
+            as_pg_user=True,
+        )
+        self.pg_port = _free_port()
+        self.start(
+            "postgres",
+            [str(pg_bin / "postgres"), "-D", str(data), "-p", str(self.pg_port), "-k", str(sockets)]
+            + [arg for name, value in PG_SETTINGS.items() for arg in ("-c", f"{name}={value}")],
+            env=pg_env,
+            cwd=pg_dir,
+            stop_signal=signal.SIGINT,  # "fast" shutdown: SIGTERM would wait for clients
+            as_pg_user=True,
+        )
+        admin = f"host=127.0.0.1 port={self.pg_port} user={DB_USER} dbname=postgres connect_timeout=2"
+
+        def create_database() -> bool:
+            self.assert_running("postgres")
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+            return True
+
+        wait_until(create_database, 30, "PostgreSQL to accept connections")
+
+    def configure(self) -> None:
+        web_port = _free_port()
+        self.base_url = f"http://127.0.0.1:{web_port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WAGATE_", "FLASK_"))}
+        for name in (
+            "ENGINE_HOST_ID",
+            "WA_ENGINE",
+            "FIRST_USER_IS_ADMIN",
+            "DEFAULT_PLAN",
+            "PROXY_FIX_X_FOR",
+            "AUTH_RATE_LIMIT",
+            "QR_REFRESH_SECONDS",
+            "QR_MAX_REFRESHES",
+            "JWT_EXPIRES_SECONDS",
+        ):
+            env.pop(name, None)
+        env.update(
+            DATABASE_URL=f"postgresql+psycopg://{DB_USER}@127.0.0.1:{self.pg_port}/{DB_NAME}",
+            REDIS_URL=self.redis_url,
+            SECRET_KEY=SECRET_KEY,
+            DATA_DIR=str(self.root / "data"),
+            PUBLIC_URL=self.base_url,
+            PYTHONUNBUFFERED="1",
+            PYTHONDONTWRITEBYTECODE="1",
+            PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        )
+        self.env = env
+        self.web_port = web_port
+
+    def migrate(self) -> None:
+        self.run("migrate", [str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"])
+
+    def start_web(self) -> None:
+        self.start(
+            "web",
+            [
+                str(VENV_BIN / "gunicorn"),
+                "-k",
+                "gthread",
+                "-w",
+                "1",
+                "--threads",
+                "50",
+                "-b",
+                f"127.0.0.1:{self.web_port}",
+                "--graceful-timeout",
+                "5",
+                "--access-logfile",
+                "-",
+                "--no-control-socket",
+                "wsgi:app",
+            ],  # the control socket would live in $HOME
+        )
+
+    def start_worker(self) -> None:
+        self.start("worker", [str(VENV_BIN / "flask"), "--app", "app", "worker"])
+
+    def start_engine_host(self) -> Process:
+        return self.start("engine-host", [str(VENV_BIN / "flask"), "--app", "app", "engine-host", "--id", HOST_ID])
+
+    def health(self) -> dict:
+        import requests
+
+        response = requests.get(f"{self.base_url}/healthz", timeout=HTTP_TIMEOUT)
+        return {"status_code": response.status_code, **response.json()}
+
+    def wait_healthy(self) -> dict:
+        def healthy() -> dict | None:
+            self.assert_running()
+            report = self.health()
+            alive = report.get("checks", {}).get("engineHosts", {}).get("alive", [])
+            return report if report["status_code"] == 200 and HOST_ID in alive else None
+
+        return wait_until(healthy, STARTUP_SECONDS, f"/healthz to be 200 with {HOST_ID} alive", interval=0.2)
+
+    def rq_workers(self) -> list[list[str]]:
+        """The queue names of each RQ worker registered in Redis."""
+        import redis
+        from rq import Worker
+
+        with redis.Redis.from_url(self.redis_url) as connection:
+            return [worker.queue_names() for worker in Worker.all(connection=connection)]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    redis_server = _redis_server()
+    _require(redis_server is not None, "redis-server is not installed (apt-get install redis-server)")
+    pg_bin = _postgres_bin()
+    _require(pg_bin is not None, "PostgreSQL's initdb/postgres are not installed (apt-get install postgresql)")
+
+    root = Path(tempfile.mkdtemp(prefix="wagate-integration-"))
+    (root / "logs").mkdir()
+    stack = Stack(root=root)
+    try:
+        with stack.diagnostics():
+            stack.start_redis(redis_server)
+            stack.start_postgres(pg_bin)
+            stack.configure()
+            stack.migrate()
+            stack.start_web()
+            stack.start_worker()
+            stack.start_engine_host()
+            stack.wait_healthy()
+            wait_until(lambda: ["wagate"] in stack.rq_workers(), STARTUP_SECONDS, "the RQ worker to register")
+        yield stack
+    finally:
+        try:
+            stack.stop_all()
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# -- the API's clients ----------------------------------------------------------------------
+
+
+class EventLog:
+    """Every Socket.IO event one client received, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self._changed = threading.Condition()
+
+    def record(self, event: str, data: Any = None) -> None:
+        with self._changed:
+            self.events.append((event, data))
+            self._changed.notify_all()
+
+    def snapshot(self) -> list[tuple[str, Any]]:
+        with self._changed:
+            return list(self.events)
+
+    def wait_for(self, predicate: Callable[[list[tuple[str, Any]]], bool], timeout: float, what: str) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: predicate(self.events), timeout):
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; got {self._summary()}")
+
+    def _summary(self) -> list:
+        return [(name, _session_of(data)) for name, data in self.events]
+
+
+def _session_of(data: Any) -> str | None:
+    return data.get("sessionId") if isinstance(data, dict) else None
+
+
+def for_session(events: list[tuple[str, Any]], session_id: str, names=("qr", "connected")) -> list[tuple[str, Any]]:
+    return [(name, data) for name, data in events if name in names and _session_of(data) == session_id]
+
+
+@dataclass
+class User:
+    email: str
+    token: str
+    events: EventLog
+    base_url: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def request(self, method: str, path: str, **kwargs):
+        import requests
+
+        return requests.request(method, f"{self.base_url}{path}", headers=self.headers, timeout=HTTP_TIMEOUT, **kwargs)
+
+
+@contextlib.contextmanager
+def connected_user(stack: Stack, name: str) -> Iterator[User]:
+    """A registered user with a live Socket.IO client recording the events it receives."""
+    import requests
+    import socketio
+
+    with stack.diagnostics():
+        email = f"{name}-{uuid.uuid4().hex[:8]}@wagate-integration.dev"
+        response = requests.post(
+            f"{stack.base_url}/api/register", json={"email": email, "password": PASSWORD}, timeout=HTTP_TIMEOUT
+        )
+        assert response.status_code == 201, response.text
+        user = User(email=email, token=response.json()["token"], events=EventLog(), base_url=stack.base_url)
+
+    http = requests.Session()  # ours to close: engineio drops its own without closing it
+    client = socketio.Client(http_session=http)
+    client.on("*", user.events.record)
+    try:
+        with stack.diagnostics():
+            client.connect(stack.base_url, auth={"token": user.token}, wait_timeout=10)
+            assert client.connected
+        yield user
+    finally:
+        try:
+            client.disconnect()
+        finally:
+            http.close()
+
+
+@pytest.fixture(scope="module")
+def alice(stack: Stack) -> Iterator[User]:
+    with connected_user(stack, "alice") as user:
+        yield user
+
+
+@pytest.fixture(scope="module")
+def bob(stack: Stack) -> Iterator[User]:
+    with connected_user(stack, "bob") as user:
+        yield user
+
+
+def qr_text(data_url: str) -> str:
+    """Read the QR code in a PNG data URL, as a phone camera would."""
+    import zxingcpp
+    from PIL import Image
+
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix), data_url[:40]
+    with Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :]))) as image:
+        image.load()
+        codes = zxingcpp.read_barcodes(image)
+    assert len(codes) == 1, f"expected one QR code in the image, found {len(codes)}"
+    return codes[0].text
+
+
+@dataclass
+class Paired:
+    session_id: str
+    pairing_url: str
+    pair_response: dict
+    pair_status: int
+
+
+@pytest.fixture(scope="module")
+def paired(stack: Stack, alice: User, bob: User) -> Paired:
+    """Alice's session, created and paired by scanning its QR (both clients listening)."""
+    import requests
+
+    with stack.diagnostics():
+        response = alice.request("POST", "/api/sessions", json={"name": "integration"})
+        assert response.status_code == 201, response.text
+        session_id = response.json()["sessionId"]
+
+        response = alice.request("GET", f"/api/sessions/{session_id}/qr")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["qrCode"], f"no QR code yet: {body}"
+        pairing_url = qr_text(body["qrCode"])
+        assert pairing_url.startswith(f"{stack.base_url}/sim/pair/{session_id}/"), pairing_url
+
+        response = requests.post(pairing_url, json={"phone": PHONE}, timeout=HTTP_TIMEOUT)
+        assert response.status_code in (200, 202), response.text
+        return Paired(session_id, pairing_url, response.json(), response.status_code)
+
+
+def session_status(user: User, session_id: str) -> dict:
+    response = user.request("GET", f"/api/sessions/{session_id}/status")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+# -- the tests ------------------------------------------------------------------------------
+
+
+def test_healthz_sees_database_redis_and_engine_host(stack: Stack) -> None:
+    with stack.diagnostics():
+        report = stack.health()
+        assert report["status_code"] == 200, report
+        assert report["status"] == "ok", report
+        checks = report["checks"]
+        assert checks["database"] == {"ok": True}, report
+        assert checks["queue"] == {"ok": True}, report
+        assert checks["engineHosts"]["ok"] is True and HOST_ID in checks["engineHosts"]["alive"], report
+        workers = stack.rq_workers()
+        assert ["wagate"] in workers, f"no `flask worker` on the default queue: {workers}"
+        engine_queues = {name for queues in workers for name in queues}
+        assert {f"wagate-engine@{HOST_ID}", "wagate-engine"} <= engine_queues, workers
+        stack.assert_running("web", "worker", "engine-host")
+
+
+def test_scanning_the_qr_pairs_the_session(stack: Stack, alice: User, paired: Paired) -> None:
+    with stack.diagnostics():
+        if paired.pair_status == 200:
+            assert paired.pair_response["status"] == "connected", paired.pair_response
+            assert paired.pair_response["phone"] == PHONE, paired.pair_response
+
+        def connected() -> dict | None:
+            status = session_status(alice, paired.session_id)
+            return status if status["status"] == "connected" else None
+
+        status = wait_until(connected, EVENT_SECONDS, "the session to be connected")
+        assert status["phone"] == PHONE, status
+        assert status["hasQR"] is False, status
+
+        detail = alice.request("GET", f"/api/sessions/{paired.session_id}")
+        assert detail.status_code == 200, detail.text
+        assert detail.json()["connectedAt"], detail.json()
+
+
+def test_engine_host_events_reach_the_owner_over_socketio(stack: Stack, alice: User, paired: Paired) -> None:
+    """The engine host emits in its own process; Redis carries the events to the web process."""
+    with stack.diagnostics():
+        alice.events.wait_for(
+            lambda events: any(name == "connected" for name, _ in for_session(events, paired.session_id)),
+            EVENT_SECONDS,
+            "a `connected` event for the session",
+        )
+        events = for_session(alice.events.snapshot(), paired.session_id)
+        names = [name for name, _ in events]
+        assert names.index("qr") < names.index("connected"), names
+
+        qr = next(data for name, data in events if name == "qr")
+        assert qr["sessionId"] == paired.session_id, qr
+        assert qr["qrCode"].startswith("data:image/png;base64,"), qr["qrCode"][:40]
+        assert qr_text(qr["qrCode"]) == paired.pairing_url
+
+        connected = next(data for name, data in events if name == "connected")
+        assert connected == {"sessionId": paired.session_id, "phone": PHONE}, connected
+
+
+def test_other_users_see_neither_the_session_nor_its_events(
+    stack: Stack, alice: User, bob: User, paired: Paired
+) -> None:
+    with stack.diagnostics():
+        for path in (
+            f"/api/sessions/{paired.session_id}",
+            f"/api/sessions/{paired.session_id}/status",
+            f"/api/sessions/{paired.session_id}/qr",
+        ):
+            response = bob.request("GET", path)
+            assert response.status_code == 404, (path, response.status_code, response.text)
+        listed = bob.request("GET", "/api/sessions").json()
+        assert listed["total"] == 0, listed
+
+        # Bob's client does receive events, for his own session only: he is not merely deaf.
+        response = bob.request("POST", "/api/sessions")
+        assert response.status_code == 201, response.text
+        bob_session = response.json()["sessionId"]
+        bob.events.wait_for(
+            lambda events: bool(for_session(events, bob_session, names=("qr",))),
+            EVENT_SECONDS,
+            "a `qr` event for Bob's own session",
+        )
+        alice.events.wait_for(
+            lambda events: any(_session_of(data) == paired.session_id for name, data in events),
+            EVENT_SECONDS,
+            "Alice's events (sanity check)",
+        )
+
+        leaked = [(name, data) for name, data in bob.events.snapshot() if _session_of(data) == paired.session_id]
+        assert leaked == [], f"Bob received Alice's session events: {leaked}"
+        leaked = [(name, data) for name, data in alice.events.snapshot() if _session_of(data) == bob_session]
+        assert leaked == [], f"Alice received Bob's session events: {leaked}"
+
+
+def test_paired_session_survives_an_engine_host_crash(stack: Stack, alice: User, paired: Paired) -> None:
+    """kill -9 the engine host; started again with the same id it reconnects without a scan."""
+    with stack.diagnostics():
+        wait_until(
+            lambda: session_status(alice, paired.session_id)["status"] == "connected",
+            EVENT_SECONDS,
+            "the session to be connected before the crash",
+        )
+        before = alice.request("GET", f"/api/sessions/{paired.session_id}").json()
+        seen = len(alice.events.snapshot())
+
+        stack.processes["engine-host"].kill()
+        stack.start_engine_host()
+
+        alice.events.wait_for(
+            lambda events: bool(for_session(events[seen:], paired.session_id, names=("connected",))),
+            STARTUP_SECONDS,
+            "a new `connected` event from the restarted engine host",
+        )
+        stack.assert_running("engine-host")
+        after_crash = for_session(alice.events.snapshot()[seen:], paired.session_id, names=("qr", "connected"))
+        assert [name for name, _ in after_crash] == ["connected"], f"a new QR was needed: {after_crash}"
+        assert after_crash[0][1] == {"sessionId": paired.session_id, "phone": PHONE}, after_crash
+
+        after = alice.request("GET", f"/api/sessions/{paired.session_id}").json()
+        assert after["status"] == "connected", after
+        assert after["phone"] == PHONE and after["hasQR"] is False, after
+        assert after["connectedAt"] > before["connectedAt"], (before, after)
+        stack.wait_healthy()
