@@ -51,7 +51,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     queues.init_app(app)
     socketio.init_app(app, message_queue=app.config["REDIS_URL"] or None)
 
-    from blueprints import auth, errors, health, main, realtime, sessions, simulator  # noqa: F401
+    from blueprints import auth, errors, health, main, messages, realtime, sessions, simulator, whatsapp
 
     errors.register(app)
     realtime.register()
@@ -59,6 +59,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp, url_prefix="/api")
     app.register_blueprint(sessions.bp, url_prefix="/api/sessions")
+    app.register_blueprint(messages.bp, url_prefix="/api/messages")
+    app.register_blueprint(whatsapp.bp, url_prefix="/api/whatsapp")
     app.register_blueprint(simulator.bp)
 
     import cli

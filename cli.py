@@ -10,10 +10,12 @@ from flask.cli import AppGroup
 from rq import Worker
 from rq.serializers import JSONSerializer
 
-from extensions import queues
+from extensions import db, queues
 from jobs.queues import DEFAULT_QUEUE
+from models import WaSession
 from services.auth import user_set_plan
 from services.errors import ApiError
+from services.messages import simulate_inbound
 from services.simulator import ALL_SESSIONS, FAULTS, faults_clear, faults_list, faults_set
 
 users_cli = AppGroup("users", help="Manage accounts.")
@@ -65,6 +67,23 @@ def clear(session_id: str) -> None:
     click.echo(f"faults for {session_id}: none")
 
 
+@simulator_cli.command("inbound")
+@click.argument("session_id")
+@click.argument("sender")
+@click.argument("text")
+def inbound(session_id: str, sender: str, text: str) -> None:
+    """Have the contact SENDER send TEXT to the session SESSION_ID."""
+    _require_simulator()
+    session = db.session.get(WaSession, session_id)
+    if session is None:
+        raise click.ClickException(f"No session {session_id}")
+    try:
+        simulate_inbound(session.user, session_id, sender=sender, text=text)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{sender} -> {session_id}: message on its way")
+
+
 @click.command("engine-host")
 @click.option("--id", "host_id", default=None, help="Host id (default: ENGINE_HOST_ID or the hostname).")
 def engine_host(host_id: str | None) -> None:
@@ -90,6 +109,9 @@ def engine_host(host_id: str | None) -> None:
 @click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler)."""
+    from services.runtime import worker_startup
+
+    worker_startup()
     Worker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(
         with_scheduler=True, burst=burst, logging_level="INFO"
     )

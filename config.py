@@ -65,6 +65,25 @@ class Config:
     PAIR_WAIT_SECONDS = env_float("PAIR_WAIT_SECONDS", 5.0)
     SIMULATOR_TIMEOUT_SECONDS = env_float("SIMULATOR_TIMEOUT_SECONDS", 10.0)
 
+    SIMULATOR_RECEIPT_SECONDS = env_float("SIMULATOR_RECEIPT_SECONDS", 1.0)
+
+    # Messaging
+    SEND_WAIT_SECONDS = env_float("SEND_WAIT_SECONDS", 5.0)
+    SEND_RETRY_DELAYS = [int(x) for x in env_list("SEND_RETRY_DELAYS", "5,30,120")]
+    BULK_MIN_DELAY_MS = env_int("BULK_MIN_DELAY_MS", 1000)
+    BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
+    BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
+    STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 2.0)
+    STATS_INTERVAL_SECONDS = env_float("STATS_INTERVAL_SECONDS", 300.0)
+    # Overrides every plan's general API limit when set (plans carry their own by default).
+    API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "")
+
+    # Legacy /api/whatsapp/* scripts send no credentials: requests from these networks act
+    # as the legacy owner account.
+    TRUSTED_NETWORKS = env_list("TRUSTED_NETWORKS", "127.0.0.1/32,::1/128")
+    LEGACY_OWNER_EMAIL = os.environ.get("LEGACY_OWNER_EMAIL", "legacy@wagate.local")
+    LEGACY_OWNER_AUTO_CREATE = env_bool("LEGACY_OWNER_AUTO_CREATE", not DATABASE_URL)
+
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
@@ -81,4 +100,10 @@ class TestConfig(Config):
     QR_REFRESH_SECONDS = 60.0
     QR_WAIT_SECONDS = 5.0
     SIMULATOR_TIMEOUT_SECONDS = 1.0
+    SIMULATOR_RECEIPT_SECONDS = 0.1
     ENGINE_HOST_HEARTBEAT_SECONDS = 1.0
+    SEND_RETRY_DELAYS = [1, 1]
+    BULK_MIN_DELAY_MS = 0
+    STATS_DEBOUNCE_SECONDS = 0.2
+    API_RATE_LIMIT = "100000 per 15 minutes"
+    LEGACY_OWNER_AUTO_CREATE = True

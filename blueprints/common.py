@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 
-from flask import g, request
+import jwt
+from flask import current_app, g, jsonify, request
+from flask_limiter.util import get_remote_address
 
-from models import User
+from extensions import db, limiter
+from models import Message, MessageStatus, User
 from services.auth import token_user
 from services.errors import Unauthorized, ValidationError
 
@@ -52,3 +55,56 @@ def auth_required(view):
 
 def current_user() -> User:
     return g.user
+
+
+def _rate_limit_identity() -> str:
+    """Who a request counts against: the token's user, else the client address."""
+    token = bearer_token()
+    if token:
+        try:
+            claims = jwt.decode(
+                token,
+                current_app.config["SECRET_KEY"],
+                algorithms=["HS256"],
+                audience=current_app.config["JWT_AUDIENCE"],
+                issuer=current_app.config["JWT_ISSUER"],
+            )
+            return f"user:{claims['sub']}"
+        except (jwt.InvalidTokenError, KeyError):
+            pass
+    return f"ip:{get_remote_address()}"
+
+
+def _rate_limit_value() -> str:
+    """The plan's general API limit (or the operator's override for every plan)."""
+    override = current_app.config["API_RATE_LIMIT"]
+    if override:
+        return override
+    identity = _rate_limit_identity()
+    user = db.session.get(User, identity.removeprefix("user:")) if identity.startswith("user:") else None
+    return user.plan.api_rate_limit if user else "100 per 15 minutes"
+
+
+api_rate_limit = limiter.limit(_rate_limit_value, key_func=_rate_limit_identity, scope="api")
+
+
+SENT_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED}
+
+
+def send_response(message: Message):
+    """The WAMessenger send answer for where the message is now (sent, failed or still queued)."""
+    if message.status in SENT_STATUSES:
+        body = {"success": True, "message": "Message sent successfully", "messageId": message.id}
+        return jsonify(body | {"status": message.status, "to": message.phone}), 200
+    if message.status == MessageStatus.FAILED:
+        body = {
+            "success": False,
+            "error": message.error,
+            "message": f"Message to {message.phone} failed: {message.error}",
+            "code": message.error_code,
+            "messageId": message.id,
+            "status": message.status,
+        }
+        return jsonify(body), 400 if message.error_code == "NUMBER_NOT_ON_WHATSAPP" else 502
+    body = {"success": True, "message": "Message queued; it will be sent shortly", "messageId": message.id}
+    return jsonify(body | {"status": message.status, "to": message.phone}), 202

@@ -1,6 +1,14 @@
 """WhatsApp engines behind one interface, selected with WA_ENGINE."""
 
-from engines.base import Engine, EngineError, EngineEvent, EngineEventKind, EngineListener, EngineSettings
+from engines.base import (
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineEventKind,
+    EngineListener,
+    EngineSettings,
+    SendResult,
+)
 
 ENGINE_NAMES = ("simulator",)
 
@@ -22,5 +30,6 @@ __all__ = [
     "EngineEventKind",
     "EngineListener",
     "EngineSettings",
+    "SendResult",
     "engine_create",
 ]

@@ -20,6 +20,8 @@ class EngineEventKind(StrEnum):
     RECONNECTING = "reconnecting"
     DISCONNECTED = "disconnected"
     ERROR = "error"
+    MESSAGE = "message"  # inbound: waId, from, text, timestamp
+    RECEIPT = "receipt"  # waId, status (delivered | read | played), timestamp
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class EngineSettings:
     qr_refresh_seconds: float = 60.0
     qr_max_refreshes: int = 5
     timeout_seconds: float = 10.0
+    receipt_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,12 @@ class QrCode:
     payload: str
     expires_at: datetime
     number: int
+
+
+@dataclass(frozen=True)
+class SendResult:
+    wa_id: str
+    timestamp: datetime
 
 
 class Engine(ABC):
@@ -86,6 +95,14 @@ class Engine(ABC):
     @abstractmethod
     def active_sessions(self) -> list[str]:
         """The sessions this engine currently holds."""
+
+    @abstractmethod
+    def send_text(self, session_id: str, to: str, text: str, *, wa_id: str) -> SendResult:
+        """Send a text to a phone number (digits with country code) under a chosen message id.
+
+        Sending again with the same `wa_id` must not deliver a second message. Raises
+        EngineError: `transient` for failures worth retrying, not for a bad recipient.
+        """
 
     @abstractmethod
     def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:

@@ -6,6 +6,10 @@ Rules (documented in the README):
   from the session id). A QR lives QR_REFRESH_SECONDS; after QR_MAX_REFRESHES refreshes the
   session gives up and goes disconnected.
 - Numbers: one whose last four digits are 0000 is not on WhatsApp; every other number is.
+- Sending: every accepted message is written once to the session's outbox
+  (DATA_DIR/engines/simulator/outbox/<sessionId>.jsonl); a send repeating a message id is
+  not delivered again. Receipts follow: `delivered` after SIMULATOR_RECEIPT_SECONDS, `read`
+  after twice that, except for numbers ending in 9 (people who never open WhatsApp).
 - Faults (per session or for all): `timeout` (calls hang SIMULATOR_TIMEOUT_SECONDS, then
   fail), `upstream_error` (WhatsApp answers 5xx), `overload` (WhatsApp answers 429), and
   `disconnect` (connected sessions drop to reconnecting until the fault is cleared).
@@ -14,6 +18,7 @@ Rules (documented in the README):
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import secrets
@@ -31,6 +36,7 @@ from engines.base import (
     EngineListener,
     EngineSettings,
     QrCode,
+    SendResult,
 )
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,10 @@ def number_exists(phone: str) -> bool:
     return not phone.endswith("0000")
 
 
+def number_reads(phone: str) -> bool:
+    return not phone.endswith("9")
+
+
 @dataclass
 class _SimSession:
     state: str
@@ -73,7 +83,12 @@ class SimulatorEngine(Engine):
         self.faults = faults
         self.store_dir = Path(settings.data_dir) / "simulator"
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox_dir = self.store_dir / "outbox"
+        self.outbox_dir.mkdir(exist_ok=True)
         self._sessions: dict[str, _SimSession] = {}
+        self._sent_ids: dict[str, set[str]] = {}
+        self._receipts: list[tuple[datetime, int, str, str, str]] = []
+        self._receipt_seq = 0
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._ticker = threading.Thread(target=self._tick_forever, name="simulator-ticker", daemon=True)
@@ -122,6 +137,22 @@ class SimulatorEngine(Engine):
         with self._lock:
             return list(self._sessions)
 
+    def send_text(self, session_id: str, to: str, text: str, *, wa_id: str) -> SendResult:
+        self._raise_faults(session_id)
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.state != "connected":
+                raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp", transient=True)
+        if not number_exists(to):
+            raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
+        now = datetime.now(UTC)
+        if self._outbox_add(session_id, {"id": wa_id, "to": to, "text": text, "at": now.isoformat()}):
+            delay = timedelta(seconds=self.settings.receipt_seconds)
+            self._receipt_later(now + delay, session_id, wa_id, "delivered")
+            if number_reads(to):
+                self._receipt_later(now + 2 * delay, session_id, wa_id, "read")
+        return SendResult(wa_id=wa_id, timestamp=now)
+
     def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:
         self._raise_faults(session_id)
         return {phone: number_exists(phone) for phone in phones}
@@ -150,7 +181,56 @@ class SimulatorEngine(Engine):
         self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
         return phone
 
+    def receive(self, session_id: str, sender: str, text: str) -> str:
+        """A contact sends the session a text; returns its WhatsApp message id."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.state != "connected":
+                raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
+        wa_id = "SIM" + secrets.token_hex(10).upper()
+        self._emit(
+            EngineEventKind.MESSAGE, session_id, waId=wa_id, sender=sender, text=text, timestamp=datetime.now(UTC)
+        )
+        return wa_id
+
+    def outbox(self, session_id: str) -> list[dict]:
+        """Every message the simulated network accepted from this session, in order."""
+        try:
+            lines = self._outbox_path(session_id).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line]
+
     # -- internals ------------------------------------------------------------------------
+
+    def _outbox_path(self, session_id: str) -> Path:
+        return self.outbox_dir / f"{session_id}.jsonl"
+
+    def _outbox_add(self, session_id: str, entry: dict) -> bool:
+        """Record a sent message once; False if its id was sent before (even before a restart)."""
+        with self._lock:
+            sent = self._sent_ids.get(session_id)
+            if sent is None:
+                sent = self._sent_ids[session_id] = {item["id"] for item in self.outbox(session_id)}
+            if entry["id"] in sent:
+                return False
+            with self._outbox_path(session_id).open("a") as outbox:
+                outbox.write(json.dumps(entry) + "\n")
+            sent.add(entry["id"])
+            return True
+
+    def _receipt_later(self, due: datetime, session_id: str, wa_id: str, status: str) -> None:
+        with self._lock:
+            self._receipt_seq += 1
+            heapq.heappush(self._receipts, (due, self._receipt_seq, session_id, wa_id, status))
+
+    def _receipts_due(self, now: datetime) -> list[tuple[str, str, str]]:
+        due = []
+        with self._lock:
+            while self._receipts and self._receipts[0][0] <= now:
+                _, _, session_id, wa_id, status = heapq.heappop(self._receipts)
+                due.append((session_id, wa_id, status))
+        return due
 
     def _raise_faults(self, session_id: str) -> None:
         active = self.faults(session_id)
@@ -185,6 +265,8 @@ class SimulatorEngine(Engine):
 
     def _tick(self) -> None:
         now = datetime.now(UTC)
+        for session_id, wa_id, status in self._receipts_due(now):
+            self._emit(EngineEventKind.RECEIPT, session_id, waId=wa_id, status=status, timestamp=now)
         with self._lock:
             sessions = list(self._sessions.items())
         for session_id, session in sessions:

@@ -22,3 +22,13 @@ def engine_session_logout(session_id: str, reason: str) -> None:
 @app_job
 def engine_session_pair(session_id: str, token: str, phone: str | None) -> None:
     engine_host_current().session_pair(session_id, token, phone)
+
+
+@app_job
+def engine_message_send(message_id: str) -> None:
+    engine_host_current().message_accept(message_id)
+
+
+@app_job
+def engine_simulate_inbound(session_id: str, sender: str, text: str) -> None:
+    engine_host_current().simulate_inbound(session_id, sender, text)

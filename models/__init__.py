@@ -1,7 +1,10 @@
 """Database models."""
 
+from models.batch import BulkBatch
+from models.message import Message, MessageStatus
 from models.plan import Plan
+from models.stats import DailyStat
 from models.user import User
 from models.wa_session import SessionStatus, WaSession
 
-__all__ = ["Plan", "SessionStatus", "User", "WaSession"]
+__all__ = ["BulkBatch", "DailyStat", "Message", "MessageStatus", "Plan", "SessionStatus", "User", "WaSession"]

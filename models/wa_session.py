@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
 from models.base import isoformat, new_id, utcnow
@@ -39,11 +39,15 @@ class WaSession(db.Model):
     qr_code: Mapped[str | None] = mapped_column(Text)
     qr_payload: Mapped[str | None] = mapped_column(String(512))
     qr_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The earliest time the next paced (bulk) message of this session may go.
+    next_send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     messages_sent: Mapped[int] = mapped_column(Integer, default=0)
     messages_received: Mapped[int] = mapped_column(Integer, default=0)
     connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    user: Mapped["User"] = relationship()  # noqa: F821
 
     @property
     def has_qr(self) -> bool:

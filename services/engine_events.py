@@ -8,6 +8,7 @@ from engines import EngineEvent, EngineEventKind
 from extensions import db
 from models import SessionStatus, WaSession
 from models.base import isoformat, utcnow
+from services.messages import message_inbound, message_receipt
 from services.qr import qr_data_url
 from services.realtime import event_emit
 
@@ -19,6 +20,15 @@ def _clear_qr(session: WaSession) -> None:
 
 
 def engine_event_apply(event: EngineEvent) -> None:
+    if event.kind == EngineEventKind.RECEIPT:
+        message_receipt(event.session_id, event.data["waId"], event.data["status"], event.data["timestamp"])
+        return
+    if event.kind == EngineEventKind.MESSAGE:
+        data = event.data
+        message_inbound(
+            event.session_id, wa_id=data["waId"], sender=data["sender"], text=data["text"], at=data["timestamp"]
+        )
+        return
     session = db.session.get(WaSession, event.session_id)
     if session is None:  # deleted while the engine was still busy with it
         return

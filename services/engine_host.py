@@ -12,6 +12,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -22,14 +23,19 @@ from engines import Engine, EngineError, EngineEvent, EngineSettings, engine_cre
 from extensions import db, queues
 from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadWorker
-from models import WaSession
+from models import Message, MessageStatus, SessionStatus, WaSession
+from models.base import as_utc, utcnow
 from services.engine_events import engine_event_apply
 from services.engine_hosts import engine_queue_for, host_heartbeat, host_is_alive, host_retire, hosts_alive
+from services.messages import message_status_set
+from services.sender import SessionSenders
 from services.simulator import faults_read
 
 log = logging.getLogger(__name__)
 # Queued on the event thread to adopt sessions whose host died, between engine events.
 _ADOPT_ORPHANS = object()
+# How often a send line looks again at a session that is not connected.
+SESSION_WAIT_SECONDS = 2.0
 
 
 def engine_host_current() -> EngineHost:
@@ -53,17 +59,20 @@ class EngineHost:
             qr_refresh_seconds=app.config["QR_REFRESH_SECONDS"],
             qr_max_refreshes=app.config["QR_MAX_REFRESHES"],
             timeout_seconds=app.config["SIMULATOR_TIMEOUT_SECONDS"],
+            receipt_seconds=app.config["SIMULATOR_RECEIPT_SECONDS"],
         )
         options = {}
         if app.config["WA_ENGINE"] == "simulator":
             options["faults"] = lambda session_id: faults_read(connection, session_id)
         self.engine: Engine = engine_create(app.config["WA_ENGINE"], self.events.put, settings, **options)
+        host_queues = [queues_for_host(app, self.id), queues_for_host(app, None)]
         self.worker = ThreadWorker(
-            [queues_for_host(app, self.id), queues_for_host(app, None)],
+            host_queues,
             connection=connection,
             serializer=JSONSerializer,
             name=f"engine-host:{self.id}:{threading.get_native_id()}",
         )
+        self.senders = SessionSenders(self._send_in_context)
         app.extensions["wagate.engine_host"] = self
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -84,6 +93,7 @@ class EngineHost:
     def stop(self) -> None:
         self._stopping.set()
         self.worker.stop()
+        self.senders.stop()
         self.engine.shutdown()
         self.events.put(None)
         for thread in self._threads:
@@ -133,6 +143,7 @@ class EngineHost:
         db.session.commit()
         if claimed:
             self.engine.session_start(session_id)
+            self._reload_sends(session_id)
 
     def session_stop(self, session_id: str, reason: str) -> None:
         self.engine.session_stop(session_id, reason)
@@ -149,6 +160,64 @@ class EngineHost:
             pair(session_id, token, phone)
         except EngineError as exc:
             log.warning("simulated scan of session %s refused: %s", session_id, exc.message)
+
+    def message_accept(self, message_id: str) -> None:
+        """Put a queued message on its session's send line."""
+        message = db.session.get(Message, message_id)
+        if message is not None and message.status == MessageStatus.QUEUED:
+            self._line_up(message)
+
+    def _line_up(self, message: Message) -> None:
+        due = as_utc(message.send_after).timestamp() if message.send_after else time.time()
+        self.senders.push(message.session_id, message.id, due=due, gap_seconds=message.min_gap_ms / 1000)
+
+    def _reload_sends(self, session_id: str) -> None:
+        """Line up again what was handed over but not sent (after a restart or a takeover)."""
+        pending = db.session.scalars(
+            select(Message).where(
+                Message.session_id == session_id,
+                Message.status == MessageStatus.QUEUED,
+                Message.dispatched_at.is_not(None),
+            )
+        ).all()
+        for message in pending:
+            self._line_up(message)
+
+    def _send_in_context(self, message_id: str) -> float | None:
+        with self.app.app_context():
+            return self.message_send(message_id)
+
+    def message_send(self, message_id: str) -> float | None:
+        """Send one message; returns seconds to wait before trying again, or None once settled."""
+        message = db.session.get(Message, message_id)
+        if message is None or message.status != MessageStatus.QUEUED:
+            return None  # already settled: a repeated job or a reload must not send again
+        session = db.session.get(WaSession, message.session_id)
+        if session.status != SessionStatus.CONNECTED:
+            return SESSION_WAIT_SECONDS  # hold it until the session is back; no attempt is spent
+        delays = self.app.config["SEND_RETRY_DELAYS"]
+        message.attempts += 1
+        db.session.commit()
+        try:
+            result = self.engine.send_text(message.session_id, message.phone, message.body, wa_id=message.wa_id)
+        except EngineError as exc:
+            if exc.transient and message.attempts <= len(delays):
+                log.info("message %s: %s; retrying in %ss", message.id, exc.message, delays[message.attempts - 1])
+                return delays[message.attempts - 1]
+            message_status_set(message, MessageStatus.FAILED, at=utcnow(), error_code=exc.code, error=exc.message)
+            return None
+        message_status_set(message, MessageStatus.SENT, at=result.timestamp)
+        return None
+
+    def simulate_inbound(self, session_id: str, sender: str, text: str) -> None:
+        receive = getattr(self.engine, "receive", None)
+        if receive is None:
+            log.warning("engine %s cannot simulate inbound messages", self.engine.name)
+            return
+        try:
+            receive(session_id, sender, text)
+        except EngineError as exc:
+            log.warning("simulated inbound message for %s refused: %s", session_id, exc.message)
 
     # -- threads --------------------------------------------------------------------------
 

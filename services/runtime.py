@@ -14,7 +14,15 @@ from rq.serializers import JSONSerializer
 from extensions import queues
 from jobs.queues import DEFAULT_QUEUE
 from jobs.worker import ThreadScheduler, ThreadWorker
+from services.bulk import bulk_resume
 from services.engine_host import EngineHost
+from services.stats import stats_schedule_periodic
+
+
+def worker_startup() -> None:
+    """What a starting worker picks up: unfinished bulk dispatching and the periodic stats."""
+    bulk_resume()
+    stats_schedule_periodic()
 
 
 class EmbeddedRuntime:
@@ -29,6 +37,8 @@ class EmbeddedRuntime:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        with self.app.app_context():
+            worker_startup()
         self.engine_host.start()
         self._spawn(self.engine_host.work, "engine-host-worker")
         self._spawn(self._work_default_queue, "rq-worker")

@@ -1,7 +1,7 @@
 from flask import current_app, jsonify
 
 from blueprints.auth import bp
-from blueprints.common import auth_required, current_user, json_body
+from blueprints.common import api_rate_limit, auth_required, current_user, json_body
 from extensions import limiter
 from services.auth import token_issue, user_authenticate, user_register
 
@@ -29,6 +29,7 @@ def login():
 
 
 @bp.get("/me")
+@api_rate_limit
 @auth_required
 def me():
     """Show the caller's account and plan."""

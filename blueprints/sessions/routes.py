@@ -1,9 +1,10 @@
-from flask import jsonify
+from flask import current_app, jsonify, request
 
-from blueprints.common import auth_required, current_user, json_body
+from blueprints.common import auth_required, current_user, json_body, send_response
 from blueprints.sessions import bp
 from models.base import isoformat
 from services import sessions as svc
+from services.messages import message_send, message_wait
 
 
 @bp.post("")
@@ -108,3 +109,18 @@ def delete(session_id: str):
     """Delete a session for good."""
     svc.session_delete(current_user(), session_id)
     return jsonify(success=True, sessionId=session_id, message="Session deleted")
+
+
+@bp.post("/<session_id>/send")
+@auth_required
+def send(session_id: str):
+    """Send a text message; answers once the engine has, or 202 while it is still queued."""
+    body = json_body()
+    message = message_send(
+        current_user(),
+        session_id,
+        to=body.get("to"),
+        text=body.get("message"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return send_response(message_wait(message.id, current_app.config["SEND_WAIT_SECONDS"]))

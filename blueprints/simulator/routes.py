@@ -1,10 +1,11 @@
 from flask import current_app, jsonify, render_template, request
 
-from blueprints.common import auth_required, current_user, json_body
+from blueprints.common import api_rate_limit, auth_required, current_user, json_body
 from blueprints.simulator import bp
 from extensions import queues
 from services import sessions as svc
 from services.errors import ApiError, Forbidden, NotFound
+from services.messages import simulate_inbound
 from services.simulator import ALL_SESSIONS, faults_clear, faults_list, faults_set
 
 
@@ -51,6 +52,7 @@ def pair(session_id: str, token: str):
 
 
 @bp.get("/api/simulator/faults")
+@api_rate_limit
 @auth_required
 def faults_show():
     """The faults switched on for a session (?sessionId=) or for all sessions."""
@@ -60,6 +62,7 @@ def faults_show():
 
 
 @bp.put("/api/simulator/faults")
+@api_rate_limit
 @auth_required
 def faults_update():
     """Switch faults on or off: {"timeout": true, "disconnect": false, ...}."""
@@ -69,6 +72,7 @@ def faults_update():
 
 
 @bp.delete("/api/simulator/faults")
+@api_rate_limit
 @auth_required
 def faults_reset():
     """Switch every fault of the scope off."""
@@ -76,3 +80,14 @@ def faults_reset():
     scope = _fault_scope()
     faults_clear(queues.connection, scope)
     return jsonify(scope=scope, faults=[])
+
+
+@bp.post("/api/simulator/sessions/<session_id>/inbound")
+@api_rate_limit
+@auth_required
+def inbound(session_id: str):
+    """A contact sends the session a message: {"from": "919876543210", "message": "Hi"}."""
+    _require_simulator()
+    body = json_body()
+    simulate_inbound(current_user(), session_id, sender=body.get("from"), text=body.get("message"))
+    return jsonify(success=True, sessionId=session_id, message="The contact's message is on its way"), 202

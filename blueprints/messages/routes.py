@@ -1,0 +1,44 @@
+from flask import jsonify, request
+
+from blueprints.common import auth_required, current_user
+from blueprints.messages import bp
+from services.messages import message_get, messages_failed, messages_list
+from services.stats import stats_get
+
+
+@bp.get("/stats")
+@auth_required
+def stats():
+    """Totals and the 7-day sent/delivered/read/failed chart."""
+    return jsonify(stats_get(current_user()))
+
+
+@bp.get("/failed")
+@auth_required
+def failed():
+    """The most recently failed messages (?limit=, default 5)."""
+    messages = messages_failed(current_user(), request.args.get("limit"))
+    return jsonify(success=True, count=len(messages), messages=messages)
+
+
+@bp.get("")
+@auth_required
+def index():
+    """The message log, newest first (?sessionId= &status= &direction= &page= &limit=)."""
+    args = request.args
+    page = messages_list(
+        current_user(),
+        session_id=args.get("sessionId"),
+        status=args.get("status"),
+        direction=args.get("direction"),
+        page=args.get("page"),
+        limit=args.get("limit"),
+    )
+    return jsonify(success=True, **page)
+
+
+@bp.get("/<message_id>")
+@auth_required
+def show(message_id: str):
+    """One message with its delivery timestamps."""
+    return jsonify(message_get(current_user(), message_id).to_dict())

@@ -1,0 +1,132 @@
+import functools
+
+from flask import current_app, g, jsonify, request, url_for
+
+from blueprints.common import bearer_token, json_body, send_response
+from blueprints.whatsapp import bp
+from models.base import isoformat
+from services import bulk
+from services import sessions as svc
+from services.auth import token_user
+from services.errors import NotFound, Unauthorized
+from services.legacy import legacy_owner, request_is_trusted
+from services.messages import message_send, message_wait
+
+
+def legacy_auth(view):
+    """A token when given; otherwise only trusted networks, acting as the legacy owner."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        token = bearer_token()
+        if token:
+            g.user = token_user(token)
+        elif request_is_trusted(request.remote_addr):
+            g.user = legacy_owner()
+        else:
+            raise Unauthorized(
+                "Send 'Authorization: Bearer <token>'; only trusted networks may call the legacy API without one",
+                code="AUTH_REQUIRED",
+            )
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _session():
+    session = bulk.legacy_session(g.user)
+    if session is None:
+        raise NotFound(
+            "No WhatsApp session yet: POST /api/whatsapp/init first",
+            error="Session not found",
+            code="SESSION_NOT_FOUND",
+        )
+    return session
+
+
+@bp.post("/init")
+@legacy_auth
+def init():
+    """Create the default session (or bring it back online) and start pairing."""
+    session = bulk.legacy_session(g.user)
+    if session is None:
+        session = svc.session_create(g.user, name="Default", description="Legacy single-session API")
+    else:
+        session = svc.session_connect(g.user, session.id)
+    return jsonify(
+        success=True,
+        sessionId=session.id,
+        status=session.status,
+        message="WhatsApp is initializing. GET /api/whatsapp/qr for the QR code"
+        if session.status != "connected"
+        else "WhatsApp is already connected",
+    )
+
+
+@bp.get("/qr")
+@legacy_auth
+def qr():
+    """The default session's QR code."""
+    session = svc.session_qr(g.user, _session().id)
+    return jsonify(
+        qrCode=session.qr_code if session.has_qr else None,
+        status=session.status,
+        expiresAt=isoformat(session.qr_expires_at) if session.has_qr else None,
+        sessionId=session.id,
+    )
+
+
+@bp.get("/status")
+@legacy_auth
+def status():
+    """The default session's connection status."""
+    session = _session()
+    return jsonify(
+        success=True,
+        connected=session.status == "connected",
+        **session.to_status_dict(),
+    )
+
+
+@bp.post("/send")
+@legacy_auth
+def send():
+    """Send a text from the default session: {number, message}."""
+    body = json_body()
+    message = message_send(
+        g.user,
+        _session().id,
+        to=body.get("number"),
+        text=body.get("message"),
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
+    return send_response(message_wait(message.id, current_app.config["SEND_WAIT_SECONDS"]))
+
+
+@bp.post("/bulk-send")
+@legacy_auth
+def bulk_send():
+    """Send one text to many contacts, paced by `delay` ms; long batches answer 202 at once."""
+    body = json_body()
+    batch = bulk.bulk_create(
+        g.user,
+        bulk.legacy_session(g.user),
+        contacts=body.get("contacts"),
+        text=body.get("message"),
+        delay=body.get("delay"),
+    )
+    wait = current_app.config["BULK_WAIT_SECONDS"]
+    if bulk.batch_expected_seconds(batch) <= wait:
+        batch = bulk.batch_wait(batch.id, wait)
+    report = bulk.batch_report(batch)
+    if batch.status == "finished":
+        return jsonify(success=True, **report)
+    progress_url = url_for("whatsapp.bulk_status", batch_id=batch.id, _external=True)
+    return jsonify(success=True, progressUrl=progress_url, **report), 202
+
+
+@bp.get("/bulk-send/<batch_id>")
+@legacy_auth
+def bulk_status(batch_id: str):
+    """A batch's live counts and per-contact results."""
+    return jsonify(success=True, **bulk.batch_report(bulk.batch_get(g.user, batch_id)))

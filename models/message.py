@@ -1,0 +1,104 @@
+"""Messages, outgoing and inbound, with their delivery lifecycle."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.base import isoformat, new_id, utcnow
+
+
+class MessageStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    FAILED = "failed"
+    RECEIVED = "received"  # inbound
+
+
+# How far along the delivery lifecycle each status is; receipts never move a message back.
+STATUS_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.DELIVERED: 2,
+    MessageStatus.READ: 3,
+    MessageStatus.PLAYED: 4,
+}
+OUTBOUND = "outbound"
+INBOUND = "inbound"
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_messages_user_idempotency_key"),
+        Index("ix_messages_session_wa_id", "session_id", "wa_id"),
+        Index("ix_messages_user_status_created", "user_id", "status", "created_at"),
+        Index("ix_messages_batch_position", "batch_id", "position"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(ForeignKey("wa_sessions.id", ondelete="CASCADE"))
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("bulk_batches.id", ondelete="CASCADE"))
+    position: Mapped[int | None] = mapped_column(Integer)
+    direction: Mapped[str] = mapped_column(String(8), default=OUTBOUND)
+    phone: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED)
+    error: Mapped[str | None] = mapped_column(String(500))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    # The WhatsApp message id. Outgoing ids are chosen before sending, so a retried send
+    # reuses it and WhatsApp (and the simulator) treat it as the same message.
+    wa_id: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Handed to the engine host; it sends at `send_after` at the earliest, and at least
+    # `min_gap_ms` after the session's previous send (a bulk batch's delay).
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    send_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    min_gap_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    played_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    session: Mapped["WaSession"] = relationship()  # noqa: F821
+
+    def to_dict(self) -> dict:
+        return {
+            "messageId": self.id,
+            "sessionId": self.session_id,
+            "batchId": self.batch_id,
+            "direction": self.direction,
+            "to" if self.direction == OUTBOUND else "from": self.phone,
+            "message": self.body,
+            "status": self.status,
+            "error": self.error,
+            "errorCode": self.error_code,
+            "waMessageId": self.wa_id,
+            "createdAt": isoformat(self.created_at),
+            "sentAt": isoformat(self.sent_at),
+            "deliveredAt": isoformat(self.delivered_at),
+            "readAt": isoformat(self.read_at),
+            "playedAt": isoformat(self.played_at),
+            "failedAt": isoformat(self.failed_at),
+        }
+
+    def to_status_event(self) -> dict:
+        return {
+            "messageId": self.id,
+            "sessionId": self.session_id,
+            "batchId": self.batch_id,
+            "to": self.phone,
+            "status": self.status,
+            "error": self.error,
+            "timestamp": isoformat(self.updated_at),
+        }

@@ -1,0 +1,249 @@
+"""Bulk sends: one text to many recipients, fanned out as paced RQ jobs per session.
+
+Every recipient is a message row before anything is enqueued. A dispatch job (default
+queue) schedules the next chunk of sends at the session's pace and then schedules itself
+for the chunk after; it only ever picks rows not yet dispatched, and a send job does
+nothing for a message that is no longer queued, so a worker killed at any point loses
+no recipient and sends none twice (`bulk_resume` re-enqueues dispatching on start).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from extensions import db, queues
+from models import BulkBatch, Message, MessageStatus, SessionStatus, User, WaSession
+from models.base import as_utc, utcnow
+from services.errors import ApiError, Forbidden, NotFound, ValidationError
+from services.messages import message_enqueue, new_wa_id, text_check
+from services.phones import phone_normalize
+from services.realtime import event_emit
+from services.stats import stats_refresh_soon
+
+DISPATCH_JOB = "jobs.bulk.bulk_dispatch"
+DISPATCH_CHUNK = 100
+SENT_LIKE = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED)
+
+
+def _contacts_parse(contacts: object) -> tuple[list[tuple[int, str, str]], list[dict]]:
+    """Valid (position, contact as given, phone) and rejected contacts with their reasons."""
+    maximum = current_app.config["BULK_MAX_CONTACTS"]
+    if not isinstance(contacts, list) or not contacts:
+        raise ValidationError("'contacts' must be a non-empty array of phone numbers", code="INVALID_CONTACTS")
+    if len(contacts) > maximum:
+        raise ValidationError(
+            f"'contacts' has {len(contacts)} entries; at most {maximum} per batch", code="TOO_MANY_CONTACTS"
+        )
+    valid, rejected, seen = [], [], set()
+    for position, contact in enumerate(contacts):
+        raw = contact.get("number") if isinstance(contact, dict) else contact
+        shown = raw if isinstance(raw, str) else str(raw)
+        try:
+            phone = phone_normalize(raw, field="contacts")
+        except ValidationError:
+            rejected.append({"position": position, "contact": shown, "error": "Invalid phone number"})
+            continue
+        if phone in seen:
+            rejected.append({"position": position, "contact": shown, "error": "Duplicate number in this batch"})
+            continue
+        seen.add(phone)
+        valid.append((position, shown, phone))
+    return valid, rejected
+
+
+def bulk_create(user: User, session: WaSession | None, *, contacts: object, text: object, delay: object) -> BulkBatch:
+    if not user.plan.has_feature("bulk_messaging"):
+        raise Forbidden(
+            f"Bulk messaging needs the Growth plan or above; you are on {user.plan.name}",
+            error="Feature not available on your plan",
+            code="FEATURE_NOT_AVAILABLE",
+        )
+    if session is None:
+        raise NotFound(
+            "No session yet: POST /api/whatsapp/init first", error="Session not found", code="SESSION_NOT_FOUND"
+        )
+    text = text_check(text)
+    floor = current_app.config["BULK_MIN_DELAY_MS"]
+    if delay is None:
+        delay = 2000
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+        raise ValidationError("'delay' must be a number of milliseconds", code="INVALID_DELAY")
+    delay_ms = max(int(delay), floor)
+    valid, rejected = _contacts_parse(contacts)
+    if session.status != SessionStatus.CONNECTED:
+        raise ApiError(
+            f"Session is {session.status}; connect it before sending",
+            error="Session not connected",
+            code="SESSION_NOT_CONNECTED",
+            status=400,
+        )
+    batch = BulkBatch(
+        user_id=user.id,
+        session_id=session.id,
+        body=text,
+        delay_ms=delay_ms,
+        total=len(valid) + len(rejected),
+        rejected=rejected,
+        status="running" if valid else "finished",
+        finished_at=None if valid else utcnow(),
+    )
+    db.session.add(batch)
+    db.session.flush()
+    db.session.add_all(
+        Message(
+            user_id=user.id,
+            session_id=session.id,
+            batch_id=batch.id,
+            position=position,
+            phone=phone,
+            body=text,
+            wa_id=new_wa_id(),
+        )
+        for position, _, phone in valid
+    )
+    db.session.commit()
+    if valid:
+        queues.queue().enqueue(DISPATCH_JOB, batch.id, job_id=f"dispatch-{batch.id}-0", result_ttl=600)
+    return batch
+
+
+def bulk_dispatch(batch_id: str) -> None:
+    """Schedule the next chunk of the batch's sends at the session's pace."""
+    batch = db.session.get(BulkBatch, batch_id)
+    if batch is None or batch.status != "running":
+        return
+    # Lock the session row: concurrent batches on one session share one pace.
+    session = db.session.scalar(select(WaSession).where(WaSession.id == batch.session_id).with_for_update())
+    messages = db.session.scalars(
+        select(Message)
+        .where(Message.batch_id == batch_id, Message.dispatched_at.is_(None))
+        .order_by(Message.position)
+        .limit(DISPATCH_CHUNK)
+    ).all()
+    if not messages:
+        db.session.rollback()
+        return
+    now = datetime.now(UTC)
+    gap = timedelta(milliseconds=batch.delay_ms)
+    slot = max(now, as_utc(session.next_send_at) or now)
+    for message in messages:
+        message.dispatched_at = now
+        message.send_after = slot
+        message.min_gap_ms = batch.delay_ms
+        slot += gap
+    session.next_send_at = slot
+    db.session.commit()
+    for message in messages:
+        message_enqueue(message, session)
+    if len(messages) == DISPATCH_CHUNK:
+        # Dispatch the next chunk when this one is half sent, so the engine host's lines stay short.
+        next_at = slot - gap * (DISPATCH_CHUNK // 2)
+        queues.queue().enqueue_at(
+            max(next_at, now),
+            DISPATCH_JOB,
+            batch_id,
+            job_id=f"dispatch-{batch_id}-{messages[-1].position}",
+            result_ttl=600,
+        )
+
+
+def bulk_resume() -> int:
+    """After a worker restart: dispatch again every running batch that still has queued recipients.
+
+    Dispatching only picks undispatched rows, and handing a message over twice sends it
+    once, so this is safe whatever the worker was doing when it died.
+    """
+    running = db.session.scalars(
+        select(Message.batch_id)
+        .join(BulkBatch, BulkBatch.id == Message.batch_id)
+        .where(BulkBatch.status == "running", Message.status == MessageStatus.QUEUED)
+        .distinct()
+    ).all()
+    for batch_id in running:
+        for message in db.session.scalars(
+            select(Message).where(
+                Message.batch_id == batch_id, Message.status == MessageStatus.QUEUED, Message.dispatched_at.is_not(None)
+            )
+        ):
+            message_enqueue(message, message.session)
+        queues.queue().enqueue(DISPATCH_JOB, batch_id, job_id=f"dispatch-{batch_id}-resume", result_ttl=600)
+    return len(running)
+
+
+def batch_counts(batch: BulkBatch) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Message.status, func.count()).where(Message.batch_id == batch.id).group_by(Message.status)
+    ).all()
+    by_status = dict(rows)
+    sent = sum(by_status.get(status, 0) for status in SENT_LIKE)
+    failed = by_status.get(MessageStatus.FAILED, 0) + len(batch.rejected or [])
+    return {"total": batch.total, "sent": sent, "failed": failed, "pending": batch.total - sent - failed}
+
+
+def batch_progress(batch_id: str) -> None:
+    """After one of its messages settled: tell the owner, and close the batch when all have."""
+    batch = db.session.get(BulkBatch, batch_id)
+    if batch is None:
+        return
+    counts = batch_counts(batch)
+    if counts["pending"] == 0 and batch.status == "running":
+        batch.status = "finished"
+        batch.finished_at = utcnow()
+        db.session.commit()
+        stats_refresh_soon(batch.user_id)
+    event_emit(
+        batch.user_id,
+        "bulk_progress",
+        {"batchId": batch.id, "sessionId": batch.session_id, "status": batch.status, **counts},
+    )
+
+
+def batch_report(batch: BulkBatch) -> dict:
+    """The documented {total, sent, failed, results} with a result per contact, in list order."""
+    results = {
+        item["position"]: {"contact": item["contact"], "success": False, "status": "Failed", "error": item["error"]}
+        for item in batch.rejected or []
+    }
+    for message in db.session.scalars(select(Message).where(Message.batch_id == batch.id)):
+        if message.status in SENT_LIKE:
+            result = {"contact": message.phone, "success": True, "status": "Sent"}
+        elif message.status == MessageStatus.FAILED:
+            result = {"contact": message.phone, "success": False, "status": "Failed", "error": message.error}
+        else:
+            result = {"contact": message.phone, "success": False, "status": "Pending"}
+        results[message.position] = {**result, "messageId": message.id}
+    counts = batch_counts(batch)
+    return {**batch.summary(), **counts, "results": [results[position] for position in sorted(results)]}
+
+
+def batch_get(user: User, batch_id: str) -> BulkBatch:
+    batch = db.session.scalar(select(BulkBatch).where(BulkBatch.id == batch_id, BulkBatch.user_id == user.id))
+    if batch is None:
+        raise NotFound("The requested batch does not exist", error="Batch not found", code="BATCH_NOT_FOUND")
+    return batch
+
+
+def batch_wait(batch_id: str, seconds: float) -> BulkBatch:
+    deadline = time.monotonic() + seconds
+    while True:
+        db.session.rollback()
+        batch = db.session.get(BulkBatch, batch_id)
+        if batch.status != "running" or time.monotonic() >= deadline:
+            return batch
+        time.sleep(0.1)
+
+
+def batch_expected_seconds(batch: BulkBatch) -> float:
+    valid = batch.total - len(batch.rejected or [])
+    return max(valid - 1, 0) * batch.delay_ms / 1000
+
+
+def legacy_session(user: User) -> WaSession | None:
+    """The single session of the legacy API: the user's oldest."""
+    return db.session.scalar(
+        select(WaSession).where(WaSession.user_id == user.id).order_by(WaSession.created_at).limit(1)
+    )

@@ -1,0 +1,50 @@
+"""The legacy single-session API's caller: a token's owner, or the legacy owner for trusted networks."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import User
+from services.auth import TOP_PLAN, password_hasher
+from services.errors import Unauthorized
+
+
+def request_is_trusted(remote_addr: str | None) -> bool:
+    try:
+        address = ipaddress.ip_address(remote_addr or "")
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in current_app.config["TRUSTED_NETWORKS"])
+
+
+def legacy_owner() -> User:
+    """The account credential-less legacy scripts act as (made on first use if configured)."""
+    email = current_app.config["LEGACY_OWNER_EMAIL"].lower()
+    user = db.session.scalar(select(User).where(User.email == email))
+    if user is not None:
+        return user
+    if not current_app.config["LEGACY_OWNER_AUTO_CREATE"]:
+        raise Unauthorized(
+            f"No legacy owner account: register {email} (LEGACY_OWNER_EMAIL) or send a token",
+            code="LEGACY_OWNER_MISSING",
+        )
+    # Nobody logs in as this account: its password is random and never shown.
+    user = User(
+        email=email,
+        username="legacy",
+        password_hash=password_hasher.hash(secrets.token_urlsafe(32)),
+        plan_id=TOP_PLAN,
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        user = db.session.scalar(select(User).where(User.email == email))
+    return user

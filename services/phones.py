@@ -1,0 +1,44 @@
+"""Phone numbers as WhatsApp wants them: digits with the country code, nothing else."""
+
+import phonenumbers
+
+from services.errors import ValidationError
+
+ALLOWED_PUNCTUATION = " -().\u00a0"
+
+
+def phone_normalize(raw: object, field: str = "to") -> str:
+    """'+91 98765-43210' -> '919876543210'; a clear 400 for anything that is not a number."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError(
+            f"'{field}' is required: a phone number with country code, e.g. 919876543210",
+            code="INVALID_NUMBER",
+            details={"field": field},
+        )
+    text = raw.strip()
+    digits = text[1:] if text.startswith("+") else text
+    digits = "".join(ch for ch in digits if ch not in ALLOWED_PUNCTUATION)
+    if not digits.isdigit() or not 8 <= len(digits) <= 15:
+        raise ValidationError(
+            f"'{field}' must be a phone number with country code (8 to 15 digits), e.g. 919876543210",
+            code="INVALID_NUMBER",
+            details={"field": field},
+        )
+    try:
+        parsed = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(
+            f"'{field}' is not a phone number with a valid country code",
+            code="INVALID_NUMBER",
+            details={"field": field},
+        ) from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError(
+            f"'{field}' is not a valid phone number for its country (+{parsed.country_code}); "
+            "include the country code, e.g. 919876543210",
+            code="INVALID_NUMBER",
+            details={"field": field},
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]

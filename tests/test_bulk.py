@@ -1,0 +1,101 @@
+from datetime import datetime
+
+import pytest
+
+from extensions import socketio
+
+
+def _bulk(client, account, contacts, delay=0, message="Hi all"):
+    return client.post(
+        "/api/whatsapp/bulk-send",
+        json={"contacts": contacts, "message": message, "delay": delay},
+        headers=account.headers,
+    )
+
+
+def test_bulk_needs_the_growth_plan(client, account, paired_session):
+    response = _bulk(client, account, ["919876543210"])
+    assert response.status_code == 403
+    body = response.get_json()
+    assert (body["error"], body["code"]) == ("Feature not available on your plan", "FEATURE_NOT_AVAILABLE")
+
+
+@pytest.fixture
+def growth_session(client, make_account):
+    from urllib.parse import urlsplit
+
+    from tests.conftest import decode_qr
+
+    account = make_account(plan="growth")
+    session_id = client.post("/api/sessions", json={}, headers=account.headers).get_json()["sessionId"]
+    qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
+    client.post(urlsplit(decode_qr(qr["qrCode"])).path)
+    return account, session_id
+
+
+@pytest.mark.parametrize(
+    ("contacts", "code"),
+    [([], "INVALID_CONTACTS"), ("919876543210", "INVALID_CONTACTS"), (None, "INVALID_CONTACTS")],
+)
+def test_bad_contact_lists_are_400(client, growth_session, contacts, code):
+    account, _ = growth_session
+    response = _bulk(client, account, contacts)
+    assert (response.status_code, response.get_json()["code"]) == (400, code)
+
+
+@pytest.mark.parametrize("config_overrides", [{"BULK_MAX_CONTACTS": 3, "BULK_MIN_DELAY_MS": 250}])
+def test_batch_size_is_bounded_and_the_delay_has_a_floor(client, growth_session):
+    account, _ = growth_session
+    too_many = _bulk(client, account, [f"91987654321{i}" for i in range(4)])
+    assert (too_many.status_code, too_many.get_json()["code"]) == (400, "TOO_MANY_CONTACTS")
+    body = _bulk(client, account, ["919876543210", "919876543211"], delay=0).get_json()
+    assert body["delay"] == 250
+    assert (
+        client.post(
+            "/api/whatsapp/bulk-send",
+            json={"contacts": ["919876543210"], "message": "x", "delay": "1s"},
+            headers=account.headers,
+        ).status_code
+        == 400
+    )
+
+
+def test_paced_sends_keep_the_delay_and_report_progress_live(app, client, growth_session, runtime):
+    account, session_id = growth_session
+    socket = socketio.test_client(app, flask_test_client=client, auth={"token": account.token})
+    contacts = [f"9198765432{i:02d}" for i in range(4)]
+    body = _bulk(client, account, contacts, delay=200).get_json()
+    assert (body["total"], body["sent"], body["failed"]) == (4, 4, 0)
+    sent_at = [datetime.fromisoformat(m["at"]) for m in runtime.engine_host.engine.outbox(session_id)]
+    assert [m["to"] for m in runtime.engine_host.engine.outbox(session_id)] == contacts
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(sent_at, sent_at[1:], strict=False)]
+    assert all(gap >= 0.19 for gap in gaps), gaps
+    progress = [p["args"][0] for p in socket.get_received() if p["name"] == "bulk_progress"]
+    assert progress[-1] == {
+        "batchId": body["batchId"],
+        "sessionId": session_id,
+        "status": "finished",
+        "total": 4,
+        "sent": 4,
+        "failed": 0,
+        "pending": 0,
+    }
+
+
+def test_two_batches_on_one_session_share_its_pace(client, growth_session, runtime):
+    account, session_id = growth_session
+    first = _bulk(client, account, ["919876543210", "919876543211"], delay=300).get_json()
+    second = _bulk(client, account, ["919876543212", "919876543213"], delay=300).get_json()
+    assert first["sent"] == 2 and second["sent"] == 2
+    sent_at = sorted(datetime.fromisoformat(m["at"]) for m in runtime.engine_host.engine.outbox(session_id))
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(sent_at, sent_at[1:], strict=False)]
+    assert all(gap >= 0.29 for gap in gaps), gaps
+
+
+def test_another_user_cannot_read_a_batch(client, growth_session, make_account):
+    account, _ = growth_session
+    batch_id = _bulk(client, account, ["919876543210"]).get_json()["batchId"]
+    other = make_account()
+    response = client.get(f"/api/whatsapp/bulk-send/{batch_id}", headers=other.headers)
+    assert response.status_code == 404
+    assert client.get(f"/api/whatsapp/bulk-send/{batch_id}", headers=account.headers).status_code == 200
