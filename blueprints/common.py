@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 
-import jwt
 from flask import current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
 from extensions import db, limiter
 from models import Message, MessageStatus, User
-from services.auth import token_user
+from services.auth import token_claims, token_user
 from services.errors import Unauthorized, ValidationError
 
 
@@ -62,15 +61,8 @@ def _rate_limit_identity() -> str:
     token = bearer_token()
     if token:
         try:
-            claims = jwt.decode(
-                token,
-                current_app.config["SECRET_KEY"],
-                algorithms=["HS256"],
-                audience=current_app.config["JWT_AUDIENCE"],
-                issuer=current_app.config["JWT_ISSUER"],
-            )
-            return f"user:{claims['sub']}"
-        except (jwt.InvalidTokenError, KeyError):
+            return f"user:{token_claims(token)['sub']}"
+        except Unauthorized:
             pass
     return f"ip:{get_remote_address()}"
 

@@ -16,12 +16,13 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from extensions import db, queues
-from models import BulkBatch, Message, MessageStatus, SessionStatus, User, WaSession
+from models import BulkBatch, Message, MessageStatus, User, WaSession
 from models.base import as_utc, utcnow
-from services.errors import ApiError, Forbidden, NotFound, ValidationError
+from services.errors import Forbidden, NotFound, ValidationError
 from services.messages import message_enqueue, new_wa_id, text_check
 from services.phones import phone_normalize
 from services.realtime import event_emit
+from services.sessions import session_require_connected
 from services.stats import stats_refresh_soon
 
 DISPATCH_JOB = "jobs.bulk.bulk_dispatch"
@@ -74,13 +75,7 @@ def bulk_create(user: User, session: WaSession | None, *, contacts: object, text
         raise ValidationError("'delay' must be a number of milliseconds", code="INVALID_DELAY")
     delay_ms = max(int(delay), floor)
     valid, rejected = _contacts_parse(contacts)
-    if session.status != SessionStatus.CONNECTED:
-        raise ApiError(
-            f"Session is {session.status}; connect it before sending",
-            error="Session not connected",
-            code="SESSION_NOT_CONNECTED",
-            status=400,
-        )
+    session_require_connected(session, "connect it before sending")
     batch = BulkBatch(
         user_id=user.id,
         session_id=session.id,

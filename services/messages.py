@@ -10,14 +10,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models import Message, MessageStatus, SessionStatus, User, WaSession
+from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
 from models.message import INBOUND, STATUS_RANK
 from services.engine_hosts import engine_queue_for
-from services.errors import ApiError, Conflict, NotFound, ValidationError
+from services.errors import Conflict, NotFound, ValidationError
 from services.phones import phone_normalize
 from services.realtime import event_emit
-from services.sessions import session_get
+from services.sessions import session_get, session_require_connected
 
 MAX_TEXT_LENGTH = 4096
 MAX_IDEMPOTENCY_KEY = 255
@@ -73,13 +73,7 @@ def message_send(user: User, session_id: str, *, to: object, text: object, idemp
         earlier = _by_idempotency_key(user, idempotency_key)
         if earlier is not None:
             return _same_request(earlier, phone, text)
-    if session.status != SessionStatus.CONNECTED:
-        raise ApiError(
-            f"Session is {session.status}; connect it (and scan the QR) before sending",
-            error="Session not connected",
-            code="SESSION_NOT_CONNECTED",
-            status=400,
-        )
+    session_require_connected(session, "connect it (and scan the QR) before sending")
     message = Message(
         user_id=user.id,
         session_id=session.id,
@@ -260,11 +254,5 @@ def simulate_inbound(user: User, session_id: str, *, sender: object, text: objec
     session = session_get(user, session_id)
     sender = phone_normalize(sender, field="from")
     text = text_check(text)
-    if session.status != SessionStatus.CONNECTED:
-        raise ApiError(
-            f"Session is {session.status}; only a connected session receives messages",
-            error="Session not connected",
-            code="SESSION_NOT_CONNECTED",
-            status=400,
-        )
+    session_require_connected(session, "only a connected session receives messages")
     engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_simulate_inbound", session.id, sender, text)

@@ -12,7 +12,7 @@ from extensions import db
 from models import SessionStatus, User, WaSession
 from models.base import as_utc
 from services.engine_hosts import engine_queue_for
-from services.errors import Conflict, Forbidden, NotFound, ValidationError, session_not_found
+from services.errors import ApiError, Conflict, Forbidden, NotFound, ValidationError, session_not_found
 
 ENGINE_JOB_TIMEOUT = 120
 NAME_MAX = 100
@@ -49,6 +49,16 @@ def session_get(user: User, session_id: str) -> WaSession:
     if session is None:
         raise session_not_found()
     return session
+
+
+def session_require_connected(session: WaSession, purpose: str) -> None:
+    if session.status != SessionStatus.CONNECTED:
+        raise ApiError(
+            f"Session is {session.status}; {purpose}",
+            error="Session not connected",
+            code="SESSION_NOT_CONNECTED",
+            status=400,
+        )
 
 
 def session_create(user: User, *, name: object = None, description: object = None) -> WaSession:
