@@ -15,7 +15,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
-from extensions import db, limiter, migrate, queues, socketio
+from extensions import csrf, db, limiter, login_manager, migrate, queues, socketio
+from services.auth import user_for_cookie
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -50,18 +51,26 @@ def create_app(config: type | dict | None = None) -> Flask:
     limiter.init_app(app)
     queues.init_app(app)
     socketio.init_app(app, message_queue=app.config["REDIS_URL"] or None)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "dashboard.login"
+    login_manager.login_message = "Log in to see that page."
+    login_manager.user_loader(user_for_cookie)
 
-    from blueprints import auth, errors, health, main, messages, realtime, sessions, simulator, whatsapp
+    from blueprints import auth, dashboard, errors, health, messages, realtime, sessions, simulator, whatsapp
 
     errors.register(app)
     realtime.register()
-    app.register_blueprint(main.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp, url_prefix="/api")
     app.register_blueprint(sessions.bp, url_prefix="/api/sessions")
     app.register_blueprint(messages.bp, url_prefix="/api/messages")
     app.register_blueprint(whatsapp.bp, url_prefix="/api/whatsapp")
     app.register_blueprint(simulator.bp)
+    # The JSON API authenticates with bearer tokens, never cookies, so CSRF cannot reach it.
+    for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, simulator.bp):
+        csrf.exempt(api)
 
     import cli
 

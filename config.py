@@ -84,7 +84,20 @@ class Config:
     LEGACY_OWNER_EMAIL = os.environ.get("LEGACY_OWNER_EMAIL", "legacy@wagate.local")
     LEGACY_OWNER_AUTO_CREATE = env_bool("LEGACY_OWNER_AUTO_CREATE", not DATABASE_URL)
 
+    # Password reset emails (forgot password works by CLI link when SMTP_HOST is empty).
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = env_int("SMTP_PORT", 587)
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = env_bool("SMTP_STARTTLS", True)
+    MAIL_FROM = os.environ.get("MAIL_FROM", "wagate <no-reply@localhost>")
+    PASSWORD_RESET_MAX_AGE = env_int("PASSWORD_RESET_MAX_AGE", 3600)
+
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = PUBLIC_URL.startswith("https://")
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # tied to the login session instead of a clock
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
 

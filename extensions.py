@@ -2,9 +2,11 @@
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 from jobs.queues import RedisQueues
@@ -20,3 +22,5 @@ limiter = Limiter(key_func=get_remote_address)
 # neonize blocks inside Go calls: green threads would freeze the whole hub, so threading only.
 socketio = SocketIO(async_mode="threading")
 queues = RedisQueues()
+login_manager = LoginManager()
+csrf = CSRFProtect()

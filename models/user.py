@@ -23,6 +23,14 @@ class User(db.Model):
 
     plan: Mapped[Plan] = relationship(lazy="joined")
 
+    # Flask-Login: the cookie names the password too, so changing it logs out every browser.
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.password_hash[-12:]}"
+
     def to_dict(self) -> dict:
         return {"userId": self.id, "email": self.email, "username": self.username}
 

@@ -107,6 +107,24 @@ def user_set_plan(*, email: str, plan_id: str) -> User:
     return user
 
 
+def user_for_cookie(cookie_id: str) -> User | None:
+    """Flask-Login's user loader: the user, unless the password changed since login."""
+    user_id, _, fingerprint = cookie_id.partition(":")
+    user = db.session.get(User, user_id)
+    if user is None or not fingerprint or user.password_hash[-12:] != fingerprint:
+        return None
+    return user
+
+
+def user_change_password(user: User, *, current: object, new: object) -> None:
+    try:
+        password_hasher.verify(user.password_hash, current if isinstance(current, str) else "")
+    except (VerificationError, InvalidHashError) as exc:
+        raise ValidationError("The current password is not right", code="INVALID_PASSWORD") from exc
+    user.password_hash = password_hasher.hash(password_check(new))
+    db.session.commit()
+
+
 def token_issue(user: User) -> str:
     now = datetime.now(UTC)
     claims = {

@@ -230,6 +230,17 @@ def messages_list(user: User, *, session_id=None, status=None, direction=None, p
     return {"messages": [m.to_dict() for m in rows], "total": total, "page": page, "limit": limit}
 
 
+def messages_recent(user: User, session_id: str, limit: int = 20) -> list[Message]:
+    """A session's latest messages, oldest first (as a chat reads)."""
+    query = (
+        select(Message)
+        .where(Message.user_id == user.id, Message.session_id == session_id)
+        .order_by(Message.created_at.desc())
+        .limit(limit)
+    )
+    return list(reversed(db.session.scalars(query).all()))
+
+
 def message_get(user: User, message_id: str) -> Message:
     message = db.session.scalar(select(Message).where(Message.id == message_id, Message.user_id == user.id))
     if message is None:

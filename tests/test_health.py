@@ -18,6 +18,6 @@ def test_healthz_is_503_without_a_live_engine_host(app):
 def test_the_landing_page_is_html(client):
     response = client.get("/")
     assert response.status_code == 200
-    assert b"wagate is running" in response.data
+    assert b"Your WhatsApp, over HTTP" in response.data
     missing = client.get("/no-such-page", headers={"Accept": "text/html"})
     assert missing.status_code == 404 and b"<html" in missing.data

@@ -1,4 +1,5 @@
 from flask import request
+from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 
 from extensions import socketio
@@ -8,9 +9,12 @@ from services.realtime import user_room
 
 
 def connect(auth=None):
-    """Accept only clients with a valid token; each joins its own user's room only."""
+    """Accept only clients with a valid token or dashboard login; each joins its own user's room only."""
     token = (auth or {}).get("token") if isinstance(auth, dict) else None
     token = token or request.args.get("token")
+    if not token and current_user.is_authenticated:  # the dashboard: its login cookie
+        join_room(user_room(current_user.id))
+        return
     if not token:
         raise ConnectionRefusedError("Authentication required: connect with auth={'token': <JWT>}")
     try:

@@ -1,0 +1,48 @@
+"""Dashboard forms (Flask-WTF: every form carries a CSRF token)."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+class RegisterForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+    username = StringField("Your name", validators=[Optional(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=1024)])
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    new = PasswordField("New password", validators=[DataRequired(), Length(min=8, max=1024)])
+    confirm = PasswordField("Repeat the new password", validators=[EqualTo("new", "The passwords do not match")])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email()])
+
+
+class ResetPasswordForm(FlaskForm):
+    new = PasswordField("New password", validators=[DataRequired(), Length(min=8, max=1024)])
+    confirm = PasswordField("Repeat the new password", validators=[EqualTo("new", "The passwords do not match")])
+
+
+class SessionForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)], default="My Session")
+    description = StringField("What is it for?", validators=[Optional(), Length(max=500)])
+
+
+class SendForm(FlaskForm):
+    to = StringField("Phone number", validators=[DataRequired()])
+    message = TextAreaField("Message", validators=[DataRequired(), Length(max=4096)])
+
+
+class BulkForm(FlaskForm):
+    session_id = SelectField("Session", validators=[DataRequired()])
+    numbers = TextAreaField("Numbers", validators=[Optional()])
+    message = TextAreaField("Message", validators=[DataRequired(), Length(max=4096)])
+    delay = IntegerField("Delay between messages (ms)", default=2000, validators=[NumberRange(min=0, max=600000)])

@@ -1,0 +1,156 @@
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from blueprints.dashboard import bp
+from blueprints.dashboard.forms import SendForm, SessionForm
+from blueprints.dashboard.render import is_htmx, render
+from models import Message
+from services import sessions as svc
+from services.errors import ApiError
+from services.messages import message_send, message_wait, messages_recent
+from services.simulator_phone import simulated_scan
+
+
+@bp.get("/")
+def index():
+    """Landing page; the sessions page for someone logged in."""
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.sessions"))
+    return render_template("dashboard/index.html")
+
+
+@bp.route("/sessions", methods=["GET", "POST"])
+@login_required
+def sessions():
+    """All sessions with live status; the create form."""
+    form = SessionForm()
+    if form.validate_on_submit():
+        try:
+            session = svc.session_create(current_user, name=form.name.data, description=form.description.data or "")
+        except ApiError as exc:
+            flash(exc.message, "error")
+        else:
+            return redirect(url_for("dashboard.session_detail", session_id=session.id))
+    return render(
+        "dashboard/sessions.html",
+        "dashboard/partials/_session_list.html",
+        form=form,
+        sessions=svc.session_list(current_user),
+        simulator=current_app.config["WA_ENGINE"] == "simulator",
+    )
+
+
+def _own_session(session_id: str):
+    try:
+        return svc.session_get(current_user, session_id)
+    except ApiError:
+        abort(404)
+
+
+@bp.get("/sessions/<session_id>")
+@login_required
+def session_detail(session_id: str):
+    """One session: pairing or status, counters, a test send, recent messages."""
+    session = _own_session(session_id)
+    return render(
+        "dashboard/session.html",
+        session=session,
+        form=SendForm(),
+        messages=messages_recent(current_user, session.id),
+        simulator=current_app.config["WA_ENGINE"] == "simulator",
+    )
+
+
+@bp.get("/sessions/<session_id>/panel")
+@login_required
+def session_panel(session_id: str):
+    """The status/QR panel, re-fetched whenever the session changes."""
+    return render_template(
+        "dashboard/partials/_session_panel.html",
+        session=_own_session(session_id),
+        simulator=current_app.config["WA_ENGINE"] == "simulator",
+    )
+
+
+@bp.post("/sessions/<session_id>/<action>")
+@login_required
+def session_action(session_id: str, action: str):
+    """Connect, disconnect, log out or delete a session."""
+    _own_session(session_id)
+    actions = {
+        "connect": svc.session_connect,
+        "disconnect": svc.session_disconnect,
+        "logout": svc.session_logout,
+        "delete": svc.session_delete,
+    }
+    if action not in actions:
+        abort(404)
+    actions[action](current_user, session_id)
+    if action == "delete":
+        flash("Session deleted.", "success")
+        if is_htmx():
+            return "", 200, {"HX-Redirect": url_for("dashboard.sessions")}
+        return redirect(url_for("dashboard.sessions"))
+    if is_htmx():
+        return session_panel(session_id)
+    return redirect(url_for("dashboard.session_detail", session_id=session_id))
+
+
+@bp.post("/sessions/<session_id>/simulate-scan")
+@login_required
+def session_simulate_scan(session_id: str):
+    """Simulator only: pair the session as if a phone scanned its current QR."""
+    session = _own_session(session_id)
+    if current_app.config["WA_ENGINE"] != "simulator":
+        abort(404)
+    try:
+        simulated_scan(session)
+    except ApiError as exc:
+        flash(exc.message, "error")
+    return (
+        session_panel(session_id) if is_htmx() else redirect(url_for("dashboard.session_detail", session_id=session_id))
+    )
+
+
+@bp.post("/sessions/<session_id>/send")
+@login_required
+def session_send(session_id: str):
+    """Send a test message; the form re-renders in place with inline errors."""
+    session = _own_session(session_id)
+    form = SendForm()
+    sent: Message | None = None
+    if form.validate_on_submit():
+        try:
+            message = message_send(
+                current_user, session.id, to=form.to.data, text=form.message.data, idempotency_key=None
+            )
+        except ApiError as exc:
+            field = form.to if exc.code in {"INVALID_NUMBER"} else form.message
+            field.errors = [*field.errors, exc.message]
+        else:
+            sent = message_wait(message.id, min(current_app.config["SEND_WAIT_SECONDS"], 2.0))
+            form = SendForm(formdata=None)
+    # Errors come back as 200 so htmx swaps the form with its inline messages in place.
+    headers = {"HX-Trigger": f"wa-messages-{session.id}"} if sent else {}
+    return render_template("dashboard/partials/_send_form.html", session=session, form=form, sent=sent), 200, headers
+
+
+@bp.get("/sessions/<session_id>/messages")
+@login_required
+def session_messages(session_id: str):
+    """The session's recent messages, re-fetched on every status change."""
+    session = _own_session(session_id)
+    return render_template(
+        "dashboard/partials/_recent_messages.html", session=session, messages=messages_recent(current_user, session.id)
+    )
+
+
+@bp.app_template_filter("ticks")
+def ticks(status: str) -> str:
+    """WhatsApp's ticks for a message status."""
+    return {"queued": "🕓", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "played": "✓✓", "failed": "!"}.get(status, "")
+
+
+@bp.app_context_processor
+def dashboard_context() -> dict:
+    return {"request_path": request.path}
