@@ -37,7 +37,12 @@
       fire("wa-batch-" + data.batchId);
     });
     document.body.dataset.socket = "pending";
-    socket.on("connect", function () { document.body.dataset.socket = "connected"; });
+    // Events sent while the page was loading or the socket was down are missed: on every
+    // (re)connect, the live fragments re-fetch once.
+    socket.on("connect", function () {
+      document.body.dataset.socket = "connected";
+      fire("wa-resync");
+    });
     socket.on("disconnect", function () { document.body.dataset.socket = "disconnected"; });
   }
 
