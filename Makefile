@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+## screenshots: run the browser tests, saving the README's screenshots to docs/screenshots
+screenshots: $(VENV)/.installed-dev
+	WAGATE_SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest tests/test_browser.py
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .

@@ -9,13 +9,15 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from rq import Worker
 from rq.serializers import JSONSerializer
+from sqlalchemy import select
 
 from extensions import db, queues
 from jobs.queues import DEFAULT_QUEUE
-from models import WaSession
+from models import User, WaSession
 from services.auth import user_set_plan
 from services.errors import ApiError
 from services.messages import simulate_inbound
+from services.passwords import reset_link
 from services.simulator import ALL_SESSIONS, FAULTS, faults_clear, faults_list, faults_set
 
 users_cli = AppGroup("users", help="Manage accounts.")
@@ -32,6 +34,17 @@ def set_plan(email: str, plan: str) -> None:
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{user.email} is now on the {user.plan.name} plan")
+
+
+@users_cli.command("reset-link")
+@click.argument("email")
+def reset_link_command(email: str) -> None:
+    """Print a single-use password reset link for EMAIL (for servers without SMTP)."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No account with email {email}")
+    with current_app.test_request_context():  # url_for needs a request; the link uses PUBLIC_URL
+        click.echo(reset_link(user))
 
 
 def _require_simulator() -> None:
