@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
@@ -28,6 +29,15 @@ def _secret_key(data_dir: Path) -> str:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _sqlite_pragmas(connection, record) -> None:
+    """SQLite for a multi-threaded server: WAL so readers never block the writer, a busy
+    timeout instead of 'database is locked', and enforced foreign keys (ON DELETE CASCADE)."""
+    cursor = connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=15000", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -47,6 +57,9 @@ def create_app(config: type | dict | None = None) -> Flask:
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     limiter.init_app(app)
     queues.init_app(app)

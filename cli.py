@@ -7,12 +7,12 @@ import signal
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from rq import Worker
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from extensions import db, queues
 from jobs.queues import DEFAULT_QUEUE
+from jobs.worker import SchedulingWorker
 from models import User, WaSession
 from services.auth import user_set_plan
 from services.errors import ApiError
@@ -125,7 +125,7 @@ def worker(burst: bool) -> None:
     from services.runtime import worker_startup
 
     worker_startup()
-    Worker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(
+    SchedulingWorker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(
         with_scheduler=True, burst=burst, logging_level="INFO"
     )
 

@@ -73,7 +73,7 @@ class Config:
     BULK_MIN_DELAY_MS = env_int("BULK_MIN_DELAY_MS", 1000)
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
-    STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 2.0)
+    STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 5.0)
     STATS_INTERVAL_SECONDS = env_float("STATS_INTERVAL_SECONDS", 300.0)
     # Overrides every plan's general API limit when set (plans carry their own by default).
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "")

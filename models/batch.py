@@ -20,6 +20,9 @@ class BulkBatch(db.Model):
     total: Mapped[int] = mapped_column(Integer)
     # Contacts that were never sent: invalid or repeated numbers, with their list position.
     rejected: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    # Kept up to date as each message settles, so progress never recounts the whole batch.
+    sent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="running")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -9,11 +9,13 @@ no recipient and sends none twice (`bulk_resume` re-enqueues dispatching on star
 
 from __future__ import annotations
 
+import csv
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from extensions import db, queues
 from models import BulkBatch, Message, MessageStatus, User, WaSession
@@ -170,26 +172,50 @@ def bulk_resume() -> int:
 
 
 def batch_counts(batch: BulkBatch) -> dict[str, int]:
-    rows = db.session.execute(
-        select(Message.status, func.count()).where(Message.batch_id == batch.id).group_by(Message.status)
-    ).all()
-    by_status = dict(rows)
-    sent = sum(by_status.get(status, 0) for status in SENT_LIKE)
-    failed = by_status.get(MessageStatus.FAILED, 0) + len(batch.rejected or [])
+    sent = batch.sent_count
+    failed = batch.failed_count + len(batch.rejected or [])
     return {"total": batch.total, "sent": sent, "failed": failed, "pending": batch.total - sent - failed}
 
 
+def batch_count_settled(batch_id: str, *, failed: bool) -> None:
+    """One of the batch's messages left the queue (in the caller's transaction)."""
+    column = BulkBatch.failed_count if failed else BulkBatch.sent_count
+    db.session.execute(update(BulkBatch).where(BulkBatch.id == batch_id).values({column: column + 1}))
+
+
+def batch_recount(batch_id: str) -> None:
+    """Recount from the messages themselves (after one was put back in the queue)."""
+    rows = dict(
+        db.session.execute(
+            select(Message.status, func.count()).where(Message.batch_id == batch_id).group_by(Message.status)
+        ).all()
+    )
+    db.session.execute(
+        update(BulkBatch)
+        .where(BulkBatch.id == batch_id)
+        .values(
+            sent_count=sum(rows.get(status, 0) for status in SENT_LIKE),
+            failed_count=rows.get(MessageStatus.FAILED, 0),
+        )
+    )
+    db.session.commit()
+    batch_progress(batch_id)
+
+
 def batch_progress(batch_id: str) -> None:
-    """After one of its messages settled: tell the owner, and close the batch when all have."""
+    """After one of its messages settled: tell the owner, and close (or reopen) the batch."""
     batch = db.session.get(BulkBatch, batch_id)
     if batch is None:
         return
+    db.session.refresh(batch)
     counts = batch_counts(batch)
-    if counts["pending"] == 0 and batch.status == "running":
-        batch.status = "finished"
-        batch.finished_at = utcnow()
+    finished = counts["pending"] == 0
+    if finished != (batch.status == "finished"):
+        batch.status = "finished" if finished else "running"
+        batch.finished_at = utcnow() if finished else None
         db.session.commit()
-        stats_refresh_soon(batch.user_id)
+        if finished:
+            stats_refresh_soon(batch.user_id)
     event_emit(
         batch.user_id,
         "bulk_progress",
@@ -242,3 +268,98 @@ def legacy_session(user: User) -> WaSession | None:
     return db.session.scalar(
         select(WaSession).where(WaSession.user_id == user.id).order_by(WaSession.created_at).limit(1)
     )
+
+
+# The dashboard's bulk send: contact lists from pasted text or a CSV file, a preview of
+# who a batch would reach, and the batches' progress.
+
+# A header cell naming any of these marks the column that holds the numbers.
+CSV_NUMBER_COLUMNS = ("number", "phone", "mobile", "whatsapp")
+CSV_DELIMITERS = ",;\t"
+# The reason `_contacts_parse` gives for a repeated number; every other rejection is an invalid one.
+DUPLICATE_ERROR = "Duplicate number in this batch"
+
+
+def contacts_from_text(text: str) -> list[str]:
+    """Pasted numbers: one a line, or separated by commas or semicolons."""
+    return [part.strip() for part in re.split(r"[\r\n,;]+", text) if part.strip()]
+
+
+def contacts_from_csv(data: bytes, filename: str) -> list[str]:
+    """A CSV file's numbers: its number/phone column if it has one, else its first; a header row is optional."""
+    not_text = ValidationError(
+        f"{filename} is not a CSV text file: save the list as CSV (one number per row) and try again",
+        code="INVALID_FILE",
+    )
+    if b"\x00" in data:
+        raise not_text
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            # Spreadsheets on Windows save CSV in the ANSI code page.
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            raise not_text from None
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    delimiter = max(CSV_DELIMITERS, key=first.count) if any(d in first for d in CSV_DELIMITERS) else ","
+    try:
+        rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(cell.strip() for cell in row)]
+    except csv.Error:
+        raise not_text from None
+    if not rows:
+        return []
+    header = [cell.strip().lower() for cell in rows[0]]
+    column = next((i for i, name in enumerate(header) if any(word in name for word in CSV_NUMBER_COLUMNS)), None)
+    if column is not None:
+        rows = rows[1:]
+    else:
+        column = 0
+        # A first row without a single digit in its first cell is a header such as "Name".
+        if not any(ch.isdigit() for ch in rows[0][0]):
+            rows = rows[1:]
+    return [row[column].strip() for row in rows if len(row) > column and row[column].strip()]
+
+
+def contacts_preview(contacts: object) -> dict:
+    """Who a batch of `contacts` would reach, and whom it would skip as invalid or repeated."""
+    valid, rejected = _contacts_parse(contacts)
+    return {
+        "total": len(valid) + len(rejected),
+        "valid": [{"position": position, "contact": shown, "phone": phone} for position, shown, phone in valid],
+        "invalid": [item for item in rejected if item["error"] != DUPLICATE_ERROR],
+        "duplicates": [item for item in rejected if item["error"] == DUPLICATE_ERROR],
+    }
+
+
+def bulk_estimate(count: int, delay: int) -> dict:
+    """The delay a batch would really use (the server's floor applies) and how long `count` sends take."""
+    delay_ms = max(delay, current_app.config["BULK_MIN_DELAY_MS"])
+    return {"delay_ms": delay_ms, "seconds": max(count - 1, 0) * delay_ms / 1000}
+
+
+def batches_recent(user: User, limit: int = 20) -> list[dict]:
+    """The user's latest batches, newest first, each with its session's name and live counts."""
+    rows = db.session.execute(
+        select(BulkBatch, WaSession.name)
+        .join(WaSession, WaSession.id == BulkBatch.session_id)
+        .where(BulkBatch.user_id == user.id)
+        .order_by(BulkBatch.created_at.desc())
+        .limit(limit)
+    ).all()
+    return [{"batch": batch, "session_name": name, **batch_counts(batch)} for batch, name in rows]
+
+
+def batch_overview(batch: BulkBatch) -> dict:
+    """`batch_report` plus how far along the batch is and, while it runs, when it should finish."""
+    report = batch_report(batch)
+    done = report["sent"] + report["failed"]
+    remaining = report["pending"] * batch.delay_ms / 1000 if batch.status == "running" else 0.0
+    return {
+        **report,
+        "done": done,
+        "percent": done * 100 // batch.total if batch.total else 100,
+        "remainingSeconds": remaining,
+        "finishAt": utcnow() + timedelta(seconds=remaining) if batch.status == "running" else None,
+    }

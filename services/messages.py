@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from extensions import db
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
-from models.message import INBOUND, STATUS_RANK
+from models.message import INBOUND, OUTBOUND, STATUS_RANK
 from services.engine_hosts import engine_queue_for
 from services.errors import Conflict, NotFound, ValidationError
 from services.phones import phone_normalize
@@ -128,12 +131,17 @@ def message_status_set(
         message.error_code, message.error = error_code, error
     elif STATUS_RANK.get(status, -1) <= STATUS_RANK.get(message.status, 99):
         return False
+    settled = message.status == MessageStatus.QUEUED  # it leaves the queue now: sent or failed
     if status == MessageStatus.SENT:
         db.session.execute(
             update(WaSession)
             .where(WaSession.id == message.session_id)
             .values(messages_sent=WaSession.messages_sent + 1)
         )
+    if settled and message.batch_id:
+        from services.bulk import batch_count_settled
+
+        batch_count_settled(message.batch_id, failed=status == MessageStatus.FAILED)
     message.status = status
     setattr(message, STATUS_TIMESTAMP[status], at)
     db.session.commit()
@@ -141,7 +149,7 @@ def message_status_set(
     from services.stats import stats_refresh_soon
 
     stats_refresh_soon(message.user_id)
-    if message.batch_id:
+    if settled and message.batch_id:
         from services.bulk import batch_progress
 
         batch_progress(message.batch_id)
@@ -267,3 +275,184 @@ def simulate_inbound(user: User, session_id: str, *, sender: object, text: objec
     text = text_check(text)
     session_require_connected(session, "only a connected session receives messages")
     engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_simulate_inbound", session.id, sender, text)
+
+
+# A search that looks like a phone number ("+91 98765-432", "98765") matches phone numbers too.
+PHONE_LIKE = re.compile(r"[\d\s()+.-]+")
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """One page of a message log, newest first, with the ids to page on from (None at either end)."""
+
+    messages: list[Message]
+    newer: str | None = None
+    older: str | None = None
+
+
+def messages_search(
+    user: User,
+    *,
+    session_id: str | None = None,
+    status: str | None = None,
+    direction: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    text: str | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    limit: object = None,
+) -> MessagePage:
+    """The user's messages, newest first, filtered, one page at a time.
+
+    Dates are YYYY-MM-DD, inclusive, in UTC. `text` matches the message text, or a phone
+    number when it looks like one. `before`/`after` are message ids: the page continues
+    older than, or newer than, that message (keyset paging, so deep pages stay fast).
+    """
+    limit = _limit(limit, default=50, maximum=200)
+    statuses = list(MessageStatus)
+    query = select(Message).where(Message.user_id == user.id)
+    if session_id:
+        query = query.where(Message.session_id == session_id)
+    if status:
+        if status not in statuses:
+            raise ValidationError(f"'status' must be one of {', '.join(statuses)}", code="INVALID_FIELD")
+        statuses = [status]
+    if direction:
+        if direction not in (INBOUND, OUTBOUND):
+            raise ValidationError("'direction' must be inbound or outbound", code="INVALID_FIELD")
+        query = query.where(Message.direction == direction)
+        statuses = [s for s in statuses if (s == MessageStatus.RECEIVED) == (direction == INBOUND)]
+    start, end = _day(date_from, "from"), _day(date_to, "to")
+    if start and end and start > end:
+        raise ValidationError("The 'from' date is after the 'to' date", code="INVALID_FIELD")
+    if start:
+        query = query.where(Message.created_at >= _midnight(start))
+    if end:
+        query = query.where(Message.created_at < _midnight(end + timedelta(days=1)))
+    if text and text.strip():
+        query = query.where(_text_matches(text.strip()))
+
+    cursor = _cursor(user, before or after) if before or after else None
+    if cursor is not None and not before:
+        query = query.where(
+            Message.created_at >= cursor[0], or_(Message.created_at > cursor[0], Message.id > cursor[1])
+        )
+        rows = _newest_first_by_status(query, statuses, limit + 1, ascending=True)
+        messages = list(reversed(rows[:limit]))
+        has_newer, has_older = len(rows) > limit, True
+    else:
+        if cursor is not None:
+            query = query.where(
+                Message.created_at <= cursor[0], or_(Message.created_at < cursor[0], Message.id < cursor[1])
+            )
+        rows = _newest_first_by_status(query, statuses, limit + 1)
+        messages = rows[:limit]
+        has_newer, has_older = cursor is not None, len(rows) > limit
+    if not messages:
+        return MessagePage([])
+    return MessagePage(
+        messages, newer=messages[0].id if has_newer else None, older=messages[-1].id if has_older else None
+    )
+
+
+def _newest_first_by_status(query, statuses: list[str], limit: int, *, ascending: bool = False) -> list[Message]:
+    """The first `limit` rows of `query` by (created_at, id), newest first (or oldest with `ascending`).
+
+    The one index that leads with user_id is (user_id, status, created_at), so a single
+    ORDER BY would sort every message the user has. One ordered range scan per status,
+    merged, reads at most `limit` rows of each instead.
+    """
+    if not statuses:
+        return []
+    order = (Message.created_at, Message.id) if ascending else (Message.created_at.desc(), Message.id.desc())
+    positions = query.with_only_columns(Message.created_at, Message.id)
+    branches = [select(positions.where(Message.status == s).order_by(*order).limit(limit).subquery()) for s in statuses]
+    merged = union_all(*branches).subquery()
+    ordered = (merged.c.created_at, merged.c.id) if ascending else (merged.c.created_at.desc(), merged.c.id.desc())
+    ids = db.session.scalars(select(merged.c.id).order_by(*ordered).limit(limit)).all()
+    rows = db.session.scalars(select(Message).where(Message.id.in_(ids)).options(selectinload(Message.session)))
+    by_id = {message.id: message for message in rows}
+    return [by_id[message_id] for message_id in ids]
+
+
+def _day(value: str | None, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError(f"'{field}' must be a date like 2024-01-31", code="INVALID_FIELD") from exc
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+
+def _text_matches(text: str):
+    """The message text contains `text`; or, for something like "+91 98765", the phone number does."""
+    matches = Message.body.icontains(text, autoescape=True)
+    digits = re.sub(r"\D", "", text)
+    if digits and PHONE_LIKE.fullmatch(text):
+        matches = or_(matches, Message.phone.contains(digits))
+    return matches
+
+
+def _cursor(user: User, message_id: str) -> tuple[datetime, str] | None:
+    """Where one of the user's messages sits in the log: its (created_at, id)."""
+    row = db.session.execute(
+        select(Message.created_at, Message.id).where(Message.id == message_id, Message.user_id == user.id)
+    ).first()
+    return tuple(row) if row else None
+
+
+def messages_failed_count(user: User) -> int:
+    """How many of the user's messages failed (an index-only count)."""
+    return db.session.scalar(
+        select(func.count()).where(Message.user_id == user.id, Message.status == MessageStatus.FAILED)
+    )
+
+
+def message_retry(user: User, message_id: str) -> Message:
+    """Send a failed outgoing message again: the same row (and WhatsApp id), queued afresh."""
+    message = message_get(user, message_id)
+    if message.direction != OUTBOUND or message.status != MessageStatus.FAILED:
+        raise _not_retryable(message)
+    session = message.session
+    session_require_connected(session, "reconnect it before retrying")
+    # Conditional, so a double click (or two tabs) queues it once, never over a send in flight.
+    requeued = db.session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == MessageStatus.FAILED)
+        .values(
+            status=MessageStatus.QUEUED,
+            error=None,
+            error_code=None,
+            failed_at=None,
+            attempts=0,
+            dispatched_at=datetime.now(UTC),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    db.session.refresh(message)
+    if not requeued:
+        raise _not_retryable(message)
+    message_enqueue(message, session)
+    event_emit(message.user_id, "message_status", message.to_status_event())
+    from services.stats import stats_refresh_soon
+
+    stats_refresh_soon(message.user_id)
+    if message.batch_id:
+        from services.bulk import batch_recount
+
+        batch_recount(message.batch_id)
+    return message
+
+
+def _not_retryable(message: Message) -> Conflict:
+    return Conflict(
+        f"Only failed outgoing messages can be retried; this one is {message.status}",
+        error="Message not retryable",
+        code="MESSAGE_NOT_RETRYABLE",
+    )

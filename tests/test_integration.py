@@ -8,7 +8,9 @@ HTTP and with a real Socket.IO client, the way a customer would:
 - pairing a session by decoding its QR image and "scanning" it;
 - Socket.IO events that the engine host emits in *its* process reach the browser through
   Redis and the web process (cross-process emits), and only the session owner's clients;
-- a session survives `kill -9` of its engine host without a new scan.
+- a session survives `kill -9` of its engine host without a new scan;
+- a 1,000-recipient bulk send survives `kill -9` of the worker mid-batch: restarted, it
+  finishes the batch with exactly one send per recipient.
 
 Every process logs to a file in the stack's temp dir; any failure prints their tails.
 Needs `redis-server` and PostgreSQL's `initdb`/`postgres` binaries: the module is
@@ -21,6 +23,7 @@ import base64
 import contextlib
 import glob
 import io
+import json
 import os
 import pwd
 import shutil
@@ -53,6 +56,20 @@ HTTP_TIMEOUT = 15
 STARTUP_SECONDS = 40
 EVENT_SECONDS = 15
 LOG_TAIL_LINES = 40
+CAROL_PHONE = "919812345678"
+BULK_CONTACTS = 1000
+# The engine host's own work per send (tens of ms) sets the pace more than this delay, and
+# the scheduler runs a chunk's dispatch once a second at most: ~10 s to dispatch them all.
+BULK_DELAY_MS = 5
+# Kill the worker once this many are sent and dispatched: the worker dispatches 100 at a
+# time and schedules the next 100 (RQ's scheduler, in the worker), so 200 dispatched means
+# its scheduled chain is under way, with most recipients not yet handed to the engine host.
+BULK_KILL_SENT = 50
+BULK_KILL_DISPATCHED = 200
+# After the restart the batch must keep moving: no new settled recipient for this long is a
+# stall (the restarted worker takes over dispatching within ~20 s); the whole wait is capped.
+BULK_STALL_SECONDS = 30
+BULK_FINISH_SECONDS = 180
 # A throwaway cluster: loopback only, and durability traded for speed.
 PG_SETTINGS = {
     "listen_addresses": "127.0.0.1",
@@ -393,6 +410,10 @@ class Stack:
             SECRET_KEY=SECRET_KEY,
             DATA_DIR=str(self.root / "data"),
             PUBLIC_URL=self.base_url,
+            # Bulk sends as fast as the test asks (the default floor is 1 s per message),
+            # and a bulk-send request answers 202 at once instead of waiting for the batch.
+            BULK_MIN_DELAY_MS="0",
+            BULK_WAIT_SECONDS="1",
             PYTHONUNBUFFERED="1",
             PYTHONDONTWRITEBYTECODE="1",
             PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -431,6 +452,18 @@ class Stack:
     def start_engine_host(self) -> Process:
         return self.start("engine-host", [str(VENV_BIN / "flask"), "--app", "app", "engine-host", "--id", HOST_ID])
 
+    def flask(self, name: str, *args: str) -> None:
+        """Run a `flask --app app ...` operator command against the stack."""
+        self.run(name, [str(VENV_BIN / "flask"), "--app", "app", *args])
+
+    def sql(self, query: str, *params: Any) -> list[tuple]:
+        """Read the stack's database directly (for what the API does not show)."""
+        import psycopg
+
+        conninfo = f"host=127.0.0.1 port={self.pg_port} user={DB_USER} dbname={DB_NAME} connect_timeout=5"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            return conn.execute(query, params).fetchall()
+
     def health(self) -> dict:
         import requests
 
@@ -445,6 +478,15 @@ class Stack:
             return report if report["status_code"] == 200 and HOST_ID in alive else None
 
         return wait_until(healthy, STARTUP_SECONDS, f"/healthz to be 200 with {HOST_ID} alive", interval=0.2)
+
+    def workers_registered(self) -> bool:
+        """`flask worker` on the default queue, and the engine host on its own and the shared one.
+
+        The engine host heartbeats (so /healthz is 200) before its RQ worker registers.
+        """
+        workers = self.rq_workers()
+        queues = {name for names in workers for name in names}
+        return ["wagate"] in workers and {f"wagate-engine@{HOST_ID}", "wagate-engine"} <= queues
 
     def rq_workers(self) -> list[list[str]]:
         """The queue names of each RQ worker registered in Redis."""
@@ -475,7 +517,7 @@ def stack() -> Iterator[Stack]:
             stack.start_worker()
             stack.start_engine_host()
             stack.wait_healthy()
-            wait_until(lambda: ["wagate"] in stack.rq_workers(), STARTUP_SECONDS, "the RQ worker to register")
+            wait_until(stack.workers_registered, STARTUP_SECONDS, "the RQ workers of worker and engine host")
         yield stack
     finally:
         try:
@@ -573,6 +615,15 @@ def alice(stack: Stack) -> Iterator[User]:
 
 
 @pytest.fixture(scope="module")
+def carol(stack: Stack) -> Iterator[User]:
+    """A Growth-plan user (bulk messaging), set by the operator command."""
+    with connected_user(stack, "carol") as user:
+        with stack.diagnostics():
+            stack.flask("set-plan", "users", "set-plan", user.email, "growth")
+        yield user
+
+
+@pytest.fixture(scope="module")
 def bob(stack: Stack) -> Iterator[User]:
     with connected_user(stack, "bob") as user:
         yield user
@@ -600,26 +651,31 @@ class Paired:
     pair_status: int
 
 
+def pair_session(stack: Stack, user: User, name: str, phone: str) -> Paired:
+    """Create a session for `user` and pair it by decoding its QR and "scanning" it."""
+    import requests
+
+    response = user.request("POST", "/api/sessions", json={"name": name})
+    assert response.status_code == 201, response.text
+    session_id = response.json()["sessionId"]
+
+    response = user.request("GET", f"/api/sessions/{session_id}/qr")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["qrCode"], f"no QR code yet: {body}"
+    pairing_url = qr_text(body["qrCode"])
+    assert pairing_url.startswith(f"{stack.base_url}/sim/pair/{session_id}/"), pairing_url
+
+    response = requests.post(pairing_url, json={"phone": phone}, timeout=HTTP_TIMEOUT)
+    assert response.status_code in (200, 202), response.text
+    return Paired(session_id, pairing_url, response.json(), response.status_code)
+
+
 @pytest.fixture(scope="module")
 def paired(stack: Stack, alice: User, bob: User) -> Paired:
     """Alice's session, created and paired by scanning its QR (both clients listening)."""
-    import requests
-
     with stack.diagnostics():
-        response = alice.request("POST", "/api/sessions", json={"name": "integration"})
-        assert response.status_code == 201, response.text
-        session_id = response.json()["sessionId"]
-
-        response = alice.request("GET", f"/api/sessions/{session_id}/qr")
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["qrCode"], f"no QR code yet: {body}"
-        pairing_url = qr_text(body["qrCode"])
-        assert pairing_url.startswith(f"{stack.base_url}/sim/pair/{session_id}/"), pairing_url
-
-        response = requests.post(pairing_url, json={"phone": PHONE}, timeout=HTTP_TIMEOUT)
-        assert response.status_code in (200, 202), response.text
-        return Paired(session_id, pairing_url, response.json(), response.status_code)
+        return pair_session(stack, alice, "integration", PHONE)
 
 
 def session_status(user: User, session_id: str) -> dict:
@@ -751,3 +807,104 @@ def test_paired_session_survives_an_engine_host_crash(stack: Stack, alice: User,
         assert after["phone"] == PHONE and after["hasQR"] is False, after
         assert after["connectedAt"] > before["connectedAt"], (before, after)
         stack.wait_healthy()
+
+
+def test_bulk_send_survives_a_worker_crash_mid_batch(stack: Stack, carol: User) -> None:
+    """kill -9 the worker mid-batch and start it again: every recipient gets exactly one send."""
+    with stack.diagnostics():
+        session = pair_session(stack, carol, "bulk", CAROL_PHONE)
+        wait_until(
+            lambda: session_status(carol, session.session_id)["status"] == "connected",
+            EVENT_SECONDS,
+            "Carol's session to be connected",
+        )
+        # Valid Indian mobiles; none ends in 0000 (the simulator's "not on WhatsApp").
+        contacts = [f"91987{i:07d}" for i in range(1, BULK_CONTACTS + 1)]
+        assert not any(contact.endswith("0000") for contact in contacts)
+
+        response = carol.request(
+            "POST",
+            "/api/whatsapp/bulk-send",
+            json={"contacts": contacts, "message": "Crash-proof hello", "delay": BULK_DELAY_MS},
+        )
+        assert response.status_code == 202, response.text
+        batch_id = response.json()["batchId"]
+        assert response.json()["sessionId"] == session.session_id, response.json()
+
+        def report() -> dict:
+            response = carol.request("GET", f"/api/whatsapp/bulk-send/{batch_id}")
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        def undispatched() -> int:
+            query = "SELECT count(*) FROM messages WHERE batch_id = %s AND dispatched_at IS NULL"
+            return stack.sql(query, batch_id)[0][0]
+
+        def mid_batch() -> bool:
+            left = undispatched()
+            assert left > 0, "every recipient was dispatched before the kill: too late to kill mid-batch"
+            return BULK_CONTACTS - left >= BULK_KILL_DISPATCHED and report()["sent"] >= BULK_KILL_SENT
+
+        started = time.monotonic()
+        wait_until(
+            mid_batch, 30, f"{BULK_KILL_SENT} sent and {BULK_KILL_DISPATCHED} dispatched (to kill the worker)", 0.25
+        )
+        stack.processes["worker"].kill()  # the whole group: main process, work horse, scheduler
+        killed_at = time.monotonic() - started
+        at_kill = report()
+        left_undispatched = undispatched()
+        crash = (
+            f"worker killed {killed_at:.1f}s into the batch with {at_kill['sent']}/{at_kill['total']} sent "
+            f"and {left_undispatched} recipients not yet dispatched"
+        )
+        print(crash)  # noqa: T201 (shown with -s or -rP: the kill was mid-batch)
+        assert 0 < at_kill["sent"] < BULK_CONTACTS, crash
+        assert at_kill["status"] == "running", crash
+        assert left_undispatched > 0, f"the kill was not mid-dispatch: {crash}"
+
+        stack.start_worker()
+        restarted = time.monotonic()
+
+        settled, progressed = -1, restarted
+        while True:
+            stack.assert_running("worker", "engine-host")
+            final = report()
+            if final["status"] == "finished":
+                break
+            now = time.monotonic()
+            if final["sent"] + final["failed"] > settled:
+                settled, progressed = final["sent"] + final["failed"], now
+            if now - progressed >= BULK_STALL_SECONDS or now - restarted >= BULK_FINISH_SECONDS:
+                raise AssertionError(
+                    f"the batch is not finishing: {now - restarted:.0f}s after the worker restart, "
+                    f"{now - progressed:.0f}s without a newly settled recipient; "
+                    f"sent={final['sent']} failed={final['failed']} pending={final['pending']}, "
+                    f"{undispatched()} not yet dispatched ({crash})"
+                )
+            time.sleep(0.5)
+        print(f"batch finished {time.monotonic() - restarted:.1f}s after the worker restart")  # noqa: T201
+
+        counts = {key: final[key] for key in ("total", "sent", "failed", "pending")}
+        assert counts == {"total": BULK_CONTACTS, "sent": BULK_CONTACTS, "failed": 0, "pending": 0}, (
+            f"{counts}; {crash}"
+        )
+        results = final["results"]
+        assert len(results) == BULK_CONTACTS
+        assert [result["contact"] for result in results] == contacts
+        not_sent = [result for result in results if result["status"] != "Sent" or not result["success"]]
+        assert not_sent == [], not_sent[:5]
+        message_ids = [result.get("messageId") for result in results]
+        assert all(message_ids) and len(set(message_ids)) == BULK_CONTACTS
+
+        # What the simulated WhatsApp network received: each recipient once, nothing twice.
+        outbox = stack.root / "data" / "engines" / "simulator" / "outbox" / f"{session.session_id}.jsonl"
+        lines = [json.loads(line) for line in outbox.read_text().splitlines() if line]
+        assert len(lines) == BULK_CONTACTS, f"{len(lines)} messages in the outbox"
+        assert {line["to"] for line in lines} == set(contacts)
+        assert len({line["id"] for line in lines}) == BULK_CONTACTS
+        wa_ids = {wa_id for (wa_id,) in stack.sql("SELECT wa_id FROM messages WHERE batch_id = %s", batch_id)}
+        assert {line["id"] for line in lines} == wa_ids, "the outbox holds messages other than the batch's"
+        # And the engine was asked once per message: no retry, no second attempt after the crash.
+        attempts = stack.sql("SELECT attempts, count(*) FROM messages WHERE batch_id = %s GROUP BY attempts", batch_id)
+        assert attempts == [(1, BULK_CONTACTS)], attempts
+        stack.assert_running("web", "worker", "engine-host")

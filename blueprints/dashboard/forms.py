@@ -1,8 +1,10 @@
 """Dashboard forms (Flask-WTF: every form carries a CSRF token)."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from flask_wtf.file import FileAllowed, FileField, FileSize
+from wtforms import EmailField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 
 class LoginForm(FlaskForm):
@@ -43,6 +45,23 @@ class SendForm(FlaskForm):
 
 class BulkForm(FlaskForm):
     session_id = SelectField("Session", validators=[DataRequired()])
-    numbers = TextAreaField("Numbers", validators=[Optional()])
+    numbers = TextAreaField("Numbers", validators=[Optional()], render_kw={"rows": 6})
+    file = FileField(
+        "…or a CSV file",
+        render_kw={"accept": ".csv,.txt,text/csv"},
+        validators=[
+            FileAllowed(["csv", "txt"], "Choose a .csv file: one number per row, or a column named number or phone"),
+            FileSize(max_size=1024 * 1024, message="The file is over 1 MB; split the list into smaller files"),
+        ],
+    )
     message = TextAreaField("Message", validators=[DataRequired(), Length(max=4096)])
     delay = IntegerField("Delay between messages (ms)", default=2000, validators=[NumberRange(min=0, max=600000)])
+
+
+class BulkPreviewForm(FlaskForm):
+    """What the preview showed, carried to the send: the valid numbers, one a line."""
+
+    session_id = HiddenField(validators=[DataRequired()])
+    contacts = HiddenField(validators=[DataRequired()])
+    message = HiddenField(validators=[DataRequired(), Length(max=4096)])
+    delay = IntegerField(widget=HiddenInput(), validators=[NumberRange(min=0, max=600000)])
