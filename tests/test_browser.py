@@ -1,6 +1,7 @@
 """The dashboard as a new user meets it, in real headless Chromium against `python app.py`."""
 
 import re
+import time
 
 import pytest
 
@@ -85,13 +86,17 @@ def test_a_new_user_pairs_a_session_and_sends_without_a_reload(browser, live, sh
     context.close()
 
 
-def test_invalid_numbers_are_explained_inline(browser, live):
-    context, page = _new_page(browser, live)
+def _login(page) -> None:
     page.goto("/login")
     page.get_by_label("Email").fill("owner@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"/sessions$"))
+
+
+def test_invalid_numbers_are_explained_inline(browser, live):
+    context, page = _new_page(browser, live)
+    _login(page)
     page.locator(".session-card a").first.click()
     page.get_by_label("Phone number").fill("12345")
     page.get_by_label("Message", exact=True).fill("hi")
@@ -103,9 +108,83 @@ def test_invalid_numbers_are_explained_inline(browser, live):
     context.close()
 
 
+def test_a_20_number_bulk_send_shows_its_progress_to_the_end(browser, live, shots):
+    context, page = _new_page(browser, live)
+    _login(page)
+    page.goto("/bulk")
+    numbers = [f"9198765{i:05d}" for i in range(1, 21)]
+    page.get_by_label("Numbers").fill("\n".join([*numbers, "12345", numbers[0]]))
+    page.get_by_label("Message", exact=True).fill("Our shop opens at 9 tomorrow")
+    page.get_by_label("Delay between messages (ms)").fill("100")
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_test_id("count-valid").wait_for()
+    assert page.get_by_test_id("count-valid").inner_text() == "20"
+    assert page.get_by_test_id("count-invalid").inner_text() == "1"
+    assert page.get_by_test_id("count-duplicates").inner_text() == "1"
+    page.screenshot(path=str(shots / "bulk-preview.png"), full_page=True)
+    page.get_by_test_id("bulk-send").click()
+    page.wait_for_url(re.compile(r"/bulk/[0-9a-f-]{36}$"))
+    page.evaluate("window.__stillTheSamePage = true")
+    progress = page.get_by_test_id("bulk-progress")
+    progress.wait_for()
+    page.wait_for_function(
+        "() => { const bar = document.querySelector('[data-testid=bulk-progress]');"
+        " return bar && bar.dataset.done === '20' && bar.dataset.total === '20'; }",
+        timeout=30000,
+    )
+    page.wait_for_function("document.querySelector('[data-testid=batch-status]').textContent.trim() === 'finished'")
+    assert page.evaluate("window.__stillTheSamePage") is True
+    assert page.locator("[data-testid=result-row][data-status=sent]").count() == 20
+    page.screenshot(path=str(shots / "bulk-progress.png"), full_page=True)
+    context.close()
+
+
+def test_statistics_and_the_message_log_show_the_traffic(browser, live, shots):
+    context, page = _new_page(browser, live)
+    _login(page)
+    # Aggregation is debounced by a few seconds: look again, as a person would, until it shows.
+    sent_today = "() => Math.max(...[...document.querySelectorAll('[data-testid=stats-chart] [data-series=sent]')]"
+    sent_today += ".map(bar => Number(bar.dataset.value)))"
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto("/stats")
+        page.get_by_test_id("stats-chart").wait_for()
+        if page.evaluate(sent_today) >= 21 or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(1000)
+    assert page.evaluate(sent_today) >= 21
+    assert page.locator("[data-testid=stats-chart] text").filter(has_text=re.compile(r"\w{3}")).count() >= 7
+    page.screenshot(path=str(shots / "statistics.png"), full_page=True)
+    page.goto("/messages")
+    page.get_by_text("Our shop opens at 9 tomorrow").first.wait_for()
+    assert "&lt;b&gt;from&lt;/b&gt;" in page.content()
+    page.screenshot(path=str(shots / "messages.png"))
+    page.goto("/account")
+    page.get_by_role("button", name="Create an API token").click()
+    page.locator("#token-value").wait_for()
+    page.screenshot(path=str(shots / "account.png"), full_page=True)
+    context.close()
+
+
+def test_the_dashboard_works_on_a_phone_screen(browser, live, shots):
+    context = browser.new_context(base_url=live, viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    _login(page)
+    page.locator(".session-card a").first.click()
+    page.get_by_test_id("connected").wait_for()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width}px wide on a 390px screen"
+    page.screenshot(path=str(shots / "phone-session.png"), full_page=True)
+    context.close()
+
+
 def test_another_user_sees_nothing_of_the_first(browser, live):
     context, page = _new_page(browser, live)
     _register(page, "neighbour@example.com")
     page.get_by_text("No sessions yet").wait_for()
-    assert "Shop phone" not in page.content()
+    for path in ("/sessions", "/messages", "/bulk", "/stats"):
+        page.goto(path)
+        content = page.content()
+        assert "Shop phone" not in content and "Our shop opens" not in content, path
     context.close()
