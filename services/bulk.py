@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import re
-import time
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -26,6 +25,7 @@ from services.phones import phone_normalize
 from services.realtime import event_emit
 from services.sessions import session_require_connected
 from services.stats import stats_refresh_soon
+from services.waiting import wait_until
 
 DISPATCH_JOB = "jobs.bulk.bulk_dispatch"
 DISPATCH_CHUNK = 100
@@ -249,13 +249,7 @@ def batch_get(user: User, batch_id: str) -> BulkBatch:
 
 
 def batch_wait(batch_id: str, seconds: float) -> BulkBatch:
-    deadline = time.monotonic() + seconds
-    while True:
-        db.session.rollback()
-        batch = db.session.get(BulkBatch, batch_id)
-        if batch.status != "running" or time.monotonic() >= deadline:
-            return batch
-        time.sleep(0.1)
+    return wait_until(lambda: db.session.get(BulkBatch, batch_id), lambda b: b.status != "running", seconds, 0.1)
 
 
 def batch_expected_seconds(batch: BulkBatch) -> float:

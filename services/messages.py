@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -21,6 +20,7 @@ from services.errors import Conflict, NotFound, ValidationError
 from services.phones import phone_normalize
 from services.realtime import event_emit
 from services.sessions import session_get, session_require_connected
+from services.waiting import wait_until
 
 MAX_TEXT_LENGTH = 4096
 MAX_IDEMPOTENCY_KEY = 255
@@ -112,13 +112,7 @@ def _same_request(message: Message, phone: str, text: str) -> Message:
 
 def message_wait(message_id: str, seconds: float) -> Message:
     """Re-read the message until the engine has answered (sent or failed) or time is up."""
-    deadline = time.monotonic() + seconds
-    while True:
-        db.session.rollback()
-        message = db.session.get(Message, message_id)
-        if message.status != MessageStatus.QUEUED or time.monotonic() >= deadline:
-            return message
-        time.sleep(0.05)
+    return wait_until(lambda: db.session.get(Message, message_id), lambda m: m.status != MessageStatus.QUEUED, seconds)
 
 
 def message_status_set(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -13,6 +12,7 @@ from models import SessionStatus, User, WaSession
 from models.base import as_utc
 from services.engine_hosts import engine_queue_for
 from services.errors import ApiError, Conflict, Forbidden, NotFound, ValidationError, session_not_found
+from services.waiting import wait_until
 
 ENGINE_JOB_TIMEOUT = 120
 NAME_MAX = 100
@@ -138,24 +138,12 @@ def session_delete(user: User, session_id: str) -> None:
     engine_enqueue(session, "jobs.engine.engine_session_logout", session.id, "Session deleted")
 
 
-def _wait_for(user: User, session_id: str, seconds: float, done) -> WaSession:
-    """Re-read the session until `done(session)` or the deadline; the engine host writes it."""
-    deadline = time.monotonic() + seconds
-    while True:
-        session = session_get(user, session_id)
-        if done(session) or time.monotonic() >= deadline:
-            return session
-        db.session.rollback()  # end the read transaction so the next read sees new commits
-        time.sleep(0.1)
-
-
 def session_qr(user: User, session_id: str) -> WaSession:
     """The session with its current QR; waits a few seconds for the first one to be made."""
-    return _wait_for(
-        user,
-        session_id,
-        current_app.config["QR_WAIT_SECONDS"],
+    return wait_until(
+        lambda: session_get(user, session_id),
         lambda s: s.has_qr or s.status not in WAITING_FOR_QR,
+        current_app.config["QR_WAIT_SECONDS"],
     )
 
 
@@ -180,8 +168,10 @@ def session_pair_simulated(session_id: str, token: str, phone: object = None) ->
     engine_enqueue(session, "jobs.engine.engine_session_pair", session.id, token, phone)
     db.session.rollback()
     user = db.session.get(User, owner)
-    session = _wait_for(
-        user, session_id, current_app.config["PAIR_WAIT_SECONDS"], lambda s: s.status == SessionStatus.CONNECTED
+    session = wait_until(
+        lambda: session_get(user, session_id),
+        lambda s: s.status == SessionStatus.CONNECTED,
+        current_app.config["PAIR_WAIT_SECONDS"],
     )
     return session if session.status == SessionStatus.CONNECTED else None
 

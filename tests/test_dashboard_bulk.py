@@ -10,6 +10,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
 from tests.conftest import decode_qr, wait_for
+from tests.dashboard import DashboardUser
 
 NUMBERS = ["919876543210", "919876543211"]
 
@@ -39,21 +40,8 @@ class _Tags(HTMLParser):
         return found[0]
 
 
-class Browser:
-    """A logged-in dashboard user, sending requests the way the pages' htmx does."""
-
-    def __init__(self, client, account):
-        self.client = client
-        page = client.get("/login").get_data(as_text=True)
-        response = client.post(
-            "/login", data={"email": account.email, "password": account.password, "csrf_token": _csrf(page)}
-        )
-        assert response.status_code == 302, response.get_data(as_text=True)
-        self.csrf = _csrf(client.get("/bulk").get_data(as_text=True))
-
-    def htmx(self, method: str, url: str, **kwargs):
-        headers = {"HX-Request": "true", "X-CSRFToken": self.csrf}
-        return self.client.open(url, method=method, headers=headers, **kwargs)
+class Browser(DashboardUser):
+    """A logged-in dashboard user, sending requests the way the bulk pages' htmx does."""
 
     def preview(self, session_id: str, numbers: str = "", message: str = "Hello from the shop", file=None, delay=0):
         data = {"session_id": session_id, "numbers": numbers, "message": message, "delay": str(delay)}
@@ -94,10 +82,6 @@ def _big_upload(data: dict, content: bytes) -> dict:
     upload = FileStorage(io.BytesIO(content), filename="list.csv", content_type="text/csv")
     body, _, boundary = stream_encode_multipart({**data, "file": upload}, use_tempfile=False)
     return {"input_stream": body, "content_type": f"multipart/form-data; boundary={boundary}"}
-
-
-def _csrf(html: str) -> str:
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 def _counts(html: str) -> tuple[int, int, int]:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import decode_qr, wait_for
+from tests.dashboard import DashboardUser
 
 HTMX = {"HX-Request": "true"}
 
@@ -46,25 +47,12 @@ def _texts(html: str) -> list[str]:
     return [row["cells"][4] for row in _rows(html)]
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', html)[1]
-
-
 def _link(html: str, label: str) -> str:
     return re.search(rf'href="([^"]+)"[^>]*>[^<]*{label}', html)[1].replace("&amp;", "&")
 
 
-class Browser:
+class Browser(DashboardUser):
     """A user logged in to the dashboard with a cookie, like a browser."""
-
-    def __init__(self, client, account):
-        self.client = client
-        page = client.get("/login").get_data(as_text=True)
-        response = client.post(
-            "/login", data={"email": account.email, "password": account.password, "csrf_token": _csrf(page)}
-        )
-        assert response.status_code == 302, response.get_data(as_text=True)
-        self.csrf = _csrf(client.get("/messages").get_data(as_text=True))
 
     def page(self, query: str = "", **headers) -> str:
         response = self.client.get(f"/messages{query}", headers=headers)

@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.conftest import wait_for
+from tests.dashboard import DashboardUser
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -111,10 +112,7 @@ def read_chart(html: str) -> Chart:
 
 
 def _login(client, account) -> None:
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"email": account.email, "password": account.password, "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
+    DashboardUser(client, account)
 
 
 def _send(client, account, session_id, to: str) -> None:
