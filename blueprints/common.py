@@ -9,8 +9,9 @@ from flask_limiter.util import get_remote_address
 
 from extensions import db, limiter
 from models import Message, MessageStatus, User
+from services.api_keys import api_key_owner_id, api_key_user, is_api_key
 from services.auth import token_claims, token_user
-from services.errors import Unauthorized, ValidationError
+from services.errors import Forbidden, Unauthorized, ValidationError
 
 
 def json_body(*, required: bool = True) -> dict:
@@ -35,18 +36,89 @@ def bearer_token() -> str | None:
     return None
 
 
+def request_credential() -> str | None:
+    """What the caller authenticates with: a bearer token or API key, or an `X-Api-Key` key."""
+    return bearer_token() or request.headers.get("X-Api-Key", "").strip() or None
+
+
+def authenticate(credential: str) -> None:
+    """Set `g.user`, and `g.api_key` (None for a login token); 401 for a bad credential."""
+    if is_api_key(credential):
+        g.user, g.api_key = api_key_user(credential)
+    else:
+        g.user, g.api_key = token_user(credential), None
+
+
+def session_allowed(session_id: str) -> None:
+    """403 when the request's API key is limited to sessions other than this one."""
+    key = g.get("api_key")
+    if key is not None and not key.allows(session_id):
+        raise Forbidden(
+            "This API key may not use this session",
+            error="Session not allowed",
+            code="SESSION_NOT_ALLOWED",
+        )
+
+
+def unrestricted_required(action: str) -> None:
+    """403 when the request's API key is limited to some sessions (it cannot `action`)."""
+    key = g.get("api_key")
+    if key is not None and key.is_restricted:
+        raise Forbidden(
+            f"This API key is limited to some sessions, so it cannot {action}",
+            error="Session not allowed",
+            code="SESSION_NOT_ALLOWED",
+        )
+
+
+def allowed_session_ids() -> list[str] | None:
+    """The sessions the request may see, or None for all of the user's."""
+    key = g.get("api_key")
+    return list(key.allowed_session_ids) if key is not None and key.is_restricted else None
+
+
+def in_test_mode() -> bool:
+    """Whether the request came with a test key: its sends are simulated, never sent."""
+    key = g.get("api_key")
+    return key is not None and key.is_test
+
+
 def auth_required(view):
-    """Let the request through only with a valid token; the user is then `g.user`."""
+    """Let the request through only with a valid token or API key; then `g.user` and `g.api_key`.
+
+    A key limited to some sessions is refused (403) for any other session the URL names,
+    in its path (`session_id`) or its query (`?sessionId=`).
+    """
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        token = bearer_token()
-        if token is None:
+        credential = request_credential()
+        if credential is None:
             raise Unauthorized(
-                "Missing or invalid authentication token: send 'Authorization: Bearer <token>'",
+                "Missing or invalid authentication token: send 'Authorization: Bearer <token or API key>' "
+                "or 'X-Api-Key: <API key>'",
                 code="AUTH_REQUIRED",
             )
-        g.user = token_user(token)
+        authenticate(credential)
+        for session_id in ((request.view_args or {}).get("session_id"), request.args.get("sessionId")):
+            if session_id:
+                session_allowed(session_id)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def live_required(view):
+    """For routes a test key may not use: they change sessions or keys, which test mode cannot simulate."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if in_test_mode():
+            raise Forbidden(
+                "A test key only reads and simulates sends; use a live key or a login token for this",
+                error="Live key required",
+                code="LIVE_KEY_REQUIRED",
+            )
         return view(*args, **kwargs)
 
     return wrapper
@@ -57,11 +129,22 @@ def current_user() -> User:
 
 
 def _rate_limit_identity() -> str:
-    """Who a request counts against: the token's user, else the client address."""
-    token = bearer_token()
-    if token:
+    """Who a request counts against: the token's or key's user, else the client address."""
+    # Asked twice a request (the limit, then the key), and a key costs a lookup: remember it.
+    if "wagate.rate_limit_identity" not in request.environ:
+        request.environ["wagate.rate_limit_identity"] = _identify()
+    return request.environ["wagate.rate_limit_identity"]
+
+
+def _identify() -> str:
+    credential = request_credential()
+    if credential and is_api_key(credential):
+        owner = api_key_owner_id(credential)
+        if owner:
+            return f"user:{owner}"
+    elif credential:
         try:
-            return f"user:{token_claims(token)['sub']}"
+            return f"user:{token_claims(credential)['sub']}"
         except Unauthorized:
             pass
     return f"ip:{get_remote_address()}"
@@ -84,10 +167,14 @@ SENT_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ
 
 
 def send_response(message: Message):
-    """The WAMessenger send answer for where the message is now (sent, failed or still queued)."""
+    """The WAMessenger send answer for where the message is now (sent, failed or still queued).
+
+    A test key's simulated send answers as a sent one, marked `simulated: true`.
+    """
     if message.status in SENT_STATUSES:
         body = {"success": True, "message": "Message sent successfully", "messageId": message.id}
-        return jsonify(body | {"status": message.status, "to": message.phone}), 200
+        body |= {"status": message.status, "to": message.phone}
+        return jsonify(body | {"simulated": True} if message.simulated else body), 200
     if message.status == MessageStatus.FAILED:
         body = {
             "success": False,

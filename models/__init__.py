@@ -1,5 +1,6 @@
 """Database models."""
 
+from models.api_key import ApiKey
 from models.batch import BulkBatch
 from models.message import Message, MessageStatus
 from models.plan import Plan
@@ -7,4 +8,4 @@ from models.stats import DailyStat
 from models.user import User
 from models.wa_session import SessionStatus, WaSession
 
-__all__ = ["BulkBatch", "DailyStat", "Message", "MessageStatus", "Plan", "SessionStatus", "User", "WaSession"]
+__all__ = ["ApiKey", "BulkBatch", "DailyStat", "Message", "MessageStatus", "Plan", "SessionStatus", "User", "WaSession"]

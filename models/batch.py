@@ -27,6 +27,10 @@ class BulkBatch(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # A test key's batch is a stand-in that is never stored: it carries its simulated messages.
+    simulated = False
+    simulated_messages = ()
+
     def summary(self) -> dict:
         return {
             "batchId": self.id,

@@ -72,6 +72,9 @@ class Message(db.Model):
 
     session: Mapped["WaSession"] = relationship()  # noqa: F821
 
+    # True only on the stand-in a test key's send answers with; such a message is never stored.
+    simulated = False
+
     def to_dict(self) -> dict:
         return {
             "messageId": self.id,

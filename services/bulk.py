@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import re
+import secrets
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -20,7 +21,7 @@ from extensions import db, queues
 from models import BulkBatch, Message, MessageStatus, User, WaSession
 from models.base import as_utc, utcnow
 from services.errors import Forbidden, NotFound, ValidationError
-from services.messages import message_enqueue, new_wa_id, text_check
+from services.messages import message_enqueue, message_simulated, new_wa_id, text_check
 from services.phones import phone_normalize
 from services.realtime import event_emit
 from services.sessions import session_require_connected
@@ -58,7 +59,14 @@ def _contacts_parse(contacts: object) -> tuple[list[tuple[int, str, str]], list[
     return valid, rejected
 
 
-def bulk_create(user: User, session: WaSession | None, *, contacts: object, text: object, delay: object) -> BulkBatch:
+def bulk_create(
+    user: User, session: WaSession | None, *, contacts: object, text: object, delay: object, simulated: bool = False
+) -> BulkBatch:
+    """Store a batch and its messages and start dispatching them at the batch's pace.
+
+    `simulated` (a test key's batch) checks everything a real one checks, then answers with
+    an unsaved batch, finished, whose valid contacts were all "sent": nothing is stored or sent.
+    """
     if not user.plan.has_feature("bulk_messaging"):
         raise Forbidden(
             f"Bulk messaging needs the Growth plan or above; you are on {user.plan.name}",
@@ -78,6 +86,8 @@ def bulk_create(user: User, session: WaSession | None, *, contacts: object, text
     delay_ms = max(int(delay), floor)
     valid, rejected = _contacts_parse(contacts)
     session_require_connected(session, "connect it before sending")
+    if simulated:
+        return _batch_simulated(user, session, text=text, delay_ms=delay_ms, valid=valid, rejected=rejected)
     batch = BulkBatch(
         user_id=user.id,
         session_id=session.id,
@@ -105,6 +115,31 @@ def bulk_create(user: User, session: WaSession | None, *, contacts: object, text
     db.session.commit()
     if valid:
         queues.queue().enqueue(DISPATCH_JOB, batch.id, job_id=f"dispatch-{batch.id}-0", result_ttl=600)
+    return batch
+
+
+def _batch_simulated(
+    user: User, session: WaSession, *, text: str, delay_ms: int, valid: list, rejected: list[dict]
+) -> BulkBatch:
+    now = utcnow()
+    batch = BulkBatch(
+        id="sim_" + secrets.token_hex(16),
+        user_id=user.id,
+        session_id=session.id,
+        body=text,
+        delay_ms=delay_ms,
+        total=len(valid) + len(rejected),
+        rejected=rejected,
+        sent_count=len(valid),
+        failed_count=0,
+        status="finished",
+        created_at=now,
+        finished_at=now,
+    )
+    batch.simulated = True
+    batch.simulated_messages = [
+        message_simulated(user, session, phone=phone, text=text, position=position) for position, _, phone in valid
+    ]
     return batch
 
 
@@ -229,7 +264,11 @@ def batch_report(batch: BulkBatch) -> dict:
         item["position"]: {"contact": item["contact"], "success": False, "status": "Failed", "error": item["error"]}
         for item in batch.rejected or []
     }
-    for message in db.session.scalars(select(Message).where(Message.batch_id == batch.id)):
+    if batch.simulated:
+        messages = batch.simulated_messages
+    else:
+        messages = db.session.scalars(select(Message).where(Message.batch_id == batch.id))
+    for message in messages:
         if message.status in SENT_LIKE:
             result = {"contact": message.phone, "success": True, "status": "Sent"}
         elif message.status == MessageStatus.FAILED:
@@ -238,7 +277,8 @@ def batch_report(batch: BulkBatch) -> dict:
             result = {"contact": message.phone, "success": False, "status": "Pending"}
         results[message.position] = {**result, "messageId": message.id}
     counts = batch_counts(batch)
-    return {**batch.summary(), **counts, "results": [results[position] for position in sorted(results)]}
+    report = {**batch.summary(), **counts, "results": [results[position] for position in sorted(results)]}
+    return report | {"simulated": True} if batch.simulated else report
 
 
 def batch_get(user: User, batch_id: str) -> BulkBatch:
@@ -248,7 +288,11 @@ def batch_get(user: User, batch_id: str) -> BulkBatch:
     return batch
 
 
-def batch_wait(batch_id: str, seconds: float) -> BulkBatch:
+def batch_wait(batch: BulkBatch, seconds: float) -> BulkBatch:
+    """Re-read the batch until every message has been answered, or time is up."""
+    if batch.status != "running":  # finished already (or simulated)
+        return batch
+    batch_id = batch.id
     return wait_until(lambda: db.session.get(BulkBatch, batch_id), lambda b: b.status != "running", seconds, 0.1)
 
 

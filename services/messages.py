@@ -63,8 +63,20 @@ def message_enqueue(message: Message, session: WaSession) -> None:
     )
 
 
-def message_send(user: User, session_id: str, *, to: object, text: object, idempotency_key: str | None) -> Message:
-    """Persist a text message as queued and enqueue it; a repeated idempotency key returns the first."""
+def message_send(
+    user: User,
+    session_id: str,
+    *,
+    to: object,
+    text: object,
+    idempotency_key: str | None,
+    simulated: bool = False,
+) -> Message:
+    """Persist a text message as queued and enqueue it; a repeated idempotency key returns the first.
+
+    `simulated` (a test key's send) checks everything a real send checks, then answers with
+    an unsaved message marked sent (id `sim_...`): nothing is stored, enqueued or counted.
+    """
     session = session_get(user, session_id)
     if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise ValidationError(
@@ -72,11 +84,13 @@ def message_send(user: User, session_id: str, *, to: object, text: object, idemp
         )
     phone = phone_normalize(to)
     text = text_check(text)
-    if idempotency_key:
+    if idempotency_key and not simulated:
         earlier = _by_idempotency_key(user, idempotency_key)
         if earlier is not None:
             return _same_request(earlier, phone, text)
     session_require_connected(session, "connect it (and scan the QR) before sending")
+    if simulated:
+        return message_simulated(user, session, phone=phone, text=text)
     message = Message(
         user_id=user.id,
         session_id=session.id,
@@ -96,6 +110,25 @@ def message_send(user: User, session_id: str, *, to: object, text: object, idemp
     return message
 
 
+def message_simulated(user: User, session: WaSession, *, phone: str, text: str, **fields: object) -> Message:
+    """What a test key's send answers with: a message as sent, never added to the database."""
+    now = datetime.now(UTC)
+    message = Message(
+        id="sim_" + secrets.token_hex(16),
+        user_id=user.id,
+        session_id=session.id,
+        phone=phone,
+        body=text,
+        status=MessageStatus.SENT,
+        created_at=now,
+        sent_at=now,
+        updated_at=now,
+        **fields,
+    )
+    message.simulated = True
+    return message
+
+
 def _by_idempotency_key(user: User, key: str) -> Message | None:
     return db.session.scalar(select(Message).where(Message.user_id == user.id, Message.idempotency_key == key))
 
@@ -110,8 +143,11 @@ def _same_request(message: Message, phone: str, text: str) -> Message:
     return message
 
 
-def message_wait(message_id: str, seconds: float) -> Message:
+def message_wait(message: Message, seconds: float) -> Message:
     """Re-read the message until the engine has answered (sent or failed) or time is up."""
+    if message.status != MessageStatus.QUEUED:  # answered already (or simulated)
+        return message
+    message_id = message.id
     return wait_until(lambda: db.session.get(Message, message_id), lambda m: m.status != MessageStatus.QUEUED, seconds)
 
 
@@ -193,14 +229,12 @@ def message_inbound(session_id: str, *, wa_id: str, sender: str, text: str, at: 
     return message
 
 
-def messages_failed(user: User, limit: object) -> list[dict]:
+def messages_failed(user: User, limit: object, *, only_sessions: list[str] | None = None) -> list[dict]:
     limit = _limit(limit, default=5, maximum=100)
-    query = (
-        select(Message)
-        .where(Message.user_id == user.id, Message.status == MessageStatus.FAILED)
-        .order_by(Message.failed_at.desc())
-        .limit(limit)
-    )
+    query = select(Message).where(Message.user_id == user.id, Message.status == MessageStatus.FAILED)
+    if only_sessions is not None:
+        query = query.where(Message.session_id.in_(only_sessions))
+    query = query.order_by(Message.failed_at.desc()).limit(limit)
     return [
         {
             "id": message.id,
@@ -215,10 +249,15 @@ def messages_failed(user: User, limit: object) -> list[dict]:
     ]
 
 
-def messages_list(user: User, *, session_id=None, status=None, direction=None, page=None, limit=None) -> dict:
+def messages_list(
+    user: User, *, session_id=None, status=None, direction=None, page=None, limit=None, only_sessions=None
+) -> dict:
+    """One page of the message log (`only_sessions`' messages, for an API key limited to them)."""
     limit = _limit(limit, default=50, maximum=200)
     page = _limit(page, default=1, maximum=10**6, field="page")
     query = select(Message).where(Message.user_id == user.id)
+    if only_sessions is not None:
+        query = query.where(Message.session_id.in_(only_sessions))
     if session_id:
         query = query.where(Message.session_id == session_id)
     if status:

@@ -38,8 +38,11 @@ def engine_enqueue(session: WaSession, job: str, *args: object) -> None:
     )
 
 
-def session_list(user: User) -> list[WaSession]:
+def session_list(user: User, *, only: list[str] | None = None) -> list[WaSession]:
+    """The user's sessions, oldest first (`only` those ids, for an API key limited to them)."""
     query = select(WaSession).where(WaSession.user_id == user.id).order_by(WaSession.created_at)
+    if only is not None:
+        query = query.where(WaSession.id.in_(only))
     return list(db.session.scalars(query))
 
 

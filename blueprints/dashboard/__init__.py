@@ -7,6 +7,7 @@ bp = Blueprint("dashboard", __name__)
 from blueprints.dashboard import (  # noqa: E402,F401
     account_routes,
     bulk_routes,
+    key_routes,
     message_routes,
     routes,
     stats_routes,

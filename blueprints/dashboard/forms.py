@@ -2,9 +2,19 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
-from wtforms import EmailField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
-from wtforms.widgets import HiddenInput
+from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
 
 class LoginForm(FlaskForm):
@@ -65,3 +75,19 @@ class BulkPreviewForm(FlaskForm):
     contacts = HiddenField(validators=[DataRequired()])
     message = HiddenField(validators=[DataRequired(), Length(max=4096)])
     delay = IntegerField(widget=HiddenInput(), validators=[NumberRange(min=0, max=600000)])
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField(
+        "Name", validators=[DataRequired(), Length(max=100)], render_kw={"placeholder": "Billing server"}
+    )
+    mode = SelectField(
+        "Mode",
+        choices=[("live", "Live: messages are really sent"), ("test", "Test: sends are simulated, nothing is sent")],
+        default="live",
+    )
+    # The user's sessions, as checkboxes; none ticked means every session.
+    sessions = SelectMultipleField(
+        "Only these sessions", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
+    )
+    expires = DateField("Expires on (optional)", validators=[Optional()])

@@ -128,7 +128,7 @@ def session_send(session_id: str):
             field = form.to if exc.code in {"INVALID_NUMBER"} else form.message
             field.errors = [*field.errors, exc.message]
         else:
-            sent = message_wait(message.id, min(current_app.config["SEND_WAIT_SECONDS"], 2.0))
+            sent = message_wait(message, min(current_app.config["SEND_WAIT_SECONDS"], 2.0))
             form = SendForm(formdata=None)
     # Errors come back as 200 so htmx swaps the form with its inline messages in place.
     headers = {"HX-Trigger": f"wa-messages-{session.id}"} if sent else {}

@@ -1,6 +1,6 @@
 from flask import jsonify, request
 
-from blueprints.common import auth_required, current_user
+from blueprints.common import allowed_session_ids, auth_required, current_user, session_allowed
 from blueprints.messages import bp
 from services.messages import message_get, messages_failed, messages_list
 from services.stats import stats_get
@@ -17,7 +17,7 @@ def stats():
 @auth_required
 def failed():
     """The most recently failed messages (?limit=, default 5)."""
-    messages = messages_failed(current_user(), request.args.get("limit"))
+    messages = messages_failed(current_user(), request.args.get("limit"), only_sessions=allowed_session_ids())
     return jsonify(success=True, count=len(messages), messages=messages)
 
 
@@ -33,6 +33,7 @@ def index():
         direction=args.get("direction"),
         page=args.get("page"),
         limit=args.get("limit"),
+        only_sessions=allowed_session_ids(),
     )
     return jsonify(success=True, **page)
 
@@ -41,4 +42,6 @@ def index():
 @auth_required
 def show(message_id: str):
     """One message with its delivery timestamps."""
-    return jsonify(message_get(current_user(), message_id).to_dict())
+    message = message_get(current_user(), message_id)
+    session_allowed(message.session_id)
+    return jsonify(message.to_dict())

@@ -3,22 +3,38 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 
 from extensions import socketio
+from services.api_keys import api_key_user
 from services.auth import token_user
 from services.errors import Unauthorized
 from services.realtime import user_room
 
 
+def _user_for(auth: dict):
+    """The user a token or API key names; keys limited to some sessions are refused, since a
+    client joins its user's room and would hear every session's events."""
+    api_key = auth.get("apiKey")
+    if api_key:
+        if not isinstance(api_key, str):
+            raise ConnectionRefusedError("Invalid API key")
+        user, key = api_key_user(api_key)
+        if key.is_restricted:
+            raise ConnectionRefusedError("This API key is limited to some sessions; events need an unrestricted key")
+        return user
+    return token_user(auth["token"])
+
+
 def connect(auth=None):
-    """Accept only clients with a valid token or dashboard login; each joins its own user's room only."""
-    token = (auth or {}).get("token") if isinstance(auth, dict) else None
-    token = token or request.args.get("token")
-    if not token and current_user.is_authenticated:  # the dashboard: its login cookie
-        join_room(user_room(current_user.id))
-        return
-    if not token:
-        raise ConnectionRefusedError("Authentication required: connect with auth={'token': <JWT>}")
+    """Accept only clients with a valid token, API key or dashboard login; each joins its own user's room only."""
+    auth = auth if isinstance(auth, dict) else {}
+    if not auth.get("token") and request.args.get("token"):
+        auth = {**auth, "token": request.args["token"]}
+    if not auth.get("token") and not auth.get("apiKey"):
+        if current_user.is_authenticated:  # the dashboard: its login cookie
+            join_room(user_room(current_user.id))
+            return
+        raise ConnectionRefusedError("Authentication required: connect with auth={'token': <JWT>} or {'apiKey': <key>}")
     try:
-        user = token_user(token)
+        user = _user_for(auth)
     except Unauthorized as exc:
         raise ConnectionRefusedError(exc.message) from exc
     join_room(user_room(user.id))

@@ -1,6 +1,15 @@
 from flask import current_app, jsonify, request
 
-from blueprints.common import auth_required, current_user, json_body, send_response
+from blueprints.common import (
+    allowed_session_ids,
+    auth_required,
+    current_user,
+    in_test_mode,
+    json_body,
+    live_required,
+    send_response,
+    unrestricted_required,
+)
 from blueprints.sessions import bp
 from models.base import isoformat
 from services import sessions as svc
@@ -9,8 +18,10 @@ from services.messages import message_send, message_wait
 
 @bp.post("")
 @auth_required
+@live_required
 def create():
     """Create a session; the engine starts pairing it right away."""
+    unrestricted_required("create sessions")
     body = json_body(required=False)
     session = svc.session_create(current_user(), name=body.get("name"), description=body.get("description"))
     return jsonify(
@@ -26,7 +37,7 @@ def create():
 @auth_required
 def index():
     """List the caller's sessions."""
-    sessions = [s.to_dict() for s in svc.session_list(current_user())]
+    sessions = [s.to_dict() for s in svc.session_list(current_user(), only=allowed_session_ids())]
     return jsonify(sessions=sessions, total=len(sessions))
 
 
@@ -39,6 +50,7 @@ def show(session_id: str):
 
 @bp.patch("/<session_id>")
 @auth_required
+@live_required
 def update(session_id: str):
     """Rename a session or change its description."""
     session = svc.session_update(current_user(), session_id, changes=json_body())
@@ -47,6 +59,7 @@ def update(session_id: str):
 
 @bp.post("/<session_id>/connect")
 @auth_required
+@live_required
 def connect(session_id: str):
     """Bring a session online again (a new QR if it is not paired)."""
     session = svc.session_connect(current_user(), session_id)
@@ -89,6 +102,7 @@ def status(session_id: str):
 
 @bp.post("/<session_id>/disconnect")
 @auth_required
+@live_required
 def disconnect(session_id: str):
     """Go offline but keep the phone linked."""
     session = svc.session_disconnect(current_user(), session_id)
@@ -97,6 +111,7 @@ def disconnect(session_id: str):
 
 @bp.post("/<session_id>/logout")
 @auth_required
+@live_required
 def logout(session_id: str):
     """Unlink the phone; a new QR scan is needed to use the session again."""
     session = svc.session_logout(current_user(), session_id)
@@ -105,6 +120,7 @@ def logout(session_id: str):
 
 @bp.delete("/<session_id>")
 @auth_required
+@live_required
 def delete(session_id: str):
     """Delete a session for good."""
     svc.session_delete(current_user(), session_id)
@@ -122,5 +138,6 @@ def send(session_id: str):
         to=body.get("to"),
         text=body.get("message"),
         idempotency_key=request.headers.get("Idempotency-Key"),
+        simulated=in_test_mode(),
     )
-    return send_response(message_wait(message.id, current_app.config["SEND_WAIT_SECONDS"]))
+    return send_response(message_wait(message, current_app.config["SEND_WAIT_SECONDS"]))

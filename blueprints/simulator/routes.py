@@ -1,6 +1,13 @@
 from flask import current_app, jsonify, render_template, request
 
-from blueprints.common import api_rate_limit, auth_required, current_user, json_body
+from blueprints.common import (
+    api_rate_limit,
+    auth_required,
+    current_user,
+    json_body,
+    live_required,
+    unrestricted_required,
+)
 from blueprints.simulator import bp
 from extensions import queues
 from services import sessions as svc
@@ -19,6 +26,7 @@ def _fault_scope() -> str:
     session_id = request.args.get("sessionId")
     if session_id:
         return svc.session_get(current_user(), session_id).id
+    unrestricted_required("switch faults for all sessions")
     if not current_user().is_admin:
         raise Forbidden("Only an admin may switch faults for all sessions; pass ?sessionId=", code="ADMIN_REQUIRED")
     return ALL_SESSIONS
@@ -64,6 +72,7 @@ def faults_show():
 @bp.put("/api/simulator/faults")
 @api_rate_limit
 @auth_required
+@live_required
 def faults_update():
     """Switch faults on or off: {"timeout": true, "disconnect": false, ...}."""
     _require_simulator()
@@ -74,6 +83,7 @@ def faults_update():
 @bp.delete("/api/simulator/faults")
 @api_rate_limit
 @auth_required
+@live_required
 def faults_reset():
     """Switch every fault of the scope off."""
     _require_simulator()
@@ -85,6 +95,7 @@ def faults_reset():
 @bp.post("/api/simulator/sessions/<session_id>/inbound")
 @api_rate_limit
 @auth_required
+@live_required
 def inbound(session_id: str):
     """A contact sends the session a message: {"from": "919876543210", "message": "Hi"}."""
     _require_simulator()

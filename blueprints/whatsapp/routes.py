@@ -2,30 +2,39 @@ import functools
 
 from flask import current_app, g, jsonify, request, url_for
 
-from blueprints.common import bearer_token, json_body, send_response
+from blueprints.common import (
+    authenticate,
+    in_test_mode,
+    json_body,
+    live_required,
+    request_credential,
+    send_response,
+    session_allowed,
+    unrestricted_required,
+)
 from blueprints.whatsapp import bp
 from models.base import isoformat
 from services import bulk
 from services import sessions as svc
-from services.auth import token_user
 from services.errors import NotFound, Unauthorized
 from services.legacy import legacy_owner, request_is_trusted
 from services.messages import message_send, message_wait
 
 
 def legacy_auth(view):
-    """A token when given; otherwise only trusted networks, acting as the legacy owner."""
+    """A token or API key when given; otherwise only trusted networks, acting as the legacy owner."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        token = bearer_token()
-        if token:
-            g.user = token_user(token)
+        credential = request_credential()
+        if credential:
+            authenticate(credential)
         elif request_is_trusted(request.remote_addr):
-            g.user = legacy_owner()
+            g.user, g.api_key = legacy_owner(), None
         else:
             raise Unauthorized(
-                "Send 'Authorization: Bearer <token>'; only trusted networks may call the legacy API without one",
+                "Send 'Authorization: Bearer <token or API key>'; only trusted networks may call the legacy API "
+                "without one",
                 code="AUTH_REQUIRED",
             )
         return view(*args, **kwargs)
@@ -33,9 +42,12 @@ def legacy_auth(view):
     return wrapper
 
 
-def _session():
+def _session(*, required: bool = True):
+    """The caller's default session (if its API key may use it)."""
     session = bulk.legacy_session(g.user)
-    if session is None:
+    if session is not None:
+        session_allowed(session.id)
+    elif required:
         raise NotFound(
             "No WhatsApp session yet: POST /api/whatsapp/init first",
             error="Session not found",
@@ -46,10 +58,12 @@ def _session():
 
 @bp.post("/init")
 @legacy_auth
+@live_required
 def init():
     """Create the default session (or bring it back online) and start pairing."""
-    session = bulk.legacy_session(g.user)
+    session = _session(required=False)
     if session is None:
+        unrestricted_required("create sessions")
         session = svc.session_create(g.user, name="Default", description="Legacy single-session API")
     else:
         session = svc.session_connect(g.user, session.id)
@@ -99,8 +113,9 @@ def send():
         to=body.get("number"),
         text=body.get("message"),
         idempotency_key=request.headers.get("Idempotency-Key"),
+        simulated=in_test_mode(),
     )
-    return send_response(message_wait(message.id, current_app.config["SEND_WAIT_SECONDS"]))
+    return send_response(message_wait(message, current_app.config["SEND_WAIT_SECONDS"]))
 
 
 @bp.post("/bulk-send")
@@ -110,14 +125,15 @@ def bulk_send():
     body = json_body()
     batch = bulk.bulk_create(
         g.user,
-        bulk.legacy_session(g.user),
+        _session(required=False),
         contacts=body.get("contacts"),
         text=body.get("message"),
         delay=body.get("delay"),
+        simulated=in_test_mode(),
     )
     wait = current_app.config["BULK_WAIT_SECONDS"]
     if bulk.batch_expected_seconds(batch) <= wait:
-        batch = bulk.batch_wait(batch.id, wait)
+        batch = bulk.batch_wait(batch, wait)
     report = bulk.batch_report(batch)
     if batch.status == "finished":
         return jsonify(success=True, **report)
@@ -129,4 +145,6 @@ def bulk_send():
 @legacy_auth
 def bulk_status(batch_id: str):
     """A batch's live counts and per-contact results."""
-    return jsonify(success=True, **bulk.batch_report(bulk.batch_get(g.user, batch_id)))
+    batch = bulk.batch_get(g.user, batch_id)
+    session_allowed(batch.session_id)
+    return jsonify(success=True, **bulk.batch_report(batch))

@@ -1,0 +1,171 @@
+"""API keys: create, list and revoke them, and find who a key presented with a request belongs to.
+
+A key is `wag_live_<64 hex>` or `wag_test_<64 hex>`. Only its SHA-256 is stored (see
+models/api_key.py for why a fast hash is right here), so the key is shown once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from extensions import db
+from models import ApiKey, User, WaSession
+from models.api_key import LIVE, TEST
+from models.base import as_utc
+from services.errors import Forbidden, NotFound, Unauthorized, ValidationError
+
+KEY_PREFIXES = {LIVE: "wag_live_", TEST: "wag_test_"}
+# What a list shows of a key: its kind and 4 hex digits (wag_live_3f9a).
+SHOWN_LENGTH = len(KEY_PREFIXES[LIVE]) + 4
+NAME_MAX = 100
+MAX_ACTIVE_KEYS = 100
+# Recording every use would make every API request a write; once a minute is enough to see use.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def is_api_key(credential: str) -> bool:
+    """Whether a presented credential is meant as an API key (anything else is a token)."""
+    return credential.startswith(tuple(KEY_PREFIXES.values()))
+
+
+def key_hash(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def _name_check(name: object) -> str:
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= NAME_MAX:
+        raise ValidationError(
+            f"'name' is required: 1 to {NAME_MAX} characters, e.g. Billing server",
+            code="INVALID_FIELD",
+            details={"field": "name"},
+        )
+    return name.strip()
+
+
+def _session_ids_check(user: User, session_ids: object) -> list[str]:
+    if session_ids is None:
+        return []
+    if not isinstance(session_ids, list) or not all(isinstance(i, str) for i in session_ids):
+        raise ValidationError(
+            "'sessionIds' must be a list of session ids (or left out for all sessions)",
+            code="INVALID_FIELD",
+            details={"field": "sessionIds"},
+        )
+    wanted = list(dict.fromkeys(session_ids))
+    own = set(db.session.scalars(select(WaSession.id).where(WaSession.user_id == user.id, WaSession.id.in_(wanted))))
+    unknown = [i for i in wanted if i not in own]
+    if unknown:
+        raise ValidationError(
+            f"Not one of your sessions: {', '.join(unknown)}",
+            code="INVALID_SESSION_IDS",
+            details={"field": "sessionIds"},
+        )
+    return wanted
+
+
+def _expiry_check(expires_at: object) -> datetime | None:
+    if expires_at is None or expires_at == "":
+        return None
+    invalid = ValidationError(
+        "'expiresAt' must be an ISO-8601 time in the future, e.g. 2030-01-31T00:00:00Z",
+        code="INVALID_FIELD",
+        details={"field": "expiresAt"},
+    )
+    if not isinstance(expires_at, str):
+        raise invalid
+    try:
+        when = datetime.fromisoformat(expires_at)
+    except ValueError:
+        raise invalid from None
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    if when <= datetime.now(UTC):
+        raise invalid
+    return when
+
+
+def api_key_create(
+    user: User,
+    *,
+    name: object,
+    mode: object = LIVE,
+    session_ids: object = None,
+    expires_at: object = None,
+) -> tuple[ApiKey, str]:
+    """A new key and its plaintext, which exists only in this answer."""
+    name = _name_check(name)
+    mode = LIVE if mode is None else mode
+    if mode not in KEY_PREFIXES:
+        raise ValidationError("'mode' must be live or test", code="INVALID_FIELD", details={"field": "mode"})
+    allowed = _session_ids_check(user, session_ids)
+    expiry = _expiry_check(expires_at)
+    active = db.session.scalar(
+        select(func.count()).select_from(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+    )
+    if active >= MAX_ACTIVE_KEYS:
+        raise Forbidden(
+            f"You have {active} active keys, the most an account may have; revoke unused ones first",
+            error="Key limit reached",
+            code="KEY_LIMIT_REACHED",
+        )
+    plaintext = KEY_PREFIXES[mode] + secrets.token_hex(32)
+    key = ApiKey(
+        user_id=user.id,
+        name=name,
+        mode=mode,
+        prefix=plaintext[:SHOWN_LENGTH],
+        key_hash=key_hash(plaintext),
+        allowed_session_ids=allowed,
+        expires_at=expiry,
+    )
+    db.session.add(key)
+    db.session.commit()
+    return key, plaintext
+
+
+def api_keys_list(user: User) -> list[ApiKey]:
+    """The user's keys, newest first, revoked ones included."""
+    return list(db.session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at.desc())))
+
+
+def api_key_revoke(user: User, key_id: str) -> ApiKey:
+    """Revoke one of the user's keys for good (revoking it again changes nothing)."""
+    key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user.id))
+    if key is None:
+        raise NotFound("The requested API key does not exist", error="API key not found", code="KEY_NOT_FOUND")
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        db.session.commit()
+    return key
+
+
+def api_key_owner_id(plaintext: str) -> str | None:
+    """The user a usable key belongs to, without side effects (for counting rate limits)."""
+    now = datetime.now(UTC)
+    return db.session.scalar(
+        select(ApiKey.user_id).where(
+            ApiKey.key_hash == key_hash(plaintext),
+            ApiKey.revoked_at.is_(None),
+            (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
+        )
+    )
+
+
+def api_key_user(plaintext: str) -> tuple[User, ApiKey]:
+    """The owner of a presented key and the key; 401 for an unknown, revoked or expired one."""
+    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash(plaintext)))
+    if key is None:
+        raise Unauthorized("Invalid API key", code="INVALID_API_KEY")
+    if key.revoked_at is not None:
+        raise Unauthorized("This API key was revoked", code="API_KEY_REVOKED")
+    if key.is_expired:
+        raise Unauthorized("This API key has expired", code="API_KEY_EXPIRED")
+    now = datetime.now(UTC)
+    last_used = as_utc(key.last_used_at)
+    if last_used is None or now - last_used >= LAST_USED_EVERY:
+        db.session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        db.session.commit()
+    return db.session.get(User, key.user_id), key
