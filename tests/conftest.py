@@ -117,13 +117,24 @@ def account(make_account) -> Account:
     return make_account()
 
 
-@pytest.fixture
-def paired_session(client, account):
-    """A session of `account`, paired through its QR like a phone would, and connected."""
+def pair_session(client, account: Account, phone: str | None = "919876543210") -> str:
+    """Create a session and pair it through its QR, as a phone scanning it would."""
     created = client.post("/api/sessions", json={"name": "Shop"}, headers=account.headers).get_json()
     session_id = created["sessionId"]
     qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
-    url = decode_qr(qr["qrCode"])
-    response = client.post(urlsplit(url).path, json={"phone": "919876543210"})
+    response = client.post(urlsplit(decode_qr(qr["qrCode"])).path, json={"phone": phone} if phone else None)
     assert response.status_code == 200, response.get_json()
     return session_id
+
+
+@pytest.fixture
+def paired_session(client, account) -> str:
+    """A session of `account`, paired and connected."""
+    return pair_session(client, account)
+
+
+@pytest.fixture
+def growth_session(client, make_account) -> tuple[Account, str]:
+    """A Growth-plan account (bulk send allowed) with a paired session."""
+    account = make_account(plan="growth")
+    return account, pair_session(client, account, phone=None)

@@ -20,19 +20,6 @@ def test_bulk_needs_the_growth_plan(client, account, paired_session):
     assert (body["error"], body["code"]) == ("Feature not available on your plan", "FEATURE_NOT_AVAILABLE")
 
 
-@pytest.fixture
-def growth_session(client, make_account):
-    from urllib.parse import urlsplit
-
-    from tests.conftest import decode_qr
-
-    account = make_account(plan="growth")
-    session_id = client.post("/api/sessions", json={}, headers=account.headers).get_json()["sessionId"]
-    qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
-    client.post(urlsplit(decode_qr(qr["qrCode"])).path)
-    return account, session_id
-
-
 @pytest.mark.parametrize(
     ("contacts", "code"),
     [([], "INVALID_CONTACTS"), ("919876543210", "INVALID_CONTACTS"), (None, "INVALID_CONTACTS")],

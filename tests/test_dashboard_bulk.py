@@ -3,13 +3,12 @@
 import io
 import re
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
-from tests.conftest import decode_qr, wait_for
+from tests.conftest import wait_for
 from tests.dashboard import DashboardUser
 
 NUMBERS = ["919876543210", "919876543211"]
@@ -90,15 +89,6 @@ def _counts(html: str) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def growth_session(client, make_account):
-    account = make_account(plan="growth")
-    session_id = client.post("/api/sessions", json={}, headers=account.headers).get_json()["sessionId"]
-    qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
-    client.post(urlsplit(decode_qr(qr["qrCode"])).path)
-    return account, session_id
-
-
-@pytest.fixture
 def browser(client, growth_session):
     return Browser(client, growth_session[0])
 
@@ -117,7 +107,7 @@ def test_the_form_offers_the_users_sessions_and_the_delay_floor(client, browser,
     page = client.get("/bulk").get_data(as_text=True)
     option = _Tags(page).one("option", value=session_id)
     assert "selected" in option
-    assert "My Session · connected, +" in page
+    assert "Shop · connected, +" in page
     assert _Tags(page).one(name="delay")["value"] == "2000"
     assert _Tags(page).one(data_testid="no-batches")
 
