@@ -152,14 +152,18 @@ class EngineHost:
         self.engine.session_logout(session_id, reason)
 
     def session_pair(self, session_id: str, token: str, phone: str | None) -> None:
-        pair = getattr(self.engine, "pair", None)
-        if pair is None:
-            log.warning("engine %s cannot pair by simulated scan", self.engine.name)
+        self._simulate("pair", session_id, token, phone)
+
+    def _simulate(self, action: str, session_id: str, *args) -> None:
+        """Play the simulated phone's or contact's part; only the simulator engine has one."""
+        act = getattr(self.engine, action, None)
+        if act is None:
+            log.warning("engine %s cannot simulate %s", self.engine.name, action)
             return
         try:
-            pair(session_id, token, phone)
+            act(session_id, *args)
         except EngineError as exc:
-            log.warning("simulated scan of session %s refused: %s", session_id, exc.message)
+            log.warning("simulated %s for session %s refused: %s", action, session_id, exc.message)
 
     def message_accept(self, message_id: str) -> None:
         """Put a queued message on its session's send line."""
@@ -210,14 +214,7 @@ class EngineHost:
         return None
 
     def simulate_inbound(self, session_id: str, sender: str, text: str) -> None:
-        receive = getattr(self.engine, "receive", None)
-        if receive is None:
-            log.warning("engine %s cannot simulate inbound messages", self.engine.name)
-            return
-        try:
-            receive(session_id, sender, text)
-        except EngineError as exc:
-            log.warning("simulated inbound message for %s refused: %s", session_id, exc.message)
+        self._simulate("receive", session_id, sender, text)
 
     # -- threads --------------------------------------------------------------------------
 
