@@ -4,8 +4,9 @@ from models.api_key import ApiKey
 from models.batch import BulkBatch
 from models.message import Message, MessageStatus
 from models.plan import Plan
+from models.quota import QuotaUsage
 from models.stats import DailyStat
 from models.user import User
 from models.wa_session import SessionStatus, WaSession
 
-__all__ = ["ApiKey", "BulkBatch", "DailyStat", "Message", "MessageStatus", "Plan", "SessionStatus", "User", "WaSession"]
+__all__ = ["ApiKey", "BulkBatch", "DailyStat", "Message", "MessageStatus", "Plan", "QuotaUsage", "SessionStatus", "User", "WaSession"]

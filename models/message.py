@@ -57,6 +57,9 @@ class Message(db.Model):
     wa_id: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The quota period ("2026-11-23", or "trial") whose slot this message holds; cleared
+    # when a transient failure refunds it, so a slot is refunded at most once.
+    quota_period: Mapped[str | None] = mapped_column(String(16))
     # Handed to the engine host; it sends at `send_after` at the earliest, and at least
     # `min_gap_ms` after the session's previous send (a bulk batch's delay).
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

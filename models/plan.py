@@ -16,6 +16,14 @@ class Plan(db.Model):
     max_sessions: Mapped[int] = mapped_column(Integer, default=1)
     api_rate_limit: Mapped[str] = mapped_column(String(64), default="100 per 15 minutes")
     features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Messages a day (UTC), or a trial's fixed total over `trial_days` from signup; None for no limit.
+    daily_message_limit: Mapped[int | None] = mapped_column(Integer)
+    trial_message_limit: Mapped[int | None] = mapped_column(Integer)
+    trial_days: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def is_trial(self) -> bool:
+        return self.trial_message_limit is not None
 
     def has_feature(self, feature: str) -> bool:
         return feature in (self.features or [])
@@ -28,4 +36,7 @@ class Plan(db.Model):
             "maxSessions": self.max_sessions,
             "apiRateLimit": self.api_rate_limit,
             "features": list(self.features or []),
+            "dailyMessageLimit": self.daily_message_limit,
+            "trialMessageLimit": self.trial_message_limit,
+            "trialDays": self.trial_days,
         }
