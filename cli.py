@@ -13,14 +13,16 @@ from sqlalchemy import select
 from extensions import db, queues
 from jobs.queues import DEFAULT_QUEUE
 from jobs.worker import SchedulingWorker
-from models import User, WaSession
+from models import Plan, User, WaSession
 from services.auth import user_set_plan
 from services.errors import ApiError
 from services.messages import simulate_inbound
 from services.passwords import reset_link
+from services.quotas import plan_quota_describe, plan_quota_set
 from services.simulator import ALL_SESSIONS, FAULTS, faults_clear, faults_list, faults_set
 
 users_cli = AppGroup("users", help="Manage accounts.")
+plans_cli = AppGroup("plans", help="Show plans and set their message quotas.")
 simulator_cli = AppGroup("simulator", help="Switch the simulator engine's faults.")
 
 
@@ -45,6 +47,30 @@ def reset_link_command(email: str) -> None:
         raise click.ClickException(f"No account with email {email}")
     with current_app.test_request_context():  # url_for needs a request; the link uses PUBLIC_URL
         click.echo(reset_link(user))
+
+
+@plans_cli.command("list")
+def plans_list() -> None:
+    """Show every plan with its sessions and message quota."""
+    for plan in db.session.scalars(select(Plan).order_by(Plan.rank)):
+        click.echo(f"{plan.id:<12} {plan.max_sessions:>3} sessions  {plan_quota_describe(plan)}")
+
+
+@plans_cli.command("set-quota")
+@click.argument("plan")
+@click.option("--daily", type=int, help="Messages a day (UTC).")
+@click.option("--trial", type=int, help="Messages in total during the trial.")
+@click.option("--trial-days", type=int, help="Length of the trial, from signup.")
+@click.option("--unlimited", is_flag=True, help="No message limit.")
+def plans_set_quota(plan: str, daily: int | None, trial: int | None, trial_days: int | None, unlimited: bool) -> None:
+    """Set PLAN's message quota: --daily N, --trial N --trial-days D, or --unlimited."""
+    if unlimited == (daily is not None or trial is not None):
+        raise click.ClickException("Give --daily, --trial (with --trial-days) or --unlimited")
+    try:
+        changed = plan_quota_set(plan, daily=daily, trial=trial, trial_days=trial_days)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{changed.name}: {plan_quota_describe(changed)}")
 
 
 def _require_simulator() -> None:
@@ -132,6 +158,7 @@ def worker(burst: bool) -> None:
 
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
+    app.cli.add_command(plans_cli)
     app.cli.add_command(simulator_cli)
     app.cli.add_command(engine_host)
     app.cli.add_command(worker)

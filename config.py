@@ -69,6 +69,9 @@ class Config:
 
     # Messaging
     SEND_WAIT_SECONDS = env_float("SEND_WAIT_SECONDS", 5.0)
+    # After WhatsApp answers a session's send with "overloaded", new sends on that session
+    # get 503 with this Retry-After (and cost no quota) until the time has passed.
+    OVERLOAD_BACKOFF_SECONDS = env_int("OVERLOAD_BACKOFF_SECONDS", 30)
     SEND_RETRY_DELAYS = [int(x) for x in env_list("SEND_RETRY_DELAYS", "5,30,120")]
     BULK_MIN_DELAY_MS = env_int("BULK_MIN_DELAY_MS", 1000)
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)

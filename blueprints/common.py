@@ -7,11 +7,13 @@ import functools
 from flask import current_app, g, jsonify, request
 from flask_limiter.util import get_remote_address
 
+from blueprints.errors.handlers import response_headers_final
 from extensions import db, limiter
 from models import Message, MessageStatus, User
 from services.api_keys import api_key_owner_id, api_key_user, is_api_key
 from services.auth import token_claims, token_user
 from services.errors import Forbidden, Unauthorized, ValidationError
+from services.quotas import quota_get, quota_refunds
 
 
 def json_body(*, required: bool = True) -> dict:
@@ -166,16 +168,24 @@ api_rate_limit = limiter.limit(_rate_limit_value, key_func=_rate_limit_identity,
 SENT_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED}
 
 
+# How a send that failed on WhatsApp's side answers (aulm's matrix); client errors are 400.
+FAILURE_STATUS = {"ENGINE_TIMEOUT": 504, "UNREACHABLE": 502, "UPSTREAM_ERROR": 502, "UPSTREAM_AUTH": 502}
+
+
 def send_response(message: Message):
     """The WAMessenger send answer for where the message is now (sent, failed or still queued).
 
-    A test key's simulated send answers as a sent one, marked `simulated: true`.
+    A test key's simulated send answers as a sent one, marked `simulated: true`. The
+    reply's X-RateLimit-* are the sender's message quota as it now stands (after any
+    refund), when the plan has one.
     """
+    response_headers_final(quota_get(current_user()).headers())
     if message.status in SENT_STATUSES:
         body = {"success": True, "message": "Message sent successfully", "messageId": message.id}
         body |= {"status": message.status, "to": message.phone}
         return jsonify(body | {"simulated": True} if message.simulated else body), 200
     if message.status == MessageStatus.FAILED:
+        refunded = quota_refunds(message.error_code)
         body = {
             "success": False,
             "error": message.error,
@@ -183,7 +193,13 @@ def send_response(message: Message):
             "code": message.error_code,
             "messageId": message.id,
             "status": message.status,
+            # Transient failures on WhatsApp's side gave the quota slot back and are worth retrying.
+            "quotaRefunded": refunded,
+            "retryable": refunded,
         }
-        return jsonify(body), 400 if message.error_code == "NUMBER_NOT_ON_WHATSAPP" else 502
+        if message.error_code == "OVERLOADED":
+            response_headers_final({"Retry-After": str(current_app.config["OVERLOAD_BACKOFF_SECONDS"])})
+            return jsonify(body), 503
+        return jsonify(body), FAILURE_STATUS.get(message.error_code, 400 if not refunded else 502)
     body = {"success": True, "message": "Message queued; it will be sent shortly", "messageId": message.id}
     return jsonify(body | {"status": message.status, "to": message.phone}), 202

@@ -35,7 +35,13 @@ EngineListener = Callable[[EngineEvent], None]
 
 
 class EngineError(Exception):
-    """A failure an engine reports to its caller; `transient` ones are worth a retry."""
+    """A failure an engine reports to its caller; `transient` ones are worth a retry.
+
+    Every engine reports the same codes, since the services decide refunds and answers by
+    them: ENGINE_TIMEOUT, UNREACHABLE, UPSTREAM_ERROR, UPSTREAM_AUTH and OVERLOADED are
+    WhatsApp's side (transient); NUMBER_NOT_ON_WHATSAPP, REJECTED and SESSION_NOT_CONNECTED
+    are the sender's.
+    """
 
     def __init__(self, code: str, message: str, *, transient: bool = False) -> None:
         super().__init__(message)

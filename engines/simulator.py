@@ -11,8 +11,10 @@ Rules (documented in the README):
   not delivered again. Receipts follow: `delivered` after SIMULATOR_RECEIPT_SECONDS, `read`
   after twice that, except for numbers ending in 9 (people who never open WhatsApp).
 - Faults (per session or for all): `timeout` (calls hang SIMULATOR_TIMEOUT_SECONDS, then
-  fail), `upstream_error` (WhatsApp answers 5xx), `overload` (WhatsApp answers 429), and
-  `disconnect` (connected sessions drop to reconnecting until the fault is cleared).
+  fail), `unreachable` (no network route to WhatsApp), `upstream_error` (WhatsApp answers
+  5xx), `auth_error` (WhatsApp refuses the session's credentials), `overload` (WhatsApp
+  answers 429), `rejected` (WhatsApp refuses the message itself as malformed: sends only),
+  and `disconnect` (connected sessions drop to reconnecting until the fault is cleared).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from engines.base import (
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("timeout", "upstream_error", "overload", "disconnect")
+FAULTS = ("timeout", "unreachable", "upstream_error", "auth_error", "overload", "rejected", "disconnect")
 TICK_SECONDS = 0.2
 QR_EXPIRED_REASON = "QR code expired: it was not scanned in time. Connect again for a new one."
 
@@ -139,6 +141,8 @@ class SimulatorEngine(Engine):
 
     def send_text(self, session_id: str, to: str, text: str, *, wa_id: str) -> SendResult:
         self._raise_faults(session_id)
+        if "rejected" in self.faults(session_id):
+            raise EngineError("REJECTED", "WhatsApp rejected the message (HTTP 400 bad request)")
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None or session.state != "connected":
@@ -237,8 +241,12 @@ class SimulatorEngine(Engine):
         if "timeout" in active:
             self._stopping.wait(self.settings.timeout_seconds)
             raise EngineError("ENGINE_TIMEOUT", "Timed out waiting for WhatsApp", transient=True)
+        if "unreachable" in active:
+            raise EngineError("UNREACHABLE", "Could not reach WhatsApp (network unreachable)", transient=True)
         if "upstream_error" in active:
             raise EngineError("UPSTREAM_ERROR", "WhatsApp server error (HTTP 500)", transient=True)
+        if "auth_error" in active:
+            raise EngineError("UPSTREAM_AUTH", "WhatsApp refused the session's credentials (HTTP 401)", transient=True)
         if "overload" in active:
             raise EngineError("OVERLOADED", "WhatsApp is overloaded (rate-overlimit)", transient=True)
 

@@ -9,4 +9,15 @@ from models.stats import DailyStat
 from models.user import User
 from models.wa_session import SessionStatus, WaSession
 
-__all__ = ["ApiKey", "BulkBatch", "DailyStat", "Message", "MessageStatus", "Plan", "QuotaUsage", "SessionStatus", "User", "WaSession"]
+__all__ = [
+    "ApiKey",
+    "BulkBatch",
+    "DailyStat",
+    "Message",
+    "MessageStatus",
+    "Plan",
+    "QuotaUsage",
+    "SessionStatus",
+    "User",
+    "WaSession",
+]

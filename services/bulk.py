@@ -21,8 +21,15 @@ from extensions import db, queues
 from models import BulkBatch, Message, MessageStatus, User, WaSession
 from models.base import as_utc, utcnow
 from services.errors import Forbidden, NotFound, ValidationError
-from services.messages import message_enqueue, message_simulated, new_wa_id, text_check
+from services.messages import (
+    message_enqueue,
+    message_simulated,
+    new_wa_id,
+    session_require_not_overloaded,
+    text_check,
+)
 from services.phones import phone_normalize
+from services.quotas import quota_reserve
 from services.realtime import event_emit
 from services.sessions import session_require_connected
 from services.stats import stats_refresh_soon
@@ -88,6 +95,10 @@ def bulk_create(
     session_require_connected(session, "connect it before sending")
     if simulated:
         return _batch_simulated(user, session, text=text, delay_ms=delay_ms, valid=valid, rejected=rejected)
+    session_require_not_overloaded(session)
+    # All of the batch's slots at once, or none (429 says how many are left). Unlike a
+    # single send, a batch refused for its session costs nothing: that is checked first.
+    period = quota_reserve(user, len(valid)).period if valid else None
     batch = BulkBatch(
         user_id=user.id,
         session_id=session.id,
@@ -109,6 +120,7 @@ def bulk_create(
             phone=phone,
             body=text,
             wa_id=new_wa_id(),
+            quota_period=period,
         )
         for position, _, phone in valid
     )

@@ -26,7 +26,14 @@ from jobs.worker import ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
 from models.base import as_utc, utcnow
 from services.engine_events import engine_event_apply
-from services.engine_hosts import engine_queue_for, host_heartbeat, host_is_alive, host_retire, hosts_alive
+from services.engine_hosts import (
+    engine_queue_for,
+    host_heartbeat,
+    host_is_alive,
+    host_retire,
+    hosts_alive,
+    session_overload_mark,
+)
 from services.messages import message_status_set
 from services.sender import SessionSenders
 from services.simulator import faults_read
@@ -205,6 +212,8 @@ class EngineHost:
         try:
             result = self.engine.send_text(message.session_id, message.phone, message.body, wa_id=message.wa_id)
         except EngineError as exc:
+            if exc.code == "OVERLOADED":  # new sends on the session get 503 until WhatsApp recovers
+                session_overload_mark(message.session_id, self.app.config["OVERLOAD_BACKOFF_SECONDS"])
             if exc.transient and message.attempts <= len(delays):
                 log.info("message %s: %s; retrying in %ss", message.id, exc.message, delays[message.attempts - 1])
                 return delays[message.attempts - 1]

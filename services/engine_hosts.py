@@ -53,3 +53,17 @@ def engine_queue_for(host_id: str | None) -> Queue:
     if host_id and host_is_alive(host_id):
         return queues.queue(engine_host_queue_name(host_id))
     return queues.queue(ENGINE_QUEUE)
+
+
+OVERLOAD_KEY = "wagate:overloaded:{}"
+
+
+def session_overload_mark(session_id: str, seconds: int) -> None:
+    """WhatsApp answered a session's send with "overloaded": new sends wait `seconds`."""
+    queues.connection.set(OVERLOAD_KEY.format(session_id), 1, ex=max(1, int(seconds)))
+
+
+def session_overloaded_for(session_id: str) -> int | None:
+    """Seconds until the session's overload back-off ends, or None when it is not backing off."""
+    ttl = queues.connection.ttl(OVERLOAD_KEY.format(session_id))
+    return ttl if ttl and ttl > 0 else None

@@ -15,6 +15,7 @@ class ApiError(Exception):
         code: str | None = None,
         status: int | None = None,
         details: dict | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -22,6 +23,7 @@ class ApiError(Exception):
         self.code = code or self.code
         self.status = status or self.status
         self.details = details or {}
+        self.headers = dict(headers or {})
 
     def to_dict(self) -> dict:
         body = {"error": self.error, "message": self.message, "code": self.code}

@@ -15,9 +15,10 @@ from extensions import db
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
 from models.message import INBOUND, OUTBOUND, STATUS_RANK
-from services.engine_hosts import engine_queue_for
-from services.errors import Conflict, NotFound, ValidationError
+from services.engine_hosts import engine_queue_for, session_overloaded_for
+from services.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationError
 from services.phones import phone_normalize
+from services.quotas import quota_refund, quota_refunds, quota_reserve
 from services.realtime import event_emit
 from services.sessions import session_get, session_require_connected
 from services.waiting import wait_until
@@ -88,9 +89,17 @@ def message_send(
         earlier = _by_idempotency_key(user, idempotency_key)
         if earlier is not None:
             return _same_request(earlier, phone, text)
-    session_require_connected(session, "connect it (and scan the QR) before sending")
     if simulated:
+        session_require_connected(session, "connect it (and scan the QR) before sending")
         return message_simulated(user, session, phone=phone, text=text)
+    session_require_not_overloaded(session)
+    quota = quota_reserve(user)
+    try:
+        session_require_connected(session, "connect it (and scan the QR) before sending")
+    except ApiError as exc:  # a client error: the slot is kept (aulm's refund matrix)
+        db.session.commit()
+        exc.headers.update(quota.headers())
+        raise
     message = Message(
         user_id=user.id,
         session_id=session.id,
@@ -99,15 +108,28 @@ def message_send(
         wa_id=new_wa_id(),
         idempotency_key=idempotency_key or None,
         dispatched_at=datetime.now(UTC),
+        quota_period=quota.period,
     )
     db.session.add(message)
     try:
         db.session.commit()
-    except IntegrityError:  # a concurrent request with the same key got there first
+    except IntegrityError:  # a concurrent request with the same key got there first (its slot is undone too)
         db.session.rollback()
         return _same_request(_by_idempotency_key(user, idempotency_key), phone, text)
     message_enqueue(message, session)
     return message
+
+
+def session_require_not_overloaded(session: WaSession) -> None:
+    """503 with Retry-After while WhatsApp is backing the session off; nothing is reserved."""
+    seconds = session_overloaded_for(session.id)
+    if seconds is not None:
+        raise ServiceUnavailable(
+            f"WhatsApp is overloaded for this session; try again in {seconds} s",
+            error="Service unavailable",
+            code="ENGINE_OVERLOADED",
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 def message_simulated(user: User, session: WaSession, *, phone: str, text: str, **fields: object) -> Message:
@@ -159,6 +181,8 @@ def message_status_set(
         if message.status != MessageStatus.QUEUED:
             return False
         message.error_code, message.error = error_code, error
+        if quota_refunds(error_code):
+            quota_refund(message)
     elif STATUS_RANK.get(status, -1) <= STATUS_RANK.get(message.status, 99):
         return False
     settled = message.status == MessageStatus.QUEUED  # it leaves the queue now: sent or failed
@@ -453,6 +477,8 @@ def message_retry(user: User, message_id: str) -> Message:
         raise _not_retryable(message)
     session = message.session
     session_require_connected(session, "reconnect it before retrying")
+    # A refunded message takes a new slot; one whose failure kept its slot uses it again.
+    period = message.quota_period or quota_reserve(user).period
     # Conditional, so a double click (or two tabs) queues it once, never over a send in flight.
     requeued = db.session.execute(
         update(Message)
@@ -464,13 +490,16 @@ def message_retry(user: User, message_id: str) -> Message:
             failed_at=None,
             attempts=0,
             dispatched_at=datetime.now(UTC),
+            quota_period=period,
         )
         .execution_options(synchronize_session=False)
     ).rowcount
+    if not requeued:
+        db.session.rollback()  # and the slot just reserved with it
+        db.session.refresh(message)
+        raise _not_retryable(message)
     db.session.commit()
     db.session.refresh(message)
-    if not requeued:
-        raise _not_retryable(message)
     message_enqueue(message, session)
     event_emit(message.user_id, "message_status", message.to_status_event())
     from services.stats import stats_refresh_soon

@@ -151,3 +151,24 @@ def test_operators_can_print_a_reset_link(client, runner, account):
     assert result.exit_code == 0
     path = result.output.strip().split("127.0.0.1:5000", 1)[1]
     assert "Choose a new password" in client.get(path).get_data(as_text=True)
+
+
+def test_the_account_and_sessions_pages_show_quota_usage(app, client, make_account, runner):
+    from tests.conftest import pair_session
+    from tests.dashboard import DashboardUser
+
+    account = make_account(plan="starter")
+    session_id = pair_session(client, account)
+    for _ in range(2):
+        client.post(
+            f"/api/sessions/{session_id}/send", json={"to": "919876543210", "message": "Hi"}, headers=account.headers
+        )
+    DashboardUser(client, account)
+    page = client.get("/account").get_data(as_text=True)
+    assert "1000 messages a day (UTC)" in page
+    assert re.search(r"<strong>2</strong> of 1000 messages\s+today \(UTC\) &middot; 998 left", page)
+    assert '<meter min="0" max="1000" value="2"' in page
+
+    runner.invoke(args=["plans", "set-quota", "starter", "--daily", "2"])
+    sessions_page = client.get("/sessions").get_data(as_text=True)
+    assert "The quota is used up" in sessions_page

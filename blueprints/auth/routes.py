@@ -4,6 +4,7 @@ from blueprints.auth import bp
 from blueprints.common import api_rate_limit, auth_required, current_user, json_body
 from extensions import limiter
 from services.auth import token_issue, user_authenticate, user_register
+from services.quotas import quota_get
 
 
 def auth_rate_limit() -> str:
@@ -32,5 +33,14 @@ def login():
 @api_rate_limit
 @auth_required
 def me():
-    """Show the caller's account and plan."""
-    return jsonify(success=True, user=current_user().to_account_dict())
+    """Show the caller's account and plan, and where it stands in its message quota."""
+    user = current_user()
+    return jsonify(success=True, user=user.to_account_dict(), quota=quota_get(user).to_dict())
+
+
+@bp.get("/quota")
+@api_rate_limit
+@auth_required
+def quota():
+    """The caller's message quota: limit, used, remaining, and when it resets."""
+    return jsonify(success=True, quota=quota_get(current_user()).to_dict())

@@ -16,6 +16,7 @@ from models import Message, WaSession
 from services.auth import token_issue, user_authenticate, user_change_password, user_register
 from services.errors import ApiError
 from services.passwords import reset_password, reset_request, reset_user
+from services.quotas import plan_quota_describe, quota_get
 from services.sessions import session_list
 
 
@@ -99,6 +100,8 @@ def account():
             select(func.count()).select_from(WaSession).where(WaSession.user_id == current_user.id)
         ),
         messages_sent=sent,
+        quota=quota_get(current_user),
+        quota_text=plan_quota_describe(current_user.plan),
         public_url=current_app.config["PUBLIC_URL"],
     )
 

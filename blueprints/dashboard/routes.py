@@ -8,6 +8,7 @@ from models import Message
 from services import sessions as svc
 from services.errors import ApiError
 from services.messages import message_send, message_wait, messages_recent
+from services.quotas import quota_get
 from services.simulator_phone import simulated_scan
 
 
@@ -37,6 +38,7 @@ def sessions():
         form=form,
         sessions=svc.session_list(current_user),
         simulator=current_app.config["WA_ENGINE"] == "simulator",
+        quota=quota_get(current_user),
     )
 
 

@@ -41,6 +41,16 @@ def error_response(status: int, error: str, message: str, code: str, extra: dict
     return render_template("errors/error.html", status=status, error=error, message=message), status
 
 
+def response_headers_final(headers: dict[str, str]) -> None:
+    """Headers the response ends with, replacing any of the same name set by extensions.
+
+    A send reply's X-RateLimit-* describe the message quota, not the request rate limit
+    Flask-Limiter stamps on every API response.
+    """
+    if headers:
+        g.setdefault("final_headers", {}).update(headers)
+
+
 def register(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
@@ -54,7 +64,18 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.error, exc.message, exc.code, exc.details)
+        response = error_response(exc.status, exc.error, exc.message, exc.code, exc.details)
+        response_headers_final(exc.headers)
+        return response
+
+    def apply_final_headers(response):
+        for name, value in g.get("final_headers", {}).items():
+            response.headers[name] = value
+        return response
+
+    # After-request functions run last-registered first; this one must run after
+    # Flask-Limiter's (registered in limiter.init_app), so it goes to the front.
+    app.after_request_funcs.setdefault(None, []).insert(0, apply_final_headers)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
