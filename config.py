@@ -77,6 +77,10 @@ class Config:
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
     STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 5.0)
+    # Server-Sent Events: how long a session's events are kept for Last-Event-ID resumes,
+    # and how often an idle stream sends a heartbeat comment (proxies close silent streams).
+    STREAM_RETENTION_SECONDS = env_int("STREAM_RETENTION_SECONDS", 600)
+    STREAM_HEARTBEAT_SECONDS = env_float("STREAM_HEARTBEAT_SECONDS", 15.0)
     STATS_INTERVAL_SECONDS = env_float("STATS_INTERVAL_SECONDS", 300.0)
     # Overrides every plan's general API limit when set (plans carry their own by default).
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "")

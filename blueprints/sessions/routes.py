@@ -1,4 +1,4 @@
-from flask import current_app, jsonify, request
+from flask import Response, current_app, jsonify, request, stream_with_context
 
 from blueprints.common import (
     allowed_session_ids,
@@ -13,6 +13,7 @@ from blueprints.common import (
 from blueprints.sessions import bp
 from models.base import isoformat
 from services import sessions as svc
+from services.event_stream import stream_events, stream_position
 from services.messages import message_send, message_wait
 
 
@@ -141,3 +142,16 @@ def send(session_id: str):
         simulated=in_test_mode(),
     )
     return send_response(message_wait(message, current_app.config["SEND_WAIT_SECONDS"]))
+
+
+@bp.get("/<session_id>/stream")
+@auth_required
+def stream(session_id: str):
+    """Server-Sent Events for one session: qr, connected, disconnected, reconnecting, message,
+    message_status. A client reconnecting with Last-Event-ID gets what it missed (kept
+    STREAM_RETENTION_SECONDS)."""
+    svc.session_get(current_user(), session_id)
+    position = stream_position(request.headers.get("Last-Event-ID"))
+    body = stream_events(session_id, position, heartbeat_seconds=current_app.config["STREAM_HEARTBEAT_SECONDS"])
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return Response(stream_with_context(body), mimetype="text/event-stream", headers=headers)

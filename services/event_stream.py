@@ -1,0 +1,94 @@
+"""Each session's recent live events, kept in a Redis stream for Server-Sent Events clients.
+
+Every event a session's owner is told about over Socket.IO is also appended to the
+session's stream (`wagate:stream:<sessionId>`), trimmed to the last STREAM_RETENTION_SECONDS.
+Stream entry ids ("1732350000123-0") are the SSE event ids, so a client that reconnects
+with `Last-Event-ID` gets exactly what it missed, from any web process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from flask import current_app
+
+from extensions import queues
+from services.errors import ValidationError
+
+STREAM_KEY = "wagate:stream:{}"
+# The Socket.IO events that belong to one session, and so to its stream.
+STREAMED = frozenset({"qr", "connected", "disconnected", "reconnecting", "message", "message_status"})
+EVENT_ID = re.compile(r"^\d{1,15}-\d{1,10}$")
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    id: str
+    event: str
+    data: str  # JSON
+
+    def encode(self) -> str:
+        return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n"
+
+
+def stream_append(event: str, payload: dict) -> None:
+    """Keep `event` in its session's stream (events without a session are not streamed)."""
+    session_id = payload.get("sessionId")
+    if event not in STREAMED or not session_id:
+        return
+    retention = current_app.config["STREAM_RETENTION_SECONDS"]
+    oldest = f"{int((time.time() - retention) * 1000)}-0"
+    key = STREAM_KEY.format(session_id)
+    with queues.connection.pipeline(transaction=False) as pipe:
+        pipe.xadd(key, {"event": event, "data": json.dumps(payload, separators=(",", ":"))}, minid=oldest)
+        pipe.expire(key, int(retention) + 60)
+        pipe.execute()
+
+
+def stream_position(last_event_id: str | None) -> str:
+    """Where a stream starts: after `Last-Event-ID`, or from now ("$") for a new client."""
+    if not last_event_id:
+        return "$"
+    if not EVENT_ID.match(last_event_id):
+        raise ValidationError(
+            "Last-Event-ID must be an id this stream sent (like 1732350000123-0)", code="INVALID_EVENT_ID"
+        )
+    return last_event_id
+
+
+def stream_latest_id(session_id: str) -> str:
+    """The id of the newest event kept (0-0 when none), to start a new client from."""
+    entries = queues.connection.xrevrange(STREAM_KEY.format(session_id), count=1)
+    return entries[0][0].decode() if entries else "0-0"
+
+
+def stream_read(session_id: str, after: str, wait_seconds: float) -> list[StreamEvent]:
+    """Events after the id `after`, waiting up to `wait_seconds` for the first."""
+    reply = queues.connection.xread(
+        {STREAM_KEY.format(session_id): after}, count=100, block=max(1, int(wait_seconds * 1000))
+    )
+    return [
+        StreamEvent(entry_id.decode(), fields[b"event"].decode(), fields[b"data"].decode())
+        for _, entries in reply or []
+        for entry_id, fields in entries
+    ]
+
+
+def stream_events(session_id: str, position: str, *, heartbeat_seconds: float) -> Iterator[str]:
+    """The SSE body from `position` (see stream_position): a retry hint, then events as they
+    come, with a comment line as heartbeat while nothing happens."""
+    if position == "$":
+        position = stream_latest_id(session_id)
+    yield "retry: 3000\n\n"
+    while True:
+        events = stream_read(session_id, position, heartbeat_seconds)
+        if not events:
+            yield ": heartbeat\n\n"
+            continue
+        for event in events:
+            yield event.encode()
+        position = events[-1].id
