@@ -70,7 +70,19 @@ def create_app(config: type | dict | None = None) -> Flask:
     login_manager.login_message = "Log in to see that page."
     login_manager.user_loader(user_for_cookie)
 
-    from blueprints import auth, dashboard, errors, health, keys, messages, realtime, sessions, simulator, whatsapp
+    from blueprints import (
+        auth,
+        dashboard,
+        errors,
+        health,
+        keys,
+        messages,
+        realtime,
+        sessions,
+        simulator,
+        webhooks,
+        whatsapp,
+    )
 
     errors.register(app)
     realtime.register()
@@ -81,9 +93,10 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(messages.bp, url_prefix="/api/messages")
     app.register_blueprint(whatsapp.bp, url_prefix="/api/whatsapp")
     app.register_blueprint(keys.bp, url_prefix="/api/keys")
+    app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
     app.register_blueprint(simulator.bp)
     # The JSON API authenticates with bearer tokens and API keys, never cookies, so CSRF cannot reach it.
-    for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, simulator.bp):
+    for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp):
         csrf.exempt(api)
 
     import cli

@@ -91,6 +91,16 @@ class Config:
     LEGACY_OWNER_EMAIL = os.environ.get("LEGACY_OWNER_EMAIL", "legacy@wagate.local")
     LEGACY_OWNER_AUTO_CREATE = env_bool("LEGACY_OWNER_AUTO_CREATE", not DATABASE_URL)
 
+    # Webhooks: seconds to wait after each failed attempt before the next; after the last,
+    # the delivery is dead-lettered. A receiver's Retry-After replaces the step (capped).
+    WEBHOOK_RETRY_DELAYS = [int(x) for x in env_list("WEBHOOK_RETRY_DELAYS", "60,300,1800,7200,43200")]
+    WEBHOOK_RETRY_AFTER_CAP = env_int("WEBHOOK_RETRY_AFTER_CAP", 3600)
+    WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+    WEBHOOK_MAX_CONSECUTIVE_FAILURES = env_int("WEBHOOK_MAX_CONSECUTIVE_FAILURES", 25)
+    # URLs the server calls for users (webhooks, media) may not reach private, loopback or
+    # link-local addresses unless this is on (self-hosted networks whose receivers are local).
+    ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
+
     # Password reset emails (forgot password works by CLI link when SMTP_HOST is empty).
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
     SMTP_PORT = env_int("SMTP_PORT", 587)

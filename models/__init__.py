@@ -8,6 +8,7 @@ from models.quota import QuotaUsage
 from models.stats import DailyStat
 from models.user import User
 from models.wa_session import SessionStatus, WaSession
+from models.webhook import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -20,4 +21,7 @@ __all__ = [
     "SessionStatus",
     "User",
     "WaSession",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -17,11 +17,13 @@ from jobs.worker import ThreadScheduler, ThreadWorker
 from services.bulk import bulk_resume
 from services.engine_host import EngineHost
 from services.stats import stats_schedule_periodic
+from services.webhooks import webhook_deliveries_resume
 
 
 def worker_startup() -> None:
-    """What a starting worker picks up: unfinished bulk dispatching and the periodic stats."""
+    """What a starting worker picks up: unfinished bulk dispatching, webhook deliveries, the periodic stats."""
     bulk_resume()
+    webhook_deliveries_resume()
     stats_schedule_periodic()
 
 

@@ -11,4 +11,5 @@ from blueprints.dashboard import (  # noqa: E402,F401
     message_routes,
     routes,
     stats_routes,
+    webhook_routes,
 )

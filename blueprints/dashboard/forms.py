@@ -16,6 +16,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
+from services.webhooks import EVENTS
+
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email()])
@@ -91,3 +93,32 @@ class ApiKeyForm(FlaskForm):
         "Only these sessions", widget=ListWidget(prefix_label=False), option_widget=CheckboxInput()
     )
     expires = DateField("Expires on (optional)", validators=[Optional()])
+
+
+# What each webhook event means, for the event checkboxes.
+EVENT_LABELS = {
+    "message.received": "message.received: a contact wrote to a session",
+    "message.status": "message.status: a sent message's status changed (sent, delivered, read, failed)",
+    "session.connected": "session.connected: a session connected",
+    "session.disconnected": "session.disconnected: a session disconnected or was logged out",
+    "session.qr": "session.qr: a session has a new QR code to scan",
+    "bulk.finished": "bulk.finished: every message of a bulk send was answered",
+}
+
+
+class WebhookForm(FlaskForm):
+    url = StringField(
+        "Endpoint URL",
+        validators=[DataRequired(), Length(max=2048)],
+        render_kw={"placeholder": "https://example.com/wagate/webhook", "inputmode": "url"},
+    )
+    events = SelectMultipleField(
+        "Events",
+        choices=[(event, EVENT_LABELS[event]) for event in EVENTS],
+        default=list(EVENTS),
+        validators=[DataRequired("Tick at least one event")],
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    # "" for every session; the user's sessions are filled in by the view.
+    session_id = SelectField("Session", choices=[("", "Every session")], default="")

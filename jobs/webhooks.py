@@ -1,0 +1,9 @@
+"""Webhook delivery attempts (default queue)."""
+
+from jobs.context import app_job
+from services import webhooks
+
+
+@app_job
+def webhook_deliver(delivery_id: str, attempt: int) -> None:
+    webhooks.webhook_delivery_attempt(delivery_id, attempt)

@@ -1,0 +1,589 @@
+"""Webhooks: endpoints that receive an account's events as signed HTTP POSTs, retried on a ladder.
+
+An event (services/realtime.py) becomes one delivery row per enabled endpoint that wants
+it, committed before its job is enqueued with ids only. A delivery's body is fixed when
+the row is made, so every attempt, retry and manual redelivery sends the same bytes under
+the same delivery id; only the signature's timestamp is new. An attempt first claims its
+number with a conditional update, so a scheduled retry and a manual redelivery (or a
+resumed copy of a job) racing each other send it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db, queues
+from models import User, WaSession, Webhook, WebhookAttempt, WebhookDelivery
+from models.base import as_utc, isoformat, new_id, utcnow
+from models.webhook import SECRET_PREFIX, DeliveryStatus
+from services.errors import Conflict, Forbidden, NotFound, ValidationError
+from services.sessions import session_get
+from services.urls import url_check, url_target
+
+log = logging.getLogger(__name__)
+
+EVENTS = (
+    "message.received",
+    "message.status",
+    "session.connected",
+    "session.disconnected",
+    "session.qr",
+    "bulk.finished",
+)
+# What "send test event" sends, whatever the endpoint's filter; its body says "test": true.
+TEST_EVENT = "webhook.test"
+# The live (Socket.IO) event each webhook event is made from.
+SOCKET_EVENTS = {
+    "message": "message.received",
+    "message_status": "message.status",
+    "connected": "session.connected",
+    "disconnected": "session.disconnected",
+    "qr": "session.qr",
+    "bulk_progress": "bulk.finished",
+}
+MAX_WEBHOOKS = 20
+DELIVER_JOB = "jobs.webhooks.webhook_deliver"
+USER_AGENT = "wagate-webhooks/1.0"
+# What an attempt keeps of the receiver's answer.
+SNIPPET_BYTES = 4096
+SNIPPET_CHARS = 500
+# RQ's scheduler keeps due times in whole seconds, so a retry may run up to a second early.
+DUE_SLACK = timedelta(seconds=2)
+# How long past its timeout a claimed attempt counts as lost (its worker died) and is made again.
+LEASE_MARGIN = timedelta(seconds=60)
+RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+
+
+def signature_header(secret: str, timestamp: int, body: bytes) -> str:
+    """`X-Wagate-Signature`: t=<unix>,v1=<hex HMAC-SHA256 of "t.body" keyed with the whole secret>."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_hex(32)
+
+
+def _events_check(events: object) -> list[str]:
+    if not isinstance(events, list) or not events or not all(isinstance(event, str) for event in events):
+        raise ValidationError(
+            f"'events' must be a non-empty list of: {', '.join(EVENTS)}",
+            code="INVALID_FIELD",
+            details={"field": "events"},
+        )
+    unknown = [event for event in events if event not in EVENTS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown event {unknown[0]!r}; the events are: {', '.join(EVENTS)}",
+            code="INVALID_EVENTS",
+            details={"field": "events"},
+        )
+    return [event for event in EVENTS if event in events]
+
+
+def webhook_create(user: User, *, url: object, events: object = None, session_id: object = None) -> tuple[Webhook, str]:
+    """A new endpoint (every event when `events` is left out) and its secret, shown only here."""
+    if not user.plan.has_feature("webhooks"):
+        raise Forbidden(
+            f"Webhooks need the Starter plan or above; you are on {user.plan.name}",
+            error="Feature not available on your plan",
+            code="FEATURE_NOT_AVAILABLE",
+        )
+    url = url_check(url)
+    events = list(EVENTS) if events is None else _events_check(events)
+    if session_id in (None, ""):
+        session_id = None
+    elif not isinstance(session_id, str):
+        raise ValidationError("'sessionId' must be a session id", code="INVALID_FIELD", details={"field": "sessionId"})
+    else:
+        session_id = session_get(user, session_id).id
+    count = db.session.scalar(select(func.count()).select_from(Webhook).where(Webhook.user_id == user.id))
+    if count >= MAX_WEBHOOKS:
+        raise Forbidden(
+            f"You have {count} webhook endpoints, the most an account may have; delete unused ones first",
+            error="Webhook limit reached",
+            code="WEBHOOK_LIMIT_REACHED",
+        )
+    secret = _new_secret()
+    webhook = Webhook(user_id=user.id, session_id=session_id, url=url, events=events, secret=secret)
+    db.session.add(webhook)
+    db.session.commit()
+    return webhook, secret
+
+
+def webhooks_list(user: User, *, only_sessions: list[str] | None = None) -> list[Webhook]:
+    """The user's endpoints, newest first (`only_sessions`' own, for an API key limited to them)."""
+    query = select(Webhook).where(Webhook.user_id == user.id)
+    if only_sessions is not None:
+        query = query.where(Webhook.session_id.in_(only_sessions))
+    return list(db.session.scalars(query.order_by(Webhook.created_at.desc())))
+
+
+def webhooks_disabled(user: User) -> list[Webhook]:
+    """The endpoints wagate disabled after failures (not those the owner paused): the owner must hear of them."""
+    return list(
+        db.session.scalars(
+            select(Webhook).where(
+                Webhook.user_id == user.id, Webhook.enabled.is_(False), Webhook.disabled_reason.is_not(None)
+            )
+        )
+    )
+
+
+def webhook_get(user: User, webhook_id: str) -> Webhook:
+    """The user's own endpoint; anybody else's is indistinguishable from a missing one."""
+    webhook = db.session.scalar(select(Webhook).where(Webhook.id == webhook_id, Webhook.user_id == user.id))
+    if webhook is None:
+        raise NotFound("The requested webhook does not exist", error="Webhook not found", code="WEBHOOK_NOT_FOUND")
+    return webhook
+
+
+def webhook_update(webhook: Webhook, *, changes: dict) -> Webhook:
+    """Change an endpoint's `url`, `events` or `enabled`; enabling it again forgets its failures."""
+    if "sessionId" in changes and changes["sessionId"] != webhook.session_id:
+        raise ValidationError(
+            "An endpoint's session cannot change; create another endpoint for the other session",
+            code="INVALID_FIELD",
+            details={"field": "sessionId"},
+        )
+    if "url" in changes:
+        webhook.url = url_check(changes["url"])
+    if "events" in changes:
+        webhook.events = _events_check(changes["events"])
+    if "enabled" in changes:
+        enabled = changes["enabled"]
+        if not isinstance(enabled, bool):
+            raise ValidationError("'enabled' must be true or false", code="INVALID_FIELD", details={"field": "enabled"})
+        if enabled and not webhook.enabled:
+            webhook.enabled = True
+            webhook.disabled_reason = webhook.disabled_at = None
+            webhook.consecutive_failures = 0
+        elif not enabled and webhook.enabled:
+            # Paused by the owner: no reason, so no warning about it (see webhooks_disabled).
+            webhook.enabled = False
+            webhook.disabled_at = utcnow()
+    db.session.commit()
+    return webhook
+
+
+def webhook_delete(webhook: Webhook) -> None:
+    """Delete an endpoint and its delivery log; its scheduled retries then find nothing to do."""
+    db.session.delete(webhook)
+    db.session.commit()
+
+
+def webhook_secret_rotate(webhook: Webhook) -> tuple[Webhook, str]:
+    """A new secret, shown only here; the old one stops signing at once (pending retries too)."""
+    secret = _new_secret()
+    webhook.secret = secret
+    db.session.commit()
+    return webhook, secret
+
+
+def webhook_deliveries(webhook: Webhook, *, status: object = None, limit: object = None) -> list[WebhookDelivery]:
+    """The endpoint's delivery log, newest first, each delivery with its attempts."""
+    limit = _limit(limit, default=50, maximum=200)
+    query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
+    if status not in (None, ""):
+        if status not in tuple(DeliveryStatus):
+            raise ValidationError(
+                f"'status' must be one of: {', '.join(DeliveryStatus)}",
+                code="INVALID_FIELD",
+                details={"field": "status"},
+            )
+        query = query.where(WebhookDelivery.status == status)
+    query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def _limit(value: object, *, default: int, maximum: int) -> int:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError("'limit' must be a whole number", code="INVALID_FIELD") from None
+    if number < 1:
+        raise ValidationError("'limit' must be at least 1", code="INVALID_FIELD")
+    return min(number, maximum)
+
+
+def _require_enabled(webhook: Webhook) -> None:
+    if not webhook.enabled:
+        raise Conflict(
+            'This endpoint is disabled; enable it first (PATCH {"enabled": true})',
+            error="Webhook disabled",
+            code="WEBHOOK_DISABLED",
+        )
+
+
+def webhook_test(webhook: Webhook) -> WebhookDelivery:
+    """Send the endpoint a `webhook.test` event (`"test": true`): one attempt, never retried."""
+    _require_enabled(webhook)
+    data = {"webhookId": webhook.id, "message": "A test event from wagate: your endpoint is reachable."}
+    delivery = _delivery_new(webhook.id, webhook.user_id, TEST_EVENT, webhook.session_id, data, test=True)
+    db.session.add(delivery)
+    db.session.commit()
+    _enqueue(delivery.id, 1)
+    return delivery
+
+
+def webhook_redeliver(webhook: Webhook, delivery_id: str) -> WebhookDelivery:
+    """Send a delivery again now: same delivery id and body, the next attempt number."""
+    _require_enabled(webhook)
+    delivery = db.session.scalar(
+        select(WebhookDelivery).where(WebhookDelivery.id == delivery_id, WebhookDelivery.webhook_id == webhook.id)
+    )
+    if delivery is None:
+        raise NotFound("The requested delivery does not exist", error="Delivery not found", code="DELIVERY_NOT_FOUND")
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = utcnow()
+    db.session.commit()
+    # A retry still scheduled for this attempt number finds it claimed and does nothing.
+    _enqueue(delivery.id, delivery.attempts + 1)
+    return delivery
+
+
+# Events in: one delivery per endpoint that wants the event.
+
+
+def webhooks_on_event(user_id: str, socket_event: str, payload: dict) -> None:
+    """Fan a live event out to the user's endpoints. Never raises: the event itself has happened."""
+    try:
+        webhooks_dispatch(user_id, socket_event, payload)
+    except Exception:
+        db.session.rollback()
+        log.exception("webhook deliveries for %s of user %s could not be made", socket_event, user_id)
+
+
+def webhooks_dispatch(user_id: str, socket_event: str, payload: dict) -> list[str]:
+    """Store and enqueue a delivery for each enabled endpoint of the user that wants this event.
+
+    Runs for every live event, the receipts of big batches included: when no endpoint wants
+    it, that costs one indexed query.
+    """
+    event = SOCKET_EVENTS.get(socket_event)
+    if event is None or (event == "bulk.finished" and payload.get("status") != "finished"):
+        return []
+    session_id = payload.get("sessionId")
+    endpoints = db.session.execute(
+        select(Webhook.id, Webhook.session_id, Webhook.events).where(
+            Webhook.user_id == user_id, Webhook.enabled.is_(True)
+        )
+    ).all()
+    webhook_ids = [id_ for id_, only, events in endpoints if event in events and only in (None, session_id)]
+    if not webhook_ids:
+        return []
+    data = _event_data(event, payload)
+    deliveries = [
+        _delivery_new(webhook_id, user_id, event, session_id, data, delivery_id=_fixed_id(event, webhook_id, data))
+        for webhook_id in webhook_ids
+    ]
+    if event == "bulk.finished":
+        # A batch finishes once, however often its progress says so (a retried message can reopen it).
+        ids = [delivery.id for delivery in deliveries]
+        made = set(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.id.in_(ids))))
+        deliveries = [delivery for delivery in deliveries if delivery.id not in made]
+    if not deliveries:
+        return []
+    db.session.add_all(deliveries)
+    try:
+        db.session.commit()
+    except IntegrityError:  # a concurrent event made the same batch's deliveries first
+        db.session.rollback()
+        return []
+    for delivery in deliveries:
+        _enqueue(delivery.id, 1)
+    return [delivery.id for delivery in deliveries]
+
+
+def _fixed_id(event: str, webhook_id: str, data: dict) -> str | None:
+    if event != "bulk.finished":
+        return None
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"wagate:bulk.finished:{webhook_id}:{data['batchId']}"))
+
+
+def _event_data(event: str, payload: dict) -> dict:
+    if event == "session.qr":
+        # The live event carries a PNG data URL; receivers get the text the QR encodes (far smaller).
+        qr = db.session.scalar(select(WaSession.qr_payload).where(WaSession.id == payload["sessionId"]))
+        return {"sessionId": payload["sessionId"], "qr": qr, "expiresAt": payload.get("expiresAt")}
+    return dict(payload)
+
+
+def _delivery_new(
+    webhook_id: str,
+    user_id: str,
+    event: str,
+    session_id: str | None,
+    data: dict,
+    *,
+    test: bool = False,
+    delivery_id: str | None = None,
+) -> WebhookDelivery:
+    delivery_id = delivery_id or new_id()
+    body = {
+        "event": event,
+        "deliveryId": delivery_id,
+        "sessionId": session_id,
+        "timestamp": isoformat(utcnow()),
+        "test": test,
+        "data": data,
+    }
+    return WebhookDelivery(
+        id=delivery_id,
+        webhook_id=webhook_id,
+        user_id=user_id,
+        event=event,
+        session_id=session_id,
+        test=test,
+        body=json.dumps(body, separators=(",", ":")),
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+
+
+def _enqueue(delivery_id: str, attempt: int, *, delay: float | None = None) -> None:
+    """Enqueue attempt number `attempt` of a delivery (after the caller committed), now or after `delay` s."""
+    timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
+    options = {"job_timeout": int(timeout * 3) + 30, "result_ttl": 600, "failure_ttl": 86400}
+    queue = queues.queue()
+    if delay is None:
+        queue.enqueue(DELIVER_JOB, delivery_id, attempt, **options)
+    else:
+        queue.enqueue_in(timedelta(seconds=delay), DELIVER_JOB, delivery_id, attempt, **options)
+
+
+def webhook_deliveries_resume() -> int:
+    """After a worker starts: enqueue again every delivery still waiting for an attempt.
+
+    Scheduled retries live in Redis; the embedded Redis stand-in loses them on a restart. A
+    copy made here of a job Redis still holds finds its attempt claimed and does nothing.
+    """
+    rows = db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.next_attempt_at).where(
+            WebhookDelivery.status.in_(RETRYABLE)
+        )
+    ).all()
+    now = utcnow()
+    for delivery_id, attempts, next_attempt_at in rows:
+        delay = max((as_utc(next_attempt_at) - now).total_seconds(), 0.0) if next_attempt_at else 0.0
+        _enqueue(delivery_id, attempts + 1, delay=delay)
+    return len(rows)
+
+
+# Attempts out: one signed POST each, its outcome logged, the next one scheduled.
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    status_code: int | None
+    latency_ms: int
+    response: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
+    """Make attempt number `attempt` of a delivery, unless another copy of it got there first."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:  # its endpoint was deleted
+        return
+    webhook = db.session.get(Webhook, delivery.webhook_id)
+    claimable = (
+        WebhookDelivery.id == delivery_id,
+        WebhookDelivery.attempts == attempt - 1,
+        WebhookDelivery.status.in_(RETRYABLE),
+        or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= utcnow() + DUE_SLACK),
+    )
+    if not webhook.enabled:
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(*claimable)
+            .values(status=DeliveryStatus.DEAD, next_attempt_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        return
+    # Read what the attempt needs now: no transaction stays open during the request.
+    url, secret, webhook_id = webhook.url, webhook.secret, webhook.id
+    body, event = delivery.body.encode(), delivery.event
+    timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
+    claimed = db.session.execute(
+        update(WebhookDelivery)
+        .where(*claimable)
+        .values(
+            attempts=attempt,
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=utcnow() + timedelta(seconds=timeout) + LEASE_MARGIN,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return
+    outcome = webhook_post(url, secret, body=body, event=event, delivery_id=delivery_id, attempt=attempt)
+    _outcome_record(delivery_id, webhook_id, attempt, outcome)
+
+
+def webhook_post(url: str, secret: str, *, body: bytes, event: str, delivery_id: str, attempt: int) -> AttemptOutcome:
+    """POST one signed attempt to `url` (checked again now); redirects are not followed."""
+    timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
+    try:
+        target = url_target(url)
+    except ValidationError as exc:
+        return AttemptOutcome(status_code=None, latency_ms=0, error=exc.message)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Wagate-Event": event,
+        "X-Wagate-Delivery": delivery_id,
+        "X-Wagate-Attempt": str(attempt),
+        "X-Wagate-Signature": signature_header(secret, int(time.time()), body),
+        **target.headers,
+    }
+    started = time.monotonic()
+    deadline = started + timeout
+    try:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            client.stream("POST", target.url, content=body, headers=headers, extensions=target.extensions) as answer,
+        ):
+            snippet = _snippet(answer, deadline)
+            latency_ms = int((time.monotonic() - started) * 1000)
+            error = None
+            if answer.is_redirect:
+                error = f"Redirected to {answer.headers.get('Location', '?')}: redirects are not followed"
+            return AttemptOutcome(
+                status_code=answer.status_code,
+                latency_ms=latency_ms,
+                response=snippet,
+                error=error,
+                retry_after=_retry_after(answer.headers.get("Retry-After")) if not answer.is_success else None,
+            )
+    except httpx.TimeoutException:
+        error = f"No answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    return AttemptOutcome(status_code=None, latency_ms=int((time.monotonic() - started) * 1000), error=error)
+
+
+def _snippet(answer: httpx.Response, deadline: float) -> str | None:
+    """The start of the receiver's answer, read for no longer than the attempt may take."""
+    data = b""
+    for chunk in answer.iter_bytes():
+        data += chunk
+        if len(data) >= SNIPPET_BYTES or time.monotonic() > deadline:
+            break
+    text = data[:SNIPPET_BYTES].decode("utf-8", errors="replace").strip()
+    return text[:SNIPPET_CHARS] or None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number of seconds, or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def _retry_delay(attempt: int, retry_after: float | None) -> float | None:
+    """Seconds until the attempt after failed attempt `attempt`, or None: dead-lettered."""
+    delays = current_app.config["WEBHOOK_RETRY_DELAYS"]
+    if attempt > len(delays):
+        return None
+    if retry_after is not None:
+        return min(retry_after, current_app.config["WEBHOOK_RETRY_AFTER_CAP"])
+    return delays[attempt - 1]
+
+
+def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: AttemptOutcome) -> None:
+    """Log the attempt; count the endpoint's failures; settle the delivery or schedule its retry."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:  # deleted with its endpoint during the attempt
+        return
+    now = utcnow()
+    db.session.add(
+        WebhookAttempt(
+            delivery_id=delivery_id,
+            number=attempt,
+            at=now,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            latency_ms=outcome.latency_ms,
+            response=outcome.response,
+        )
+    )
+    disabled = False if outcome.succeeded else _failure_count(webhook_id, now)
+    if outcome.succeeded:
+        db.session.execute(
+            update(Webhook)
+            .where(Webhook.id == webhook_id)
+            .values(consecutive_failures=0, last_success_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    retry_in = None
+    if delivery.attempts == attempt:  # no later attempt has started meanwhile
+        if outcome.succeeded:
+            delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
+        else:
+            if not (delivery.test or disabled):
+                retry_in = _retry_delay(attempt, outcome.retry_after)
+            if retry_in is None:
+                delivery.status, delivery.next_attempt_at = DeliveryStatus.DEAD, None
+            else:
+                delivery.status = DeliveryStatus.FAILED
+                delivery.next_attempt_at = now + timedelta(seconds=retry_in)
+    db.session.commit()
+    if retry_in is not None:
+        _enqueue(delivery_id, attempt + 1, delay=retry_in)
+
+
+def _failure_count(webhook_id: str, now: datetime) -> bool:
+    """Count a failed attempt against the endpoint; True if that many in a row disabled it."""
+    db.session.execute(
+        update(Webhook)
+        .where(Webhook.id == webhook_id)
+        .values(consecutive_failures=Webhook.consecutive_failures + 1, last_failure_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    limit = current_app.config["WEBHOOK_MAX_CONSECUTIVE_FAILURES"]
+    disabled = db.session.execute(
+        update(Webhook)
+        .where(Webhook.id == webhook_id, Webhook.enabled.is_(True), Webhook.consecutive_failures >= limit)
+        .values(
+            enabled=False,
+            disabled_at=now,
+            disabled_reason=f"Disabled after {limit} failed attempts in a row; fix the endpoint, then enable it",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if disabled:
+        log.warning("webhook %s disabled after %s consecutive failed attempts", webhook_id, limit)
+    return bool(disabled)
