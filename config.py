@@ -74,6 +74,8 @@ class Config:
     OVERLOAD_BACKOFF_SECONDS = env_int("OVERLOAD_BACKOFF_SECONDS", 30)
     SEND_RETRY_DELAYS = [int(x) for x in env_list("SEND_RETRY_DELAYS", "5,30,120")]
     BULK_MIN_DELAY_MS = env_int("BULK_MIN_DELAY_MS", 1000)
+    # Media to send: the whole fetch of a media URL must finish within this time.
+    MEDIA_FETCH_TIMEOUT_SECONDS = env_float("MEDIA_FETCH_TIMEOUT_SECONDS", 30.0)
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
     STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 5.0)
@@ -100,6 +102,8 @@ class Config:
     # URLs the server calls for users (webhooks, media) may not reach private, loopback or
     # link-local addresses unless this is on (self-hosted networks whose receivers are local).
     ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
+    # Or just these networks (comma-separated CIDRs, e.g. "10.0.5.0/24"), the rest still refused.
+    ALLOWED_PRIVATE_NETWORKS = env_list("ALLOWED_PRIVATE_NETWORKS", "")
 
     # Password reset emails (forgot password works by CLI link when SMTP_HOST is empty).
     SMTP_HOST = os.environ.get("SMTP_HOST", "")

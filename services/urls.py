@@ -44,6 +44,12 @@ def private_urls_allowed() -> bool:
     return bool(current_app.config["ALLOW_PRIVATE_URLS"])
 
 
+def private_networks_allowed() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Private networks the operator lets the server call (ALLOWED_PRIVATE_NETWORKS, CIDRs),
+    for a receiver on the LAN without opening every private address."""
+    return [ipaddress.ip_network(cidr, strict=False) for cidr in current_app.config["ALLOWED_PRIVATE_NETWORKS"]]
+
+
 def address_is_public(address: Address) -> bool:
     """Whether an address is globally routable: not private, loopback, link-local, reserved,
     multicast or unspecified, also when an IPv6 address carries an IPv4 one inside."""
@@ -113,7 +119,12 @@ def url_target(url: object, *, field_name: str = "url") -> UrlTarget:
         return UrlTarget(url=parts.geturl())
     port = parts.port or DEFAULT_PORTS[parts.scheme.lower()]
     addresses = _host_addresses(parts.hostname, port, field_name)
-    refused = [address for address in addresses if not address_is_public(address)]
+    allowed = private_networks_allowed()
+    refused = [
+        address
+        for address in addresses
+        if not address_is_public(address) and not any(address in network for network in allowed)
+    ]
     if refused:
         raise ValidationError(
             f"'{field_name}' points at {refused[0]}, a private, loopback, link-local or reserved address; "
