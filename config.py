@@ -63,9 +63,28 @@ class Config:
     QR_MAX_REFRESHES = env_int("QR_MAX_REFRESHES", 5)
     QR_WAIT_SECONDS = env_float("QR_WAIT_SECONDS", 5.0)
     PAIR_WAIT_SECONDS = env_float("PAIR_WAIT_SECONDS", 5.0)
+    # How long POST /api/sessions/{id}/pair-code waits for WhatsApp's pairing code.
+    PAIR_CODE_WAIT_SECONDS = env_float("PAIR_CODE_WAIT_SECONDS", 15.0)
     SIMULATOR_TIMEOUT_SECONDS = env_float("SIMULATOR_TIMEOUT_SECONDS", 10.0)
 
     SIMULATOR_RECEIPT_SECONDS = env_float("SIMULATOR_RECEIPT_SECONDS", 1.0)
+
+    # The neonize engine (WA_ENGINE=neonize): real WhatsApp through the unofficial web protocol.
+    # Device stores: one SQLite file per session under DATA_DIR/engines/neonize/, or one schema
+    # per session in this PostgreSQL database.
+    NEONIZE_DATABASE_URL = os.environ.get("NEONIZE_DATABASE_URL", "")
+    # Waits between connect attempts double from the base up to the cap (each attempt costs
+    # neonize a file handle it never gives back).
+    NEONIZE_RECONNECT_BASE_SECONDS = env_float("NEONIZE_RECONNECT_BASE_SECONDS", 2.0)
+    NEONIZE_RECONNECT_MAX_SECONDS = env_float("NEONIZE_RECONNECT_MAX_SECONDS", 300.0)
+    # Checked with a plain TCP connect before each attempt ("" to skip the check).
+    NEONIZE_PROBE_ADDRESS = os.environ.get("NEONIZE_PROBE_ADDRESS", "web.whatsapp.com:443")
+    # How long a starting client holds the gate alone (raise it for a slow PostgreSQL).
+    NEONIZE_CONNECT_GATE_SECONDS = env_float("NEONIZE_CONNECT_GATE_SECONDS", 1.0)
+    NEONIZE_CALL_TIMEOUT_SECONDS = env_float("NEONIZE_CALL_TIMEOUT_SECONDS", 30.0)
+    # The name the phone lists under Linked devices.
+    NEONIZE_DEVICE_NAME = os.environ.get("NEONIZE_DEVICE_NAME", "wagate")
+    NEONIZE_LOG_LEVEL = os.environ.get("NEONIZE_LOG_LEVEL", "WARNING")
 
     # Messaging
     SEND_WAIT_SECONDS = env_float("SEND_WAIT_SECONDS", 5.0)

@@ -10,7 +10,7 @@ from engines.base import (
     SendResult,
 )
 
-ENGINE_NAMES = ("simulator",)
+ENGINE_NAMES = ("simulator", "neonize")
 
 
 def engine_create(name: str, listener: EngineListener, settings: EngineSettings, **options) -> Engine:
@@ -19,6 +19,12 @@ def engine_create(name: str, listener: EngineListener, settings: EngineSettings,
         from engines.simulator import SimulatorEngine
 
         return SimulatorEngine(listener, settings, **options)
+    if name == "neonize":
+        # Imported here, never at module level: loading neonize starts Go in the process,
+        # which only the engine host may carry (web and forking workers must not).
+        from engines.neonize.engine import NeonizeEngine
+
+        return NeonizeEngine(listener, settings, **options)
     raise ValueError(f"Unknown WA_ENGINE {name!r}; choose one of: {', '.join(ENGINE_NAMES)}")
 
 

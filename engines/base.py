@@ -13,6 +13,9 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+# Why a session whose QR codes all expired unscanned went offline (every engine says the same).
+QR_EXPIRED_REASON = "QR code expired: it was not scanned in time. Connect again for a new one."
+
 
 class EngineEventKind(StrEnum):
     QR = "qr"
@@ -108,6 +111,14 @@ class Engine(ABC):
 
         Sending again with the same `wa_id` must not deliver a second message. Raises
         EngineError: `transient` for failures worth retrying, not for a bad recipient.
+        """
+
+    @abstractmethod
+    def pair_code(self, session_id: str, phone: str) -> str:
+        """Link a session that is showing QR codes by phone number instead: returns the code
+        (`ABCD-EFGH`) to enter on that phone under Linked devices → Link with phone number.
+
+        Raises EngineError NOT_PAIRING when the session is not waiting to be linked.
         """
 
     @abstractmethod

@@ -5,6 +5,10 @@ Rules (documented in the README):
   simulated phone scanning; the session then connects with the phone given (or one derived
   from the session id). A QR lives QR_REFRESH_SECONDS; after QR_MAX_REFRESHES refreshes the
   session gives up and goes disconnected.
+- Pairing by phone number: a session showing QR codes hands out an 8-character code for a
+  phone (`pair_code`), as WhatsApp does. The simulated phone enters it with a POST to
+  `/sim/pair-code/<sessionId>` ({"code"}) and the session connects as that phone. Once a
+  code is out, new QR codes are no longer shown; the code lasts as long as they would have.
 - Numbers: one whose last four digits are 0000 is not on WhatsApp; every other number is.
 - Sending: every accepted message is written once to the session's outbox
   (DATA_DIR/engines/simulator/outbox/<sessionId>.jsonl); a send repeating a message id is
@@ -31,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engines.base import (
+    QR_EXPIRED_REASON,
     Engine,
     EngineError,
     EngineEvent,
@@ -45,7 +50,8 @@ log = logging.getLogger(__name__)
 
 FAULTS = ("timeout", "unreachable", "upstream_error", "auth_error", "overload", "rejected", "disconnect")
 TICK_SECONDS = 0.2
-QR_EXPIRED_REASON = "QR code expired: it was not scanned in time. Connect again for a new one."
+# WhatsApp's pairing codes: 8 characters without 0, I, O or U, which are easily misread.
+PAIR_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 
 FaultSource = Callable[[str], set[str]]
 
@@ -75,6 +81,8 @@ class _SimSession:
     qr_token: str | None = None
     qr_count: int = 0
     phone: str | None = None
+    pair_code: str | None = None
+    pair_phone: str | None = None
 
 
 class SimulatorEngine(Engine):
@@ -157,6 +165,16 @@ class SimulatorEngine(Engine):
                 self._receipt_later(now + 2 * delay, session_id, wa_id, "read")
         return SendResult(wa_id=wa_id, timestamp=now)
 
+    def pair_code(self, session_id: str, phone: str) -> str:
+        self._raise_faults(session_id)
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.state != "pending" or session.qr is None:
+                raise EngineError("NOT_PAIRING", "This session is not showing a QR code, so it cannot be linked now")
+            session.pair_code = "".join(secrets.choice(PAIR_CODE_ALPHABET) for _ in range(8))
+            session.pair_phone = phone
+            return f"{session.pair_code[:4]}-{session.pair_code[4:]}"
+
     def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:
         self._raise_faults(session_id)
         return {phone: number_exists(phone) for phone in phones}
@@ -170,18 +188,26 @@ class SimulatorEngine(Engine):
     # -- the simulated phone --------------------------------------------------------------
 
     def pair(self, session_id: str, token: str, phone: str | None = None) -> str:
-        """The phone scanned the QR whose URL ends in `token`; returns the paired phone."""
+        """The phone scanned the QR whose URL ends in `token`, or entered the pairing code
+        `token`; returns the paired phone."""
         self._raise_faults(session_id)
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None or session.state != "pending" or session.qr is None:
-                raise EngineError("NOT_PAIRING", "This session is not waiting for a QR scan")
-            expired = datetime.now(UTC) >= session.qr.expires_at
-            if expired or not secrets.compare_digest(token, session.qr_token or ""):
-                raise EngineError("QR_EXPIRED", "This QR code has expired; scan the current one")
+                raise EngineError("NOT_PAIRING", "This session is not waiting to be linked")
+            code = token.replace("-", "").strip().upper()
+            if session.pair_code and secrets.compare_digest(code, session.pair_code):
+                phone = session.pair_phone
+            elif session.pair_code is not None and len(code) == len(session.pair_code):
+                raise EngineError("PAIR_CODE_INVALID", "That is not the code this session gave; check it and try again")
+            else:
+                expired = datetime.now(UTC) >= session.qr.expires_at
+                if expired or not secrets.compare_digest(token, session.qr_token or ""):
+                    raise EngineError("QR_EXPIRED", "This QR code has expired; scan the current one")
             phone = phone or simulated_phone(session_id)
             self._device_save(session_id, phone)
             session.state, session.phone, session.qr, session.qr_token = "connected", phone, None, None
+            session.pair_code = session.pair_phone = None
         self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
         return phone
 
@@ -258,7 +284,8 @@ class SimulatorEngine(Engine):
             expires_at=datetime.now(UTC) + timedelta(seconds=self.settings.qr_refresh_seconds),
             number=session.qr_count,
         )
-        self._emit_qr(session_id, session)
+        if session.pair_code is None:  # a phone is entering a code: the QR is not shown any more
+            self._emit_qr(session_id, session)
 
     def _emit_qr(self, session_id: str, session: _SimSession) -> None:
         qr = session.qr

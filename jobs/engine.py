@@ -20,8 +20,13 @@ def engine_session_logout(session_id: str, reason: str) -> None:
 
 
 @app_job
-def engine_session_pair(session_id: str, token: str, phone: str | None) -> None:
-    engine_host_current().session_pair(session_id, token, phone)
+def engine_session_pair(session_id: str, token: str, phone: str | None) -> dict:
+    return engine_host_current().session_pair(session_id, token, phone)
+
+
+@app_job
+def engine_session_pair_code(session_id: str, phone: str) -> dict:
+    return engine_host_current().session_pair_code(session_id, phone)
 
 
 @app_job
@@ -30,5 +35,5 @@ def engine_message_send(message_id: str) -> None:
 
 
 @app_job
-def engine_simulate_inbound(session_id: str, sender: str, text: str) -> None:
-    engine_host_current().simulate_inbound(session_id, sender, text)
+def engine_simulate_inbound(session_id: str, sender: str, text: str) -> dict:
+    return engine_host_current().simulate_inbound(session_id, sender, text)

@@ -71,6 +71,8 @@ class EngineHost:
         options = {}
         if app.config["WA_ENGINE"] == "simulator":
             options["faults"] = lambda session_id: faults_read(connection, session_id)
+        elif app.config["WA_ENGINE"] == "neonize":
+            options = neonize_options(app.config)
         self.engine: Engine = engine_create(app.config["WA_ENGINE"], self.events.put, settings, **options)
         host_queues = [queues_for_host(app, self.id), queues_for_host(app, None)]
         self.worker = ThreadWorker(
@@ -158,19 +160,23 @@ class EngineHost:
     def session_logout(self, session_id: str, reason: str) -> None:
         self.engine.session_logout(session_id, reason)
 
-    def session_pair(self, session_id: str, token: str, phone: str | None) -> None:
-        self._simulate("pair", session_id, token, phone)
+    def session_pair(self, session_id: str, token: str, phone: str | None) -> dict:
+        return self._simulate("pair", session_id, token, phone)
 
-    def _simulate(self, action: str, session_id: str, *args) -> None:
+    def session_pair_code(self, session_id: str, phone: str) -> dict:
+        """Ask for a code that links the session by phone number instead of a QR scan."""
+        return _answer(lambda: self.engine.pair_code(session_id, phone))
+
+    def _simulate(self, action: str, session_id: str, *args) -> dict:
         """Play the simulated phone's or contact's part; only the simulator engine has one."""
         act = getattr(self.engine, action, None)
         if act is None:
             log.warning("engine %s cannot simulate %s", self.engine.name, action)
-            return
-        try:
-            act(session_id, *args)
-        except EngineError as exc:
-            log.warning("simulated %s for session %s refused: %s", action, session_id, exc.message)
+            return {"error": "SIMULATOR_DISABLED", "message": "Only the simulator engine simulates", "transient": False}
+        answer = _answer(lambda: act(session_id, *args))
+        if "error" in answer:
+            log.warning("simulated %s for session %s refused: %s", action, session_id, answer["message"])
+        return answer
 
     def message_accept(self, message_id: str) -> None:
         """Put a queued message on its session's send line."""
@@ -222,8 +228,8 @@ class EngineHost:
         message_status_set(message, MessageStatus.SENT, at=result.timestamp)
         return None
 
-    def simulate_inbound(self, session_id: str, sender: str, text: str) -> None:
-        self._simulate("receive", session_id, sender, text)
+    def simulate_inbound(self, session_id: str, sender: str, text: str) -> dict:
+        return self._simulate("receive", session_id, sender, text)
 
     # -- threads --------------------------------------------------------------------------
 
@@ -256,6 +262,19 @@ class EngineHost:
                     self.events.put(_ADOPT_ORPHANS)
             except Exception:
                 log.exception("engine host heartbeat failed")
+
+
+def neonize_options(config) -> dict:
+    """The NEONIZE_* settings as the engine's keywords (NEONIZE_PROBE_ADDRESS -> probe_address)."""
+    return {key.removeprefix("NEONIZE_").lower(): value for key, value in config.items() if key.startswith("NEONIZE_")}
+
+
+def _answer(action) -> dict:
+    """An engine action's outcome for a job whose caller waits on its result (JSON-ready)."""
+    try:
+        return {"value": action()}
+    except EngineError as exc:
+        return {"error": exc.code, "message": exc.message, "transient": exc.transient}
 
 
 def _same_owner(owner: str | None):

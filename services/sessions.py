@@ -5,13 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
+from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from extensions import db
 from models import SessionStatus, User, WaSession
 from models.base import as_utc
 from services.engine_hosts import engine_queue_for
-from services.errors import ApiError, Conflict, Forbidden, NotFound, ValidationError, session_not_found
+from services.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationError,
+    session_not_found,
+)
 from services.waiting import wait_until
 
 ENGINE_JOB_TIMEOUT = 120
@@ -31,11 +40,38 @@ def _text_field(value: object, field: str, max_length: int) -> str:
     return value
 
 
-def engine_enqueue(session: WaSession, job: str, *args: object) -> None:
+def engine_enqueue(session: WaSession, job: str, *args: object) -> Job:
     """Send an engine job to the host that owns the session (after the caller committed)."""
-    engine_queue_for(session.engine_host).enqueue(
+    return engine_queue_for(session.engine_host).enqueue(
         job, args=args, job_timeout=ENGINE_JOB_TIMEOUT, result_ttl=300, failure_ttl=86400
     )
+
+
+def engine_ask(session: WaSession, job: str, *args: object, seconds: float) -> object:
+    """Run an engine job that answers (services.engine_host._answer) and wait for its value.
+
+    The engine's refusals become API errors: 503 for WhatsApp's side (worth a retry), 409
+    for the session's state; 504 if the engine host does not answer in time.
+    """
+    queued = engine_enqueue(session, job, *args)
+    finished = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+    status = wait_until(lambda: queued.get_status(refresh=True), lambda status: status in finished, seconds)
+    if status not in finished:
+        queued.cancel()  # nobody waits for its answer any more
+        raise ApiError(
+            "The engine host did not answer in time; try again in a moment",
+            error="Engine timeout",
+            code="ENGINE_TIMEOUT",
+            status=504,
+        )
+    if status != JobStatus.FINISHED:
+        raise ServiceUnavailable("The engine host could not handle the request; try again", code="ENGINE_ERROR")
+    answer = queued.return_value()
+    if "error" in answer:
+        if answer["transient"]:
+            raise ServiceUnavailable(answer["message"], error="WhatsApp unavailable", code=answer["error"])
+        raise Conflict(answer["message"], code=answer["error"])
+    return answer["value"]
 
 
 def session_list(user: User, *, only: list[str] | None = None) -> list[WaSession]:
@@ -188,3 +224,43 @@ def _phone_digits(phone: object) -> str:
             "'phone' must be 8 to 15 digits with the country code, e.g. 919876543210", code="INVALID_PHONE"
         )
     return digits
+
+
+def session_pair_code(user: User, session_id: str, phone: object) -> str:
+    """Link a session by phone number instead of a QR scan: the code to enter on that phone."""
+    phone = _phone_digits(phone)
+    session = session_get(user, session_id)
+    if session.status != SessionStatus.PENDING:
+        raise Conflict(
+            f"Session is {session.status}; a pairing code can only be had while it shows a QR code "
+            "(POST /api/sessions/{id}/connect first if it is offline)",
+            error="Session not pairing",
+            code="NOT_PAIRING",
+        )
+    seconds = current_app.config["PAIR_CODE_WAIT_SECONDS"]
+    return engine_ask(session, "jobs.engine.engine_session_pair_code", session.id, phone, seconds=seconds)
+
+
+def session_pair_code_simulated(session_id: str, code: object) -> WaSession | None:
+    """The simulated phone entered a pairing code: the engine checks it and links the session.
+
+    Returns the session once connected, or None if the engine has not finished in time.
+    """
+    if current_app.config["WA_ENGINE"] != "simulator":
+        raise NotFound("Simulated pairing is only available with the simulator engine", code="SIMULATOR_DISABLED")
+    if not isinstance(code, str) or not code.strip():
+        raise ValidationError("'code' is required: the 8-character pairing code", code="INVALID_CODE")
+    session = db.session.get(WaSession, session_id)
+    if session is None or session.status != SessionStatus.PENDING:
+        raise NotFound("No session is waiting for a pairing code here", error="Not pairing", code="NOT_PAIRING")
+    owner = session.user_id
+    seconds = current_app.config["PAIR_WAIT_SECONDS"]
+    engine_ask(session, "jobs.engine.engine_session_pair", session.id, code.strip(), None, seconds=seconds)
+    db.session.rollback()
+    user = db.session.get(User, owner)
+    session = wait_until(
+        lambda: session_get(user, session_id),
+        lambda s: s.status == SessionStatus.CONNECTED,
+        current_app.config["PAIR_WAIT_SECONDS"],
+    )
+    return session if session.status == SessionStatus.CONNECTED else None

@@ -1,8 +1,9 @@
+import re
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import decode_qr, wait_for
+from tests.conftest import decode_qr, pair_session, wait_for
 
 
 def _status(client, account, session_id) -> dict:
@@ -187,3 +188,51 @@ def test_another_user_gets_404_on_every_session_route(client, account, make_acco
     assert client.get("/api/sessions", headers=intruder.headers).get_json()["total"] == 0
     owner_view = _status(client, account, paired_session)
     assert (owner_view["status"], owner_view["phone"]) == ("connected", "919876543210")
+
+
+PAIR_CODE = re.compile(r"[1-9A-HJ-NP-TV-Z]{4}-[1-9A-HJ-NP-TV-Z]{4}")
+
+
+def test_pairing_by_phone_number_gives_a_code_the_phone_enters(client, account):
+    session_id = _create(client, account)["sessionId"]
+    wait_for(lambda: _status(client, account, session_id)["status"] == "pending")
+
+    response = client.post(
+        f"/api/sessions/{session_id}/pair-code", json={"phone": "+91 98765 43210"}, headers=account.headers
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert PAIR_CODE.fullmatch(body["code"]) and "Link with phone number" in body["message"]
+    # The phone enters a wrong code, then the right one (any case, any dash).
+    wrong = client.post(f"/sim/pair-code/{session_id}", json={"code": "2222-2222"})
+    assert wrong.status_code == 409 and wrong.get_json()["code"] == "PAIR_CODE_INVALID"
+    entered = client.post(f"/sim/pair-code/{session_id}", json={"code": body["code"].lower().replace("-", "")})
+    assert entered.status_code == 200, entered.get_json()
+    assert _status(client, account, session_id)["status"] == "connected"
+    assert client.get(f"/api/sessions/{session_id}", headers=account.headers).get_json()["phone"] == "919876543210"
+
+
+def test_a_pairing_code_needs_a_session_waiting_to_be_linked_and_a_real_number(client, make_account):
+    account = make_account(plan="growth")
+    paired_session = pair_session(client, account)
+    connected = client.post(
+        f"/api/sessions/{paired_session}/pair-code", json={"phone": "919876543210"}, headers=account.headers
+    )
+    assert connected.status_code == 409 and connected.get_json()["code"] == "NOT_PAIRING"
+    pending = _create(client, account)["sessionId"]
+    for phone in (None, "12", "not a number"):
+        bad = client.post(f"/api/sessions/{pending}/pair-code", json={"phone": phone}, headers=account.headers)
+        assert bad.status_code == 400 and bad.get_json()["code"] == "INVALID_PHONE"
+
+
+def test_a_pairing_code_is_refused_while_whatsapp_cannot_be_reached(client, account):
+    session_id = _create(client, account)["sessionId"]
+    wait_for(lambda: _status(client, account, session_id)["status"] == "pending")
+    faults = client.put(
+        f"/api/simulator/faults?sessionId={session_id}", json={"unreachable": True}, headers=account.headers
+    )
+    assert faults.status_code == 200
+    response = client.post(
+        f"/api/sessions/{session_id}/pair-code", json={"phone": "919876543210"}, headers=account.headers
+    )
+    assert response.status_code == 503 and response.get_json()["code"] == "UNREACHABLE"

@@ -50,6 +50,10 @@ class SessionForm(FlaskForm):
     description = StringField("What is it for?", validators=[Optional(), Length(max=500)])
 
 
+class PairCodeForm(FlaskForm):
+    phone = StringField("Phone number", validators=[DataRequired(), Length(max=32)])
+
+
 class SendForm(FlaskForm):
     to = StringField("Phone number", validators=[DataRequired()])
     message = TextAreaField("Message", validators=[DataRequired(), Length(max=4096)])

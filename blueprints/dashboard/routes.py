@@ -2,7 +2,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from blueprints.dashboard import bp
-from blueprints.dashboard.forms import SendForm, SessionForm
+from blueprints.dashboard.forms import PairCodeForm, SendForm, SessionForm
 from blueprints.dashboard.render import is_htmx, render
 from models import Message
 from services import sessions as svc
@@ -58,6 +58,7 @@ def session_detail(session_id: str):
         "dashboard/session.html",
         session=session,
         form=SendForm(),
+        pair_form=PairCodeForm(),
         messages=messages_recent(current_user, session.id),
         simulator=current_app.config["WA_ENGINE"] == "simulator",
     )
@@ -70,6 +71,7 @@ def session_panel(session_id: str):
     return render_template(
         "dashboard/partials/_session_panel.html",
         session=_own_session(session_id),
+        pair_form=PairCodeForm(formdata=None),
         simulator=current_app.config["WA_ENGINE"] == "simulator",
     )
 
@@ -107,6 +109,44 @@ def session_simulate_scan(session_id: str):
         abort(404)
     try:
         simulated_scan(session)
+    except ApiError as exc:
+        flash(exc.message, "error")
+    return (
+        session_panel(session_id) if is_htmx() else redirect(url_for("dashboard.session_detail", session_id=session_id))
+    )
+
+
+@bp.post("/sessions/<session_id>/pair-code")
+@login_required
+def session_pair_code(session_id: str):
+    """Link with a phone number instead of the QR: the code to enter on the phone, in place of the form."""
+    session = _own_session(session_id)
+    form = PairCodeForm()
+    code = None
+    if form.validate_on_submit():
+        try:
+            code = svc.session_pair_code(current_user, session.id, form.phone.data)
+        except ApiError as exc:
+            form.phone.errors = [*form.phone.errors, exc.message]
+    # Errors come back as 200 so htmx swaps the form with its inline messages in place.
+    return render_template(
+        "dashboard/partials/_pair_code.html",
+        session=session,
+        pair_form=form,
+        code=code,
+        simulator=current_app.config["WA_ENGINE"] == "simulator",
+    )
+
+
+@bp.post("/sessions/<session_id>/simulate-pair-code")
+@login_required
+def session_simulate_pair_code(session_id: str):
+    """Simulator only: the phone enters the pairing code the session gave."""
+    session = _own_session(session_id)
+    if current_app.config["WA_ENGINE"] != "simulator":
+        abort(404)
+    try:
+        svc.session_pair_code_simulated(session.id, request.form.get("code"))
     except ApiError as exc:
         flash(exc.message, "error")
     return (

@@ -87,11 +87,27 @@ def qr(session_id: str):
         "connected": "Session is already connected; no QR code is needed",
         "connecting": "The QR code is still being generated; try again in a moment",
         "reconnecting": "Session is reconnecting with its linked phone; no QR code is needed",
+        "error": "No QR code: the session failed (see reason). POST /api/sessions/{id}/connect to try again now",
     }
     message = messages.get(
         session.status, "No QR code: the session is offline. POST /api/sessions/{id}/connect for a new one"
     )
     return jsonify(qrCode=None, status=session.status, expiresAt=None, message=message, reason=session.status_reason)
+
+
+@bp.post("/<session_id>/pair-code")
+@auth_required
+@live_required
+def pair_code(session_id: str):
+    """Link the session by phone number instead of a QR scan: {"phone"} -> the code to enter."""
+    code = svc.session_pair_code(current_user(), session_id, json_body().get("phone"))
+    return jsonify(
+        success=True,
+        sessionId=session_id,
+        code=code,
+        message="On that phone: WhatsApp → Linked devices → Link a device → Link with phone number instead, "
+        "then enter this code",
+    )
 
 
 @bp.get("/<session_id>/status")

@@ -59,6 +59,17 @@ def pair(session_id: str, token: str):
     return jsonify(success=True, sessionId=session.id, status=session.status, phone=session.phone, message="Paired")
 
 
+@bp.post("/sim/pair-code/<session_id>")
+def pair_code(session_id: str):
+    """The simulated phone enters the session's pairing code: {"code": "ABCD-EFGH"}."""
+    session = svc.session_pair_code_simulated(session_id, json_body().get("code"))
+    if session is None:
+        return jsonify(
+            success=True, sessionId=session_id, status="connecting", message="Code accepted; pairing..."
+        ), 202
+    return jsonify(success=True, sessionId=session.id, status=session.status, phone=session.phone, message="Paired")
+
+
 @bp.get("/api/simulator/faults")
 @api_rate_limit
 @auth_required

@@ -1,0 +1,179 @@
+"""A stand-in for neonize's Go library, at the boundary where neonize calls it.
+
+neonize's Python code (NewClient, its message builders, its event dispatch) runs for
+real; only the exported Go functions are replaced. `Neonize` (what `connect()` calls)
+blocks until `Stop`, as the real one does, and keeps the ctypes callbacks neonize passed,
+so a test can play WhatsApp: show QR codes, report pairing outcomes, and send events as
+serialized protobufs through neonize's own dispatch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+from dataclasses import dataclass, field
+
+from neonize.events import EVENT_TO_INT
+from neonize.proto import Neonize_pb2 as go
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+
+
+def filled(message):
+    """The event with every proto2 `required` field set, as Go's encoder sends them."""
+    for descriptor in message.DESCRIPTOR.fields:
+        if descriptor.message_type is not None:
+            if descriptor.is_repeated:
+                for item in getattr(message, descriptor.name):
+                    filled(item)
+            elif message.HasField(descriptor.name) or descriptor.is_required:
+                filled(getattr(message, descriptor.name))
+                getattr(message, descriptor.name).SetInParent()
+        elif descriptor.is_required and not message.HasField(descriptor.name):
+            setattr(message, descriptor.name, descriptor.default_value)
+    return message
+
+
+@dataclass
+class Connection:
+    """One `Neonize` call: a client's connect(), until Stop."""
+
+    name: str
+    qr: object
+    login_status: object
+    event: object
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Sent:
+    to: go.JID
+    message: Message
+
+
+class FakeGo:
+    def __init__(self) -> None:
+        self.connections: dict[str, list[Connection]] = {}
+        self.connected = threading.Condition()
+        self.logged_in: set[str] = set()
+        self.sent: list[Sent] = []
+        self.uploads: list[tuple[bytes, int]] = []
+        self.checked: list[str] = []
+        self.pair_requests: list[go.PairPhoneParams] = []
+        self.stops: list[str] = []
+        self.send_error = ""
+        self.connect_error = ""  # what Neonize returns at once, as when the dial fails
+        self.lid_map: dict[str, str] = {}
+        self._ids = itertools.count(1)
+
+    # -- what a test does as WhatsApp -----------------------------------------------------
+
+    def connection(self, uuid: str, number: int = 1, timeout: float = 5.0) -> Connection:
+        """The session's `number`th connect, once it has happened."""
+        with self.connected:
+            if not self.connected.wait_for(lambda: len(self.connections.get(uuid, [])) >= number, timeout):
+                raise AssertionError(f"session {uuid} did not connect {number} time(s) within {timeout}s")
+            return self.connections[uuid][number - 1]
+
+    def connect_count(self, uuid: str) -> int:
+        with self.connected:
+            return len(self.connections.get(uuid, []))
+
+    def show_qr(self, uuid: str, code: str) -> None:
+        buffer = ctypes.create_string_buffer(code.encode())
+        self.connection(uuid).qr(uuid.encode(), ctypes.addressof(buffer))
+
+    def pairing_ends(self, uuid: str, status: str) -> None:
+        buffer = ctypes.create_string_buffer(status.encode())
+        self.connection(uuid).login_status(uuid.encode(), ctypes.addressof(buffer))
+
+    def emit(self, uuid: str, event, *, connection: int | None = None) -> None:
+        """What Go's event loop does: the serialized event through neonize's callback."""
+        if isinstance(event, go.Connected):
+            self.logged_in.add(uuid)
+        elif isinstance(event, go.LoggedOut | go.StreamReplaced | go.Disconnected):
+            self.logged_in.discard(uuid)
+        data = filled(event).SerializeToString()
+        buffer = ctypes.create_string_buffer(data, len(data) or 1)
+        connections = self.connections[uuid]
+        target = connections[-1] if connection is None else connections[connection - 1]
+        target.event(uuid.encode(), ctypes.addressof(buffer), len(data), EVENT_TO_INT[type(event)])
+
+    def log_in(self, uuid: str, phone: str) -> None:
+        """A stored device comes online: Go reports the device, then Connected."""
+        self.emit(uuid, go.Device(JID=go.JID(User=phone, Server="s.whatsapp.net", Device=12)))
+        self.emit(uuid, go.Connected(status=True))
+
+    # -- the exported Go functions neonize calls ------------------------------------------
+
+    def Neonize(self, name, uuid, jid, jid_size, new_device, log_level, qr, login, event, log, *rest):
+        key = uuid.decode()
+        if self.connect_error:
+            return self.connect_error.encode()
+        connection = Connection(name.decode(), qr, login, event)
+        with self.connected:
+            self.connections.setdefault(key, []).append(connection)
+            self.connected.notify_all()
+        connection.stopped.wait()
+        return b""
+
+    def Stop(self, uuid) -> None:
+        key = uuid.decode()
+        self.stops.append(key)
+        self.logged_in.discard(key)
+        with self.connected:
+            for connection in self.connections.get(key, []):
+                connection.stopped.set()
+
+    def IsLoggedIn(self, uuid) -> bool:
+        return uuid.decode() in self.logged_in
+
+    def IsOnWhatsApp(self, uuid, numbers, *size) -> bytes:
+        responses = []
+        for query in numbers.decode().split(" "):
+            self.checked.append(query)
+            digits = query.lstrip("+")
+            found = not digits.endswith("0000")
+            jid = go.JID(User=digits if found else "", Server="s.whatsapp.net")
+            responses.append(go.IsOnWhatsAppResponse(Query=query, JID=jid, IsIn=found))
+        return filled(go.IsOnWhatsAppReturnFunction(IsOnWhatsAppResponse=responses)).SerializeToString()
+
+    def SendMessage(self, uuid, to, to_size, message, message_size) -> bytes:
+        if self.send_error:
+            return filled(go.SendMessageReturnFunction(Error=self.send_error)).SerializeToString()
+        self.sent.append(Sent(go.JID.FromString(to), Message.FromString(message)))
+        response = go.SendResponse(ID=f"3EB0{next(self._ids):018X}", Timestamp=1_700_000_000)
+        return filled(go.SendMessageReturnFunction(SendResponse=response)).SerializeToString()
+
+    def Upload(self, uuid, data, size, media_type) -> bytes:
+        self.uploads.append((bytes(data[:size]), media_type))
+        number = len(self.uploads)
+        response = go.UploadResponse(
+            url=f"https://mmg.whatsapp.net/upload/{number}",
+            DirectPath=f"/v/t62/{number}",
+            MediaKey=b"k" * 32,
+            FileEncSHA256=b"e" * 32,
+            FileSHA256=b"s" * 32,
+            FileLength=size,
+        )
+        return filled(go.UploadReturnFunction(UploadResponse=response)).SerializeToString()
+
+    def PairPhone(self, uuid, params, size) -> bytes:
+        self.pair_requests.append(go.PairPhoneParams.FromString(params[:size]))
+        return filled(go.PairPhoneReturnFunction(Code="ABCD-EFGH")).SerializeToString()
+
+    def GetPNFromLID(self, uuid, jid, size) -> bytes:
+        connections = self.connections.get(uuid.decode(), [])
+        # The real one dereferences the client unchecked: on a stopped one the process ends.
+        assert connections and not connections[-1].stopped.is_set(), "GetPNFromLID on a stopped client"
+        lid = go.JID.FromString(jid[:size])
+        phone = self.lid_map.get(lid.User)
+        if phone is None:
+            return filled(go.GetJIDFromStoreReturnFunction(Jid=go.JID())).SerializeToString()
+        return filled(
+            go.GetJIDFromStoreReturnFunction(Jid=go.JID(User=phone, Server="s.whatsapp.net"))
+        ).SerializeToString()
+
+    def Logout(self, uuid) -> bytes:
+        self.logged_in.discard(uuid.decode())
+        return b""
