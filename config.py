@@ -93,7 +93,10 @@ class Config:
     OVERLOAD_BACKOFF_SECONDS = env_int("OVERLOAD_BACKOFF_SECONDS", 30)
     SEND_RETRY_DELAYS = [int(x) for x in env_list("SEND_RETRY_DELAYS", "5,30,120")]
     BULK_MIN_DELAY_MS = env_int("BULK_MIN_DELAY_MS", 1000)
-    # Media to send: the whole fetch of a media URL must finish within this time.
+    # Media to send: the whole fetch of a media URL must finish within this time, and a
+    # send request (media inline as base64 data URLs) may be this large; other requests
+    # are held to MAX_CONTENT_LENGTH.
+    SEND_MAX_REQUEST_BYTES = env_int("SEND_MAX_REQUEST_BYTES", 140 * 1024 * 1024)
     MEDIA_FETCH_TIMEOUT_SECONDS = env_float("MEDIA_FETCH_TIMEOUT_SECONDS", 30.0)
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)

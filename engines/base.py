@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from engines.outgoing import Outgoing
+
 # Why a session whose QR codes all expired unscanned went offline (every engine says the same).
 QR_EXPIRED_REASON = "QR code expired: it was not scanned in time. Connect again for a new one."
 
@@ -112,6 +114,15 @@ class Engine(ABC):
         Sending again with the same `wa_id` must not deliver a second message. Raises
         EngineError: `transient` for failures worth retrying, not for a bad recipient.
         """
+
+    def send(self, session_id: str, to: str, outgoing: Outgoing, *, wa_id: str) -> SendResult:
+        """Send a message of any kind (engines/outgoing.py) under the id `wa_id`.
+
+        Engines that know more kinds than text override this; the rest refuse them.
+        """
+        if outgoing.kind == "text":
+            return self.send_text(session_id, to, outgoing.text, wa_id=wa_id)
+        raise EngineError("REJECTED", f"The {self.name} engine cannot send {outgoing.kind} messages")
 
     @abstractmethod
     def pair_code(self, session_id: str, phone: str) -> str:

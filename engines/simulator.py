@@ -45,6 +45,7 @@ from engines.base import (
     QrCode,
     SendResult,
 )
+from engines.outgoing import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,11 @@ class SimulatorEngine(Engine):
             return list(self._sessions)
 
     def send_text(self, session_id: str, to: str, text: str, *, wa_id: str) -> SendResult:
+        return self.send(session_id, to, Outgoing("text", text=text), wa_id=wa_id)
+
+    def send(self, session_id: str, to: str, outgoing: Outgoing, *, wa_id: str) -> SendResult:
+        """Every kind goes into the outbox as the network would carry it (media as its size
+        and SHA-256, not its bytes)."""
         self._raise_faults(session_id)
         if "rejected" in self.faults(session_id):
             raise EngineError("REJECTED", "WhatsApp rejected the message (HTTP 400 bad request)")
@@ -158,7 +164,7 @@ class SimulatorEngine(Engine):
         if not number_exists(to):
             raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
         now = datetime.now(UTC)
-        if self._outbox_add(session_id, {"id": wa_id, "to": to, "text": text, "at": now.isoformat()}):
+        if self._outbox_add(session_id, {"id": wa_id, "to": to, **_carried(outgoing), "at": now.isoformat()}):
             delay = timedelta(seconds=self.settings.receipt_seconds)
             self._receipt_later(now + delay, session_id, wa_id, "delivered")
             if number_reads(to):
@@ -336,3 +342,22 @@ class SimulatorEngine(Engine):
     def _device_save(self, session_id: str, phone: str) -> None:
         device = {"phone": phone, "pairedAt": datetime.now(UTC).isoformat()}
         self._device_path(session_id).write_text(json.dumps(device))
+
+
+def _carried(outgoing: Outgoing) -> dict:
+    """What the network carries of a message: its kind and details, media as a fingerprint."""
+    record = {key: value for key, value in outgoing.to_record().items() if not key.startswith("quoted")}
+    record["text"] = outgoing.text
+    if outgoing.media is not None:
+        record["media"] = {
+            "mimetype": outgoing.mimetype,
+            "size": len(outgoing.media),
+            "sha256": hashlib.sha256(outgoing.media).hexdigest(),
+            **({"filename": outgoing.filename} if outgoing.filename else {}),
+        }
+        record.pop("mimetype", None)
+        record.pop("filename", None)
+    if outgoing.quoted_wa_id:
+        quoted = {"id": outgoing.quoted_wa_id, "from_me": outgoing.quoted_from_me, "text": outgoing.quoted_text}
+        record["quoted"] = quoted
+    return record

@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -49,6 +49,11 @@ class Message(db.Model):
     direction: Mapped[str] = mapped_column(String(8), default=OUTBOUND)
     phone: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)
+    # text, image, video, audio, ptt, document, sticker, location, contact, poll, reaction.
+    type: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
+    # The kind's details beyond `body` (engines.outgoing.Outgoing.to_record, plus the stored
+    # media file's name, size and SHA-256); None for plain text.
+    payload: Mapped[dict | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED)
     error: Mapped[str | None] = mapped_column(String(500))
     error_code: Mapped[str | None] = mapped_column(String(64))
@@ -86,6 +91,8 @@ class Message(db.Model):
             "direction": self.direction,
             "to" if self.direction == OUTBOUND else "from": self.phone,
             "message": self.body,
+            "type": self.type,
+            **({"content": self.payload_public()} if self.payload else {}),
             "status": self.status,
             "error": self.error,
             "errorCode": self.error_code,
@@ -98,6 +105,11 @@ class Message(db.Model):
             "failedAt": isoformat(self.failed_at),
         }
 
+    def payload_public(self) -> dict:
+        """The kind's details as the API shows them (camelCase, no file paths)."""
+        hidden = {"media_file", "kind"}
+        return {_camel(key): value for key, value in (self.payload or {}).items() if key not in hidden}
+
     def to_status_event(self) -> dict:
         return {
             "messageId": self.id,
@@ -108,3 +120,8 @@ class Message(db.Model):
             "error": self.error,
             "timestamp": isoformat(self.updated_at),
         }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

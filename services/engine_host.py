@@ -35,6 +35,7 @@ from services.engine_hosts import (
     session_overload_mark,
 )
 from services.messages import message_status_set
+from services.outgoing import outgoing_load
 from services.sender import SessionSenders
 from services.simulator import faults_read
 
@@ -216,7 +217,7 @@ class EngineHost:
         message.attempts += 1
         db.session.commit()
         try:
-            result = self.engine.send_text(message.session_id, message.phone, message.body, wa_id=message.wa_id)
+            result = self.engine.send(message.session_id, message.phone, outgoing_load(message), wa_id=message.wa_id)
         except EngineError as exc:
             if exc.code == "OVERLOADED":  # new sends on the session get 503 until WhatsApp recovers
                 session_overload_mark(message.session_id, self.app.config["OVERLOAD_BACKOFF_SECONDS"])

@@ -11,12 +11,14 @@ from sqlalchemy import func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from engines.outgoing import Outgoing
 from extensions import db
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
 from models.message import INBOUND, OUTBOUND, STATUS_RANK
 from services.engine_hosts import engine_queue_for, session_overloaded_for
 from services.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationError
+from services.outgoing import outgoing_parse, outgoing_preview, outgoing_store
 from services.phones import phone_normalize
 from services.quotas import quota_refund, quota_refunds, quota_reserve
 from services.realtime import event_emit
@@ -69,14 +71,17 @@ def message_send(
     session_id: str,
     *,
     to: object,
-    text: object,
+    text: object = None,
+    content: dict | None = None,
     idempotency_key: str | None,
     simulated: bool = False,
 ) -> Message:
-    """Persist a text message as queued and enqueue it; a repeated idempotency key returns the first.
+    """Persist a message as queued and enqueue it; a repeated idempotency key returns the first.
 
-    `simulated` (a test key's send) checks everything a real send checks, then answers with
-    an unsaved message marked sent (id `sim_...`): nothing is stored, enqueued or counted.
+    The message is `text`, or any kind `content` (a send request's body, see
+    services/outgoing.py) describes. `simulated` (a test key's send) checks everything a
+    real send checks, then answers with an unsaved message marked sent (id `sim_...`):
+    nothing is stored, enqueued or counted.
     """
     session = session_get(user, session_id)
     if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
@@ -84,14 +89,18 @@ def message_send(
             f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters", code="INVALID_IDEMPOTENCY_KEY"
         )
     phone = phone_normalize(to)
-    text = text_check(text)
+    if content is None:
+        outgoing = Outgoing("text", text=text_check(text))
+    else:
+        outgoing = outgoing_parse(session, content)
+    preview = outgoing_preview(outgoing)
     if idempotency_key and not simulated:
         earlier = _by_idempotency_key(user, idempotency_key)
         if earlier is not None:
-            return _same_request(earlier, phone, text)
+            return _same_request(earlier, phone, preview)
     if simulated:
         session_require_connected(session, "connect it (and scan the QR) before sending")
-        return message_simulated(user, session, phone=phone, text=text)
+        return message_simulated(user, session, phone=phone, text=preview, type=outgoing.kind)
     session_require_not_overloaded(session)
     quota = quota_reserve(user)
     try:
@@ -104,7 +113,8 @@ def message_send(
         user_id=user.id,
         session_id=session.id,
         phone=phone,
-        body=text,
+        body=preview,
+        type=outgoing.kind,
         wa_id=new_wa_id(),
         idempotency_key=idempotency_key or None,
         dispatched_at=datetime.now(UTC),
@@ -112,10 +122,12 @@ def message_send(
     )
     db.session.add(message)
     try:
+        db.session.flush()
+        outgoing_store(message, outgoing)
         db.session.commit()
     except IntegrityError:  # a concurrent request with the same key got there first (its slot is undone too)
         db.session.rollback()
-        return _same_request(_by_idempotency_key(user, idempotency_key), phone, text)
+        return _same_request(_by_idempotency_key(user, idempotency_key), phone, preview)
     message_enqueue(message, session)
     return message
 

@@ -205,6 +205,11 @@ def session_pair_simulated(session_id: str, token: str, phone: object = None) ->
         raise Conflict("This QR code has expired; scan the new QR", error="QR code expired", code="QR_EXPIRED")
     owner = session.user_id
     engine_enqueue(session, "jobs.engine.engine_session_pair", session.id, token, phone)
+    return _connected_soon(owner, session_id)
+
+
+def _connected_soon(owner: str, session_id: str) -> WaSession | None:
+    """The session once the engine host has connected it, or None if not within PAIR_WAIT_SECONDS."""
     db.session.rollback()
     user = db.session.get(User, owner)
     session = wait_until(
@@ -256,11 +261,4 @@ def session_pair_code_simulated(session_id: str, code: object) -> WaSession | No
     owner = session.user_id
     seconds = current_app.config["PAIR_WAIT_SECONDS"]
     engine_ask(session, "jobs.engine.engine_session_pair", session.id, code.strip(), None, seconds=seconds)
-    db.session.rollback()
-    user = db.session.get(User, owner)
-    session = wait_until(
-        lambda: session_get(user, session_id),
-        lambda s: s.status == SessionStatus.CONNECTED,
-        current_app.config["PAIR_WAIT_SECONDS"],
-    )
-    return session if session.status == SessionStatus.CONNECTED else None
+    return _connected_soon(owner, session_id)

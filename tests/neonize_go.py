@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from neonize.events import EVENT_TO_INT
 from neonize.proto import Neonize_pb2 as go
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message
+from neonize.proto.waCommon.WACommon_pb2 import MessageKey
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, ReactionMessage
 
 
 def filled(message):
@@ -58,6 +59,7 @@ class FakeGo:
         self.logged_in: set[str] = set()
         self.sent: list[Sent] = []
         self.uploads: list[tuple[bytes, int]] = []
+        self.me: dict[str, str] = {}  # each logged-in client's own number
         self.checked: list[str] = []
         self.pair_requests: list[go.PairPhoneParams] = []
         self.stops: list[str] = []
@@ -101,6 +103,7 @@ class FakeGo:
 
     def log_in(self, uuid: str, phone: str) -> None:
         """A stored device comes online: Go reports the device, then Connected."""
+        self.me[uuid] = phone
         self.emit(uuid, go.Device(JID=go.JID(User=phone, Server="s.whatsapp.net", Device=12)))
         self.emit(uuid, go.Connected(status=True))
 
@@ -144,6 +147,18 @@ class FakeGo:
         self.sent.append(Sent(go.JID.FromString(to), Message.FromString(message)))
         response = go.SendResponse(ID=f"3EB0{next(self._ids):018X}", Timestamp=1_700_000_000)
         return filled(go.SendMessageReturnFunction(SendResponse=response)).SerializeToString()
+
+    def BuildReaction(self, uuid, chat, chat_size, sender, sender_size, message_id, reaction) -> bytes:
+        """As whatsmeow's BuildReaction: a reaction keyed to the chat, the message and whether it is ours."""
+        chat_jid, sender_jid = go.JID.FromString(chat[:chat_size]), go.JID.FromString(sender[:sender_size])
+        me = self.me.get(uuid.decode() if isinstance(uuid, bytes) else uuid)
+        key = MessageKey(
+            remoteJID=f"{chat_jid.User}@{chat_jid.Server}",
+            fromMe=me is not None and sender_jid.User == me,
+            ID=message_id.decode(),
+        )
+        message = Message(reactionMessage=ReactionMessage(key=key, text=reaction.decode(), senderTimestampMS=1))
+        return filled(go.BuildMessageReturnFunction(Message=message)).SerializeToString()
 
     def Upload(self, uuid, data, size, media_type) -> bytes:
         self.uploads.append((bytes(data[:size]), media_type))

@@ -5,30 +5,20 @@ import re
 
 import pytest
 
+from tests import webhooks_support
 from tests.conftest import pair_session, wait_for
 from tests.dashboard import DashboardUser
-from tests.receiver import Receiver
+from tests.webhooks_support import LOCAL
+
+# The shared fixtures: receivers on loopback, a short ladder, a Starter account.
+config_overrides, receiver, starter = (
+    webhooks_support.config_overrides,
+    webhooks_support.receiver,
+    webhooks_support.starter,
+)
 
 SECRET = re.compile(r"whsec_[0-9a-f]{64}")
 EVENTS = ["message.received", "message.status", "session.connected", "session.disconnected", "session.qr"]
-LOCAL = {"ALLOW_PRIVATE_URLS": True, "WEBHOOK_RETRY_DELAYS": [1, 1, 1, 1, 1]}
-
-
-@pytest.fixture
-def config_overrides() -> dict:
-    return LOCAL
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture
-def starter(make_account):
-    return make_account(plan="starter")
 
 
 @pytest.fixture

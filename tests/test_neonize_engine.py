@@ -684,3 +684,48 @@ def test_the_web_and_worker_processes_never_load_neonize(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "clean"
+
+
+def test_a_reply_with_mentions_quotes_whatsapps_id_of_our_own_message(nz):
+    from engines.outgoing import Outgoing
+
+    nz.online()
+    first = nz.engine.send_text("s1", "6281234567890", "Order 42 is ready", wa_id="3EB0OURS000000000000001")
+    whatsapp_id = nz.engine.ledger.get("s1", first.wa_id).whatsapp_id
+    reply = Outgoing(
+        "text",
+        text="@6281111111111 see above",
+        quoted_wa_id=first.wa_id,
+        quoted_from_me=True,
+        quoted_text="Order 42 is ready",
+        mentions=("6281111111111",),
+    )
+    nz.engine.send("s1", "6281234567890", reply, wa_id="3EB0OURS000000000000002")
+    text = nz.go.sent[1].message.extendedTextMessage
+    assert text.text == "@6281111111111 see above"
+    assert text.contextInfo.stanzaID == whatsapp_id != first.wa_id  # WhatsApp's id, not ours
+    assert text.contextInfo.participant == f"{PHONE}@s.whatsapp.net"
+    assert text.contextInfo.quotedMessage.conversation == "Order 42 is ready"
+    assert list(text.contextInfo.mentionedJID) == ["6281111111111@s.whatsapp.net"]
+
+
+def test_a_reaction_to_our_message_and_a_view_once_image(nz):
+    from engines.outgoing import Outgoing, Reaction
+
+    nz.online()
+    first = nz.engine.send_text("s1", "6281234567890", "New stock!", wa_id="3EB0OURS000000000000003")
+    whatsapp_id = nz.engine.ledger.get("s1", first.wa_id).whatsapp_id
+    reaction = Outgoing("reaction", reaction=Reaction(message_wa_id=first.wa_id, from_me=True, emoji="🔥"))
+    nz.engine.send("s1", "6281234567890", reaction, wa_id="3EB0OURS000000000000004")
+    sent = nz.go.sent[1].message.reactionMessage
+    assert (sent.key.ID, sent.key.fromMe, sent.key.remoteJID, sent.text) == (
+        whatsapp_id,
+        True,
+        "6281234567890@s.whatsapp.net",
+        "🔥",
+    )
+
+    image = Outgoing("image", media=png(), mimetype="image/png", view_once=True, text="Only once")
+    nz.engine.send("s1", "6281234567890", image, wa_id="3EB0OURS000000000000005")
+    sent = nz.go.sent[2].message.imageMessage
+    assert (sent.viewOnce, sent.caption) == (True, "Only once")

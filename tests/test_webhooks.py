@@ -17,26 +17,21 @@ import pytest
 from extensions import db
 from models import WebhookDelivery
 from services.webhooks import webhook_deliveries_resume, webhook_delivery_attempt, webhooks_dispatch
+from tests import webhooks_support
 from tests.conftest import decode_qr, pair_session, wait_for
 from tests.receiver import HANG, Answer, Receiver
+from tests.webhooks_support import LOCAL
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
+# The shared fixtures: receivers on loopback, a short ladder, a Starter account.
+config_overrides, receiver, starter = (
+    webhooks_support.config_overrides,
+    webhooks_support.receiver,
+    webhooks_support.starter,
+)
+
 SECRET = re.compile(r"^whsec_[0-9a-f]{64}$")
-# Receivers in these tests listen on 127.0.0.1, which only an operator's switch allows.
-LOCAL = {"ALLOW_PRIVATE_URLS": True, "WEBHOOK_RETRY_DELAYS": [1, 1, 1, 1, 1]}
-
-
-@pytest.fixture
-def config_overrides() -> dict:
-    return LOCAL
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 @pytest.fixture
@@ -44,12 +39,6 @@ def other_receiver():
     receiver = Receiver()
     yield receiver
     receiver.close()
-
-
-@pytest.fixture
-def starter(make_account):
-    """A Starter-plan account: the cheapest plan with webhooks."""
-    return make_account(plan="starter")
 
 
 @pytest.fixture

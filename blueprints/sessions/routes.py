@@ -147,13 +147,14 @@ def delete(session_id: str):
 @bp.post("/<session_id>/send")
 @auth_required
 def send(session_id: str):
-    """Send a text message; answers once the engine has, or 202 while it is still queued."""
+    """Send a message of any kind (text by default); answers once the engine has, or 202 while queued."""
+    request.max_content_length = current_app.config["SEND_MAX_REQUEST_BYTES"]  # media as data URLs
     body = json_body()
     message = message_send(
         current_user(),
         session_id,
         to=body.get("to"),
-        text=body.get("message"),
+        content=body,
         idempotency_key=request.headers.get("Idempotency-Key"),
         simulated=in_test_mode(),
     )

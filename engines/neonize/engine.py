@@ -42,7 +42,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -80,6 +80,7 @@ from engines.neonize import messages
 from engines.neonize.gate import GATE, GatedGo
 from engines.neonize.sent import SentLedger
 from engines.neonize.store import device_stores
+from engines.outgoing import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -403,6 +404,31 @@ class NeonizeEngine(Engine):
     def send_contact(self, session_id: str, to: str, name: str, phone: str, *, wa_id: str) -> SendResult:
         message = messages.contact_message(name, phone)
         return self.send_content(session_id, to, lambda client: message, wa_id=wa_id)
+
+    def send(self, session_id: str, to: str, outgoing: Outgoing, *, wa_id: str) -> SendResult:
+        """Any kind of message (engines/outgoing.py), built for the recipient's chat."""
+        outgoing = self._whatsapp_ids(session_id, outgoing)
+
+        def build(client: NewClient):
+            me = client.me.JID if client.me is not None and client.me.JID.User else None
+            return messages.outgoing_message(client, outgoing, chat=build_jid(to), me=me)
+
+        return self.send_content(session_id, to, build, wa_id=wa_id)
+
+    def _whatsapp_ids(self, session_id: str, outgoing: Outgoing) -> Outgoing:
+        """Replies and reactions to our own messages name them by our ids; WhatsApp knows
+        them by the ids it gave them (see sent.py). Inbound messages carry WhatsApp's already."""
+
+        def theirs(wa_id: str) -> str:
+            entry = self.ledger.get(session_id, wa_id)
+            return entry.whatsapp_id if entry is not None and entry.completed else wa_id
+
+        if outgoing.quoted_wa_id and outgoing.quoted_from_me:
+            outgoing = replace(outgoing, quoted_wa_id=theirs(outgoing.quoted_wa_id))
+        if outgoing.reaction is not None and outgoing.reaction.from_me:
+            reaction = replace(outgoing.reaction, message_wa_id=theirs(outgoing.reaction.message_wa_id))
+            outgoing = replace(outgoing, reaction=reaction)
+        return outgoing
 
     def send_content(self, session_id: str, to: str, build: Callable[[NewClient], object], *, wa_id: str) -> SendResult:
         """Send what `build` makes for the client, once per `wa_id` (see sent.py).

@@ -9,7 +9,18 @@ reach its builders. Media builders upload through the client (a Go call) first.
 from __future__ import annotations
 
 from neonize.client import NewClient
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContactMessage, LocationMessage, Message
+from neonize.proto.Neonize_pb2 import JID
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+    ContactMessage,
+    ContextInfo,
+    ExtendedTextMessage,
+    LocationMessage,
+    Message,
+)
+from neonize.utils.enum import VoteType
+from neonize.utils.jid import Jid2String, build_jid
+
+from engines.outgoing import Outgoing
 
 VOICE_MIMETYPE = "audio/ogg; codecs=opus"
 
@@ -81,3 +92,73 @@ def audio_message(client: NewClient, data: bytes, *, voice: bool = False) -> Mes
 def video_message(client: NewClient, data: bytes, *, caption: str = "") -> Message:
     """A video with its thumbnail and duration. Needs ffmpeg and ffprobe."""
     return _media("video", lambda: client.build_video_message(bytes(data), caption=caption or None))
+
+
+def sticker_message(client: NewClient, data: bytes) -> Message:
+    return _media("sticker", lambda: client.build_sticker_message(bytes(data)))
+
+
+def poll_message(client: NewClient, question: str, options: tuple[str, ...], *, multiple: bool) -> Message:
+    count = VoteType.MULTIPLE if multiple else VoteType.SINGLE
+    return client.build_poll_vote_creation(question, list(options), count)
+
+
+def outgoing_message(client: NewClient, outgoing: Outgoing, *, chat: JID, me: JID | None) -> Message:
+    """The WhatsApp message for any kind we send, with its reply, mentions and view-once.
+
+    `chat` is the recipient's JID; `me` the session's own (the sender of our quoted or
+    reacted-to messages).
+    """
+    kind = outgoing.kind
+    if kind == "reaction":
+        reaction = outgoing.reaction
+        sender = me if reaction.from_me and me is not None else chat
+        return client.build_reaction(chat, sender, reaction.message_wa_id, reaction.emoji)
+    if kind == "text":
+        if not (outgoing.quoted_wa_id or outgoing.mentions):
+            return text_message(outgoing.text)
+        message = Message(extendedTextMessage=ExtendedTextMessage(text=outgoing.text))
+        inner = message.extendedTextMessage
+    else:
+        message = _kind_message(client, outgoing)
+        inner = getattr(message, message.ListFields()[0][0].name)
+    if outgoing.quoted_wa_id or outgoing.mentions:
+        inner.contextInfo.MergeFrom(_context(outgoing, chat=chat, me=me))
+    if outgoing.view_once and hasattr(inner, "viewOnce"):
+        inner.viewOnce = True
+    return message
+
+
+def _kind_message(client: NewClient, outgoing: Outgoing) -> Message:
+    kind, data, caption = outgoing.kind, outgoing.media, outgoing.text
+    if kind == "image":
+        return image_message(client, data, caption=caption)
+    if kind == "video":
+        return video_message(client, data, caption=caption)
+    if kind in ("audio", "ptt"):
+        return audio_message(client, data, voice=kind == "ptt")
+    if kind == "document":
+        return document_message(
+            client, data, filename=outgoing.filename or "document", mimetype=outgoing.mimetype, caption=caption
+        )
+    if kind == "sticker":
+        return sticker_message(client, data)
+    if kind == "location":
+        place = outgoing.location
+        return location_message(place.latitude, place.longitude, name=place.name, address=place.address)
+    if kind == "contact":
+        return contact_message(outgoing.contact.full_name, outgoing.contact.phone)
+    if kind == "poll":
+        poll = outgoing.poll
+        return poll_message(client, poll.question, poll.options, multiple=poll.multiple_answers)
+    raise MediaError(f"Cannot send a {kind} message")
+
+
+def _context(outgoing: Outgoing, *, chat: JID, me: JID | None) -> ContextInfo:
+    context = ContextInfo(mentionedJID=[Jid2String(build_jid(phone)) for phone in outgoing.mentions])
+    if outgoing.quoted_wa_id:
+        author = me if outgoing.quoted_from_me and me is not None else chat
+        context.stanzaID = outgoing.quoted_wa_id
+        context.participant = Jid2String(JID(User=author.User, Server=author.Server))
+        context.quotedMessage.MergeFrom(Message(conversation=outgoing.quoted_text))
+    return context
