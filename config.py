@@ -99,6 +99,9 @@ class Config:
     SEND_MAX_REQUEST_BYTES = env_int("SEND_MAX_REQUEST_BYTES", 140 * 1024 * 1024)
     MEDIA_FETCH_TIMEOUT_SECONDS = env_float("MEDIA_FETCH_TIMEOUT_SECONDS", 30.0)
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
+    # Number checks: how long an answer is reused, and how long a request waits for WhatsApp's.
+    NUMBER_CHECK_CACHE_SECONDS = env_int("NUMBER_CHECK_CACHE_SECONDS", 24 * 3600)
+    NUMBER_CHECK_WAIT_SECONDS = env_float("NUMBER_CHECK_WAIT_SECONDS", 15.0)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
     STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 5.0)
     # Server-Sent Events: how long a session's events are kept for Last-Event-ID resumes,

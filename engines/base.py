@@ -133,8 +133,9 @@ class Engine(ABC):
         """
 
     @abstractmethod
-    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:
-        """Which of these phone numbers (digits with country code) are on WhatsApp."""
+    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, str | None]:
+        """For each phone number (digits with country code): its WhatsApp id ("<digits>@s.whatsapp.net",
+        as WhatsApp files it), or None when it is not on WhatsApp."""
 
     @abstractmethod
     def shutdown(self) -> None:

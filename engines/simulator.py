@@ -181,9 +181,9 @@ class SimulatorEngine(Engine):
             session.pair_phone = phone
             return f"{session.pair_code[:4]}-{session.pair_code[4:]}"
 
-    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:
+    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, str | None]:
         self._raise_faults(session_id)
-        return {phone: number_exists(phone) for phone in phones}
+        return {phone: f"{phone}@s.whatsapp.net" if number_exists(phone) else None for phone in phones}
 
     def shutdown(self) -> None:
         self._stopping.set()

@@ -30,6 +30,11 @@ def engine_session_pair_code(session_id: str, phone: str) -> dict:
 
 
 @app_job
+def engine_numbers_check(session_id: str, phones: list[str]) -> dict:
+    return engine_host_current().numbers_check(session_id, phones)
+
+
+@app_job
 def engine_message_send(message_id: str) -> None:
     engine_host_current().message_accept(message_id)
 

@@ -168,6 +168,10 @@ class EngineHost:
         """Ask for a code that links the session by phone number instead of a QR scan."""
         return _answer(lambda: self.engine.pair_code(session_id, phone))
 
+    def numbers_check(self, session_id: str, phones: list[str]) -> dict:
+        """Which numbers are on WhatsApp, with their WhatsApp ids."""
+        return _answer(lambda: self.engine.check_numbers(session_id, phones))
+
     def _simulate(self, action: str, session_id: str, *args) -> dict:
         """Play the simulated phone's or contact's part; only the simulator engine has one."""
         act = getattr(self.engine, action, None)

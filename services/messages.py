@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from engines.outgoing import Outgoing
+from engines.outgoing import KINDS, Outgoing
 from extensions import db
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
@@ -286,9 +286,28 @@ def messages_failed(user: User, limit: object, *, only_sessions: list[str] | Non
 
 
 def messages_list(
-    user: User, *, session_id=None, status=None, direction=None, page=None, limit=None, only_sessions=None
+    user: User,
+    *,
+    session_id=None,
+    status=None,
+    direction=None,
+    chat=None,
+    kind=None,
+    since=None,
+    until=None,
+    cursor=None,
+    page=None,
+    limit=None,
+    only_sessions=None,
 ) -> dict:
-    """One page of the message log (`only_sessions`' messages, for an API key limited to them)."""
+    """One page of the message log, newest first (`only_sessions`' messages, for an API key
+    limited to them).
+
+    Filters: session, chat (the other party's number), direction, status, type, and
+    since/until (ISO 8601 times, since inclusive, until exclusive). Pages by `page`, or
+    by `cursor` (the `nextCursor` of the page before), which stays right while messages
+    keep arriving.
+    """
     limit = _limit(limit, default=50, maximum=200)
     page = _limit(page, default=1, maximum=10**6, field="page")
     query = select(Message).where(Message.user_id == user.id)
@@ -297,14 +316,53 @@ def messages_list(
     if session_id:
         query = query.where(Message.session_id == session_id)
     if status:
+        if status not in list(MessageStatus):
+            raise ValidationError(f"'status' must be one of {', '.join(MessageStatus)}", code="INVALID_FIELD")
         query = query.where(Message.status == status)
     if direction:
         if direction not in ("inbound", "outbound"):
             raise ValidationError("'direction' must be inbound or outbound", code="INVALID_FIELD")
         query = query.where(Message.direction == direction)
+    if chat:
+        query = query.where(Message.phone == phone_normalize(chat, field="chat"))
+    if kind:
+        if kind not in KINDS:
+            raise ValidationError(f"'type' must be one of {', '.join(KINDS)}", code="INVALID_FIELD")
+        query = query.where(Message.type == kind)
+    if since:
+        query = query.where(Message.created_at >= _instant(since, "since"))
+    if until:
+        query = query.where(Message.created_at < _instant(until, "until"))
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = db.session.scalars(query.order_by(Message.created_at.desc()).limit(limit).offset((page - 1) * limit))
-    return {"messages": [m.to_dict() for m in rows], "total": total, "page": page, "limit": limit}
+    ordered = query.order_by(Message.created_at.desc(), Message.id.desc())
+    if cursor:
+        position = _cursor(user, cursor)
+        if position is None:
+            raise ValidationError("'cursor' is not a message of this log", code="INVALID_CURSOR")
+        at, message_id = position
+        ordered = ordered.where(or_(Message.created_at < at, (Message.created_at == at) & (Message.id < message_id)))
+        rows = db.session.scalars(ordered.limit(limit + 1)).all()
+    else:
+        rows = db.session.scalars(ordered.limit(limit + 1).offset((page - 1) * limit)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "messages": [m.to_dict() for m in rows],
+        "total": total,
+        "page": None if cursor else page,
+        "limit": limit,
+        "nextCursor": rows[-1].id if more else None,
+    }
+
+
+def _instant(value: str, field: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationError(
+            f"'{field}' must be an ISO 8601 time like 2026-11-23T10:00:00Z", code="INVALID_FIELD"
+        ) from exc
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
 def messages_recent(user: User, session_id: str, limit: int = 20) -> list[Message]:

@@ -422,8 +422,8 @@ def test_numbers_not_on_whatsapp_are_not_sent_to(nz):
     assert failed.value.code == "NUMBER_NOT_ON_WHATSAPP" and not failed.value.transient
     assert nz.go.sent == []
     assert nz.engine.check_numbers("s1", ["6281234567890", "6281234560000"]) == {
-        "6281234567890": True,
-        "6281234560000": False,
+        "6281234567890": "6281234567890@s.whatsapp.net",
+        "6281234560000": None,
     }
 
 

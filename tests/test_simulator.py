@@ -56,7 +56,10 @@ def test_engine_create_knows_the_simulator_and_refuses_unknown_names(tmp_path):
 def test_numbers_ending_in_0000_are_not_on_whatsapp(engine):
     assert number_exists("919876543210")
     assert not number_exists("919876540000")
-    assert engine.check_numbers("s1", ["14155550000", "14155551234"]) == {"14155550000": False, "14155551234": True}
+    assert engine.check_numbers("s1", ["14155550000", "14155551234"]) == {
+        "14155550000": None,
+        "14155551234": "14155551234@s.whatsapp.net",
+    }
 
 
 def test_pairing_needs_the_current_token_and_survives_a_restart(engine, tmp_path):

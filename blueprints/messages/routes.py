@@ -24,13 +24,19 @@ def failed():
 @bp.get("")
 @auth_required
 def index():
-    """The message log, newest first (?sessionId= &status= &direction= &page= &limit=)."""
+    """The message log, newest first (?sessionId= &chat= &status= &direction= &type= &since= &until=
+    &cursor= or &page=, &limit=)."""
     args = request.args
     page = messages_list(
         current_user(),
         session_id=args.get("sessionId"),
         status=args.get("status"),
         direction=args.get("direction"),
+        chat=args.get("chat"),
+        kind=args.get("type"),
+        since=args.get("since"),
+        until=args.get("until"),
+        cursor=args.get("cursor"),
         page=args.get("page"),
         limit=args.get("limit"),
         only_sessions=allowed_session_ids(),

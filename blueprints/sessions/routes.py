@@ -15,6 +15,7 @@ from models.base import isoformat
 from services import sessions as svc
 from services.event_stream import stream_events, stream_position
 from services.messages import message_send, message_wait
+from services.numbers import numbers_check
 
 
 @bp.post("")
@@ -172,3 +173,19 @@ def stream(session_id: str):
     body = stream_events(session_id, position, heartbeat_seconds=current_app.config["STREAM_HEARTBEAT_SECONDS"])
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return Response(stream_with_context(body), mimetype="text/event-stream", headers=headers)
+
+
+@bp.get("/<session_id>/on-whatsapp/<phone>")
+@auth_required
+def on_whatsapp(session_id: str, phone: str):
+    """Is this number on WhatsApp? {phone, exists, waId, cached} (answers cached a while)."""
+    [answer] = numbers_check(current_user(), session_id, [phone])
+    return jsonify(success=True, **answer)
+
+
+@bp.post("/<session_id>/on-whatsapp")
+@auth_required
+def on_whatsapp_batch(session_id: str):
+    """Up to 100 numbers at once: {"phones": [...]} -> {results: [{phone, exists, waId, cached}]}."""
+    results = numbers_check(current_user(), session_id, json_body().get("phones"))
+    return jsonify(success=True, count=len(results), results=results)

@@ -331,16 +331,16 @@ class NeonizeEngine(Engine):
         session.pair_code_issued = True  # the QR codes still count down, but are not shown any more
         return code
 
-    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, bool]:
+    def check_numbers(self, session_id: str, phones: list[str]) -> dict[str, str | None]:
         session = self._logged_in(session_id)
         found = self._go_call(
             lambda: session.client.is_on_whatsapp(*[f"+{phone}" for phone in phones]), what=f"check:{session_id}"
         )
-        result = dict.fromkeys(phones, False)
+        result: dict[str, str | None] = dict.fromkeys(phones)
         for entry in found:
             phone = entry.Query.lstrip("+")
             if phone in result:
-                result[phone] = entry.IsIn
+                result[phone] = f"{entry.JID.User}@{entry.JID.Server}" if entry.IsIn and entry.JID.User else None
                 self._remember_recipient(session_id, phone, entry.JID if entry.IsIn else None)
         return result
 
