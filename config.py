@@ -101,6 +101,8 @@ class Config:
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
     # Number checks: how long an answer is reused, and how long a request waits for WhatsApp's.
     NUMBER_CHECK_CACHE_SECONDS = env_int("NUMBER_CHECK_CACHE_SECONDS", 24 * 3600)
+    # Received media is kept under DATA_DIR/media/inbound up to this size each (bigger: noted, not kept).
+    INBOUND_MEDIA_MAX_BYTES = env_int("INBOUND_MEDIA_MAX_BYTES", 100 * 1024 * 1024)
     NUMBER_CHECK_WAIT_SECONDS = env_float("NUMBER_CHECK_WAIT_SECONDS", 15.0)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
     STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 5.0)

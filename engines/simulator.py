@@ -217,15 +217,25 @@ class SimulatorEngine(Engine):
         self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
         return phone
 
-    def receive(self, session_id: str, sender: str, text: str) -> str:
-        """A contact sends the session a text; returns its WhatsApp message id."""
+    def receive(self, session_id: str, sender: str, message: Outgoing | str) -> str:
+        """A contact sends the session a message of any kind; returns its WhatsApp message id."""
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None or session.state != "connected":
                 raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
+        if isinstance(message, str):
+            message = Outgoing("text", text=message)
         wa_id = "SIM" + secrets.token_hex(10).upper()
         self._emit(
-            EngineEventKind.MESSAGE, session_id, waId=wa_id, sender=sender, text=text, timestamp=datetime.now(UTC)
+            EngineEventKind.MESSAGE,
+            session_id,
+            waId=wa_id,
+            sender=sender,
+            text=message.text,
+            type=message.kind,
+            details={key: value for key, value in message.to_record().items() if key not in ("kind", "link_preview")},
+            media=message.media,
+            timestamp=datetime.now(UTC),
         )
         return wa_id
 

@@ -40,5 +40,5 @@ def engine_message_send(message_id: str) -> None:
 
 
 @app_job
-def engine_simulate_inbound(session_id: str, sender: str, text: str) -> dict:
-    return engine_host_current().simulate_inbound(session_id, sender, text)
+def engine_simulate_inbound(session_id: str, sender: str, message: str | dict, media_file: str | None = None) -> dict:
+    return engine_host_current().simulate_inbound(session_id, sender, message, media_file)

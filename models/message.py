@@ -93,6 +93,7 @@ class Message(db.Model):
             "message": self.body,
             "type": self.type,
             **({"content": self.payload_public()} if self.payload else {}),
+            **({"mediaUrl": f"/api/messages/{self.id}/media"} if (self.payload or {}).get("media_file") else {}),
             "status": self.status,
             "error": self.error,
             "errorCode": self.error_code,

@@ -15,6 +15,20 @@ from services.realtime import event_emit
 log = logging.getLogger(__name__)
 
 
+# What the neonize engine reports about an inbound message beyond its text.
+NEONIZE_DETAILS = (
+    "chat",
+    "isGroup",
+    "pushName",
+    "mimetype",
+    "fileName",
+    "location",
+    "senderLid",
+    "quotedId",
+    "reaction",
+)
+
+
 def _clear_qr(session: WaSession) -> None:
     session.qr_code = session.qr_payload = session.qr_expires_at = None
 
@@ -26,7 +40,14 @@ def engine_event_apply(event: EngineEvent) -> None:
     if event.kind == EngineEventKind.MESSAGE:
         data = event.data
         message_inbound(
-            event.session_id, wa_id=data["waId"], sender=data["sender"], text=data["text"], at=data["timestamp"]
+            event.session_id,
+            wa_id=data["waId"],
+            sender=data["sender"],
+            text=data["text"],
+            at=data["timestamp"],
+            kind=data.get("type", "text"),
+            details=data.get("details") or {key: data[key] for key in NEONIZE_DETAILS if key in data},
+            media=data.get("media"),
         )
         return
     session = db.session.get(WaSession, event.session_id)

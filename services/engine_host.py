@@ -20,6 +20,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
 
 from engines import Engine, EngineError, EngineEvent, EngineSettings, engine_create
+from engines.outgoing import Outgoing
 from extensions import db, queues
 from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadWorker
@@ -233,8 +234,17 @@ class EngineHost:
         message_status_set(message, MessageStatus.SENT, at=result.timestamp)
         return None
 
-    def simulate_inbound(self, session_id: str, sender: str, text: str) -> dict:
-        return self._simulate("receive", session_id, sender, text)
+    def simulate_inbound(self, session_id: str, sender: str, message: str | dict, media_file: str | None) -> dict:
+        """A simulated contact writes: `message` is a text, or a message record (engines/outgoing.py)
+        whose media the web role left in `media_file` (removed once read)."""
+        if isinstance(message, dict):
+            media = None
+            if media_file:
+                path = Path(self.app.config["DATA_DIR"]) / "media" / media_file
+                media = path.read_bytes()
+                path.unlink(missing_ok=True)
+            message = Outgoing.from_record(message, media)
+        return self._simulate("receive", session_id, sender, message)
 
     # -- threads --------------------------------------------------------------------------
 

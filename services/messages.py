@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -18,7 +21,7 @@ from models.base import isoformat
 from models.message import INBOUND, OUTBOUND, STATUS_RANK
 from services.engine_hosts import engine_queue_for, session_overloaded_for
 from services.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationError
-from services.outgoing import outgoing_parse, outgoing_preview, outgoing_store
+from services.outgoing import media_root, outgoing_parse, outgoing_preview, outgoing_store
 from services.phones import phone_normalize
 from services.quotas import quota_refund, quota_refunds, quota_reserve
 from services.realtime import event_emit
@@ -228,23 +231,47 @@ def message_receipt(session_id: str, wa_id: str, status: str, at: datetime) -> N
         message_status_set(message, status, at=at)
 
 
-def message_inbound(session_id: str, *, wa_id: str, sender: str, text: str, at: datetime) -> Message | None:
-    """Store a message a contact sent to the session (once), count it, tell the owner."""
+def message_inbound(
+    session_id: str,
+    *,
+    wa_id: str,
+    sender: str,
+    text: str,
+    at: datetime,
+    kind: str = "text",
+    details: dict | None = None,
+    media: bytes | None = None,
+) -> Message | None:
+    """Store a message a contact sent to the session (once), count it, tell the owner.
+
+    `details` are the kind's (location, contact card, quoted message, group chat...),
+    `media` its bytes (kept under DATA_DIR/media/inbound, up to INBOUND_MEDIA_MAX_BYTES).
+    A reaction is not a message of its own: it is recorded on the message it reacts to.
+    """
     session = db.session.get(WaSession, session_id)
     duplicate = db.session.scalar(select(Message.id).where(Message.session_id == session_id, Message.wa_id == wa_id))
     if session is None or duplicate:
+        return None
+    details = dict(details or {})
+    if kind == "reaction":
+        _reaction_record(session, sender, details.get("reaction") or {}, at)
         return None
     message = Message(
         user_id=session.user_id,
         session_id=session_id,
         direction=INBOUND,
         phone=sender,
-        body=text,
+        body=text or _inbound_preview(kind, details),
+        type=kind if kind in KINDS else "text",
         wa_id=wa_id,
         status=MessageStatus.RECEIVED,
         created_at=at,
     )
     db.session.add(message)
+    db.session.flush()
+    if media is not None:
+        details |= inbound_media_store(message, media)
+    message.payload = details or None
     session.messages_received += 1
     db.session.commit()
     event_emit(
@@ -254,8 +281,9 @@ def message_inbound(session_id: str, *, wa_id: str, sender: str, text: str, at: 
             "messageId": message.id,
             "sessionId": session_id,
             "from": sender,
-            "message": text,
-            "type": "text",
+            "message": message.body,
+            "type": message.type,
+            **({"content": message.payload_public()} if message.payload else {}),
             "timestamp": isoformat(at),
         },
     )
@@ -263,6 +291,57 @@ def message_inbound(session_id: str, *, wa_id: str, sender: str, text: str, at: 
 
     stats_refresh_soon(session.user_id)
     return message
+
+
+def _inbound_preview(kind: str, details: dict) -> str:
+    place, card, poll = details.get("location") or {}, details.get("contact") or {}, details.get("poll") or {}
+    named = place.get("name") or card.get("full_name") or poll.get("question") or details.get("filename")
+    labels = {"image": "🖼 Photo", "video": "🎬 Video", "audio": "🎵 Audio", "ptt": "🎤 Voice message"}
+    return named or labels.get(kind, f"[{kind}]")
+
+
+def inbound_media_store(message: Message, media: bytes) -> dict:
+    """Keep a received file (if not too big); what the message records about it."""
+    limit = current_app.config["INBOUND_MEDIA_MAX_BYTES"]
+    facts = {"size": len(media), "sha256": hashlib.sha256(media).hexdigest()}
+    if len(media) > limit:
+        return facts | {"media_dropped": f"larger than {limit} bytes"}
+    folder = media_root() / "inbound"
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f"{message.id}.part"
+    temporary.write_bytes(media)
+    temporary.replace(folder / message.id)
+    return facts | {"media_file": f"inbound/{message.id}"}
+
+
+def _reaction_record(session: WaSession, sender: str, reaction: dict, at: datetime) -> None:
+    """A contact reacted to one of the session's messages ("" takes the reaction back)."""
+    target_wa_id = reaction.get("message_wa_id") or reaction.get("messageWaId")
+    target = db.session.scalar(select(Message).where(Message.session_id == session.id, Message.wa_id == target_wa_id))
+    if target is None:
+        return
+    payload = dict(target.payload or {})
+    reactions = dict(payload.get("reactions") or {})
+    emoji = reaction.get("emoji") or ""
+    if emoji:
+        reactions[sender] = emoji
+    else:
+        reactions.pop(sender, None)
+    payload["reactions"] = reactions
+    target.payload = payload
+    db.session.commit()
+    event_emit(
+        session.user_id,
+        "message_reaction",
+        {
+            "messageId": target.id,
+            "sessionId": session.id,
+            "from": sender,
+            "emoji": emoji,
+            "reactions": reactions,
+            "timestamp": isoformat(at),
+        },
+    )
 
 
 def messages_failed(user: User, limit: object, *, only_sessions: list[str] | None = None) -> list[dict]:
@@ -395,13 +474,29 @@ def _limit(value: object, *, default: int, maximum: int, field: str = "limit") -
     return min(number, maximum)
 
 
-def simulate_inbound(user: User, session_id: str, *, sender: object, text: object) -> None:
-    """Simulator only: have a contact send the session a text, through the engine host."""
+def simulate_inbound(
+    user: User, session_id: str, *, sender: object, text: object = None, content: dict | None = None
+) -> None:
+    """Simulator only: have a contact send the session a message, through the engine host.
+
+    It is `text`, or any kind `content` describes (the same payload as a send).
+    """
     session = session_get(user, session_id)
     sender = phone_normalize(sender, field="from")
-    text = text_check(text)
+    message: str | dict = text_check(text) if content is None else ""
+    media_file = None
+    if content is not None:
+        outgoing = outgoing_parse(session, content)
+        message = outgoing.to_record()
+        if outgoing.media is not None:
+            media_file = f"simulated/{secrets.token_hex(16)}"
+            path = Path(current_app.config["DATA_DIR"]) / "media" / media_file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(outgoing.media)
     session_require_connected(session, "only a connected session receives messages")
-    engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_simulate_inbound", session.id, sender, text)
+    engine_queue_for(session.engine_host).enqueue(
+        "jobs.engine.engine_simulate_inbound", session.id, sender, message, media_file
+    )
 
 
 # A search that looks like a phone number ("+91 98765-432", "98765") matches phone numbers too.
@@ -588,3 +683,40 @@ def _not_retryable(message: Message) -> Conflict:
         error="Message not retryable",
         code="MESSAGE_NOT_RETRYABLE",
     )
+
+
+# Media a browser may show in place; anything else is only offered as a download.
+INLINE_MEDIA = {
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "video/mp4",
+    "audio/ogg",
+    "audio/mpeg",
+    "audio/mp4",
+}
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    path: Path
+    mimetype: str
+    filename: str
+    inline: bool
+
+
+def message_media(message: Message) -> StoredMedia:
+    """The file a message carries (sent or received), for its owner; 404 when it has none."""
+    payload = message.payload or {}
+    media_file = payload.get("media_file")
+    path = media_root() / media_file if media_file else None
+    if path is None or not path.is_file():
+        raise NotFound(
+            "This message has no media kept" + (f" ({payload['media_dropped']})" if "media_dropped" in payload else ""),
+            error="Media not found",
+            code="MEDIA_NOT_FOUND",
+        )
+    mimetype = payload.get("mimetype") or "application/octet-stream"
+    filename = payload.get("filename") or payload.get("fileName") or f"{message.type}-{message.id}"
+    return StoredMedia(path, mimetype, filename, mimetype in INLINE_MEDIA)

@@ -283,8 +283,9 @@ def _mentions(value: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(phone_normalize(phone, field="mentions") for phone in value))
 
 
-def _media_dir() -> Path:
-    return Path(current_app.config["DATA_DIR"]) / "media" / "outgoing"
+def media_root() -> Path:
+    """Where message media lives: outgoing/<message id>, inbound/<message id>."""
+    return Path(current_app.config["DATA_DIR"]) / "media"
 
 
 def outgoing_store(message: Message, outgoing: Outgoing) -> None:
@@ -297,14 +298,14 @@ def outgoing_store(message: Message, outgoing: Outgoing) -> None:
         return  # plain text: the body is all there is
     record = outgoing.to_record()
     if outgoing.media is not None:
-        folder = _media_dir()
+        folder = media_root() / "outgoing"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / message.id
         temporary = path.with_suffix(".part")
         temporary.write_bytes(outgoing.media)
         temporary.replace(path)
         record |= {
-            "media_file": message.id,
+            "media_file": f"outgoing/{message.id}",
             "size": len(outgoing.media),
             "sha256": hashlib.sha256(outgoing.media).hexdigest(),
         }
@@ -317,5 +318,5 @@ def outgoing_load(message: Message) -> Outgoing:
         return Outgoing("text", text=message.body)
     record = {key: value for key, value in message.payload.items() if key not in {"media_file", "size", "sha256"}}
     media_file = message.payload.get("media_file")
-    media = (_media_dir() / media_file).read_bytes() if media_file else None
+    media = (media_root() / media_file).read_bytes() if media_file else None
     return Outgoing.from_record(record, media)

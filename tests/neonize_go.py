@@ -60,6 +60,7 @@ class FakeGo:
         self.sent: list[Sent] = []
         self.uploads: list[tuple[bytes, int]] = []
         self.me: dict[str, str] = {}  # each logged-in client's own number
+        self.downloads: dict[str, bytes] = {}  # media WhatsApp's servers hold, by direct path
         self.checked: list[str] = []
         self.pair_requests: list[go.PairPhoneParams] = []
         self.stops: list[str] = []
@@ -159,6 +160,12 @@ class FakeGo:
         )
         message = Message(reactionMessage=ReactionMessage(key=key, text=reaction.decode(), senderTimestampMS=1))
         return filled(go.BuildMessageReturnFunction(Message=message)).SerializeToString()
+
+    def DownloadAny(self, uuid, message, size) -> bytes:
+        """What WhatsApp's media server holds for the message: `downloads` by direct path."""
+        content = Message.FromString(message[:size])
+        media = next(value for _, value in content.ListFields() if hasattr(value, "directPath"))
+        return filled(go.DownloadReturnFunction(Binary=self.downloads[media.directPath])).SerializeToString()
 
     def Upload(self, uuid, data, size, media_type) -> bytes:
         self.uploads.append((bytes(data[:size]), media_type))

@@ -26,6 +26,7 @@ except ImportError as exc:  # CI installs requirements.txt, so these run there
     pytest.skip(f"neonize cannot be imported: {exc}", allow_module_level=True)
 
 from neonize.proto import Neonize_pb2 as go  # noqa: E402
+from neonize.proto.waCommon import WACommon_pb2 as wa_common  # noqa: E402
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as wa  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -729,3 +730,21 @@ def test_a_reaction_to_our_message_and_a_view_once_image(nz):
     nz.engine.send("s1", "6281234567890", image, wa_id="3EB0OURS000000000000005")
     sent = nz.go.sent[2].message.imageMessage
     assert (sent.viewOnce, sent.caption) == (True, "Only once")
+
+
+def test_received_media_is_downloaded_and_a_reaction_names_its_message(nz):
+    nz.online()
+    data = png()
+    nz.go.downloads["/v/t62/received"] = data
+    photo = wa.Message(
+        imageMessage=wa.ImageMessage(caption="Receipt", mimetype="image/png", directPath="/v/t62/received")
+    )
+    nz.go.emit("s1", message_event(photo, sender=user("6281234567890")))
+    event = nz.next(EngineEventKind.MESSAGE).data
+    assert (event["type"], event["media"], event["mimetype"]) == ("image", data, "image/png")
+
+    liked = wa.Message(
+        reactionMessage=wa.ReactionMessage(key=wa_common.MessageKey(ID="3EB0THEIRS", fromMe=True), text="👍")
+    )
+    nz.go.emit("s1", message_event(liked, sender=user("6281234567890")))
+    assert nz.next(EngineEventKind.MESSAGE).data["reaction"] == {"messageWaId": "3EB0THEIRS", "emoji": "👍"}

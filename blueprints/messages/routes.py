@@ -1,8 +1,8 @@
-from flask import jsonify, request
+from flask import jsonify, request, send_file
 
 from blueprints.common import allowed_session_ids, auth_required, current_user, session_allowed
 from blueprints.messages import bp
-from services.messages import message_get, messages_failed, messages_list
+from services.messages import message_get, message_media, messages_failed, messages_list
 from services.stats import stats_get
 
 
@@ -51,3 +51,20 @@ def show(message_id: str):
     message = message_get(current_user(), message_id)
     session_allowed(message.session_id)
     return jsonify(message.to_dict())
+
+
+@bp.get("/<message_id>/media")
+@auth_required
+def media(message_id: str):
+    """The photo, video, audio or document a message carries; its owner only."""
+    message = message_get(current_user(), message_id)
+    session_allowed(message.session_id)
+    stored = message_media(message)
+    response = send_file(
+        stored.path, mimetype=stored.mimetype, download_name=stored.filename, as_attachment=not stored.inline, max_age=0
+    )
+    # A received file is whatever the contact sent: never let a browser run it as a page.
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -108,8 +108,10 @@ def faults_reset():
 @auth_required
 @live_required
 def inbound(session_id: str):
-    """A contact sends the session a message: {"from": "919876543210", "message": "Hi"}."""
+    """A contact sends the session a message: {"from": "919876543210", "message": "Hi"}, or any
+    kind a send takes ({"from", "image": ...}, {"from", "location": ...}, {"from", "reaction": ...})."""
     _require_simulator()
+    request.max_content_length = current_app.config["SEND_MAX_REQUEST_BYTES"]
     body = json_body()
-    simulate_inbound(current_user(), session_id, sender=body.get("from"), text=body.get("message"))
+    simulate_inbound(current_user(), session_id, sender=body.get("from"), content=body)
     return jsonify(success=True, sessionId=session_id, message="The contact's message is on its way"), 202

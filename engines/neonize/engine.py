@@ -130,6 +130,10 @@ HANDLED_EVENTS = {
 }
 
 
+# Kinds whose file is downloaded when they arrive.
+INBOUND_MEDIA_KINDS = frozenset({"image", "video", "audio", "document", "sticker"})
+
+
 class _Client(NewClient):
     """A NewClient that hands whatsmeow's pairing outcomes (success, timeout, error) to the
     engine; neonize itself prints them."""
@@ -724,9 +728,22 @@ class NeonizeEngine(Engine):
         elif kind == "message":
             data = mapping.inbound_message(event, lambda lid: self._phone_jid_for(session, lid))
             if data is not None:
+                if data["type"] in INBOUND_MEDIA_KINDS:
+                    data["media"] = self._download(session, event.Message, data["waId"])
                 self._emit(EngineEventKind.MESSAGE, session.id, **data)
         elif kind == "receipt":
             self._on_receipt(session, event)
+
+    def _download(self, session: _Session, content, wa_id: str) -> bytes | None:
+        """A received message's media, fetched here on the pump thread (never in Go's callback);
+        None if it cannot be had (the message is still stored, without its file)."""
+        if not session.logged_in:
+            return None
+        try:
+            return self._go_call(lambda: session.client.download_any(content), what=f"download:{wa_id}")
+        except Exception as exc:  # noqa: BLE001 - a lost attachment must not lose the message
+            log.warning("session %s: media of message %s not downloaded: %s", session.id, wa_id, exc)
+            return None
 
     def _on_qr(self, session: _Session, payload: str) -> None:
         session.qr_count += 1

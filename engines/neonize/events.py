@@ -209,6 +209,11 @@ def inbound_message(event: Message, resolve_lid: LidResolver) -> dict | None:
         data["fileName"] = value.fileName
     if field == "locationMessage":
         data["location"] = {"latitude": value.degreesLatitude, "longitude": value.degreesLongitude}
+    context = getattr(value, "contextInfo", None)
+    if context is not None and context.stanzaID:
+        data["quotedId"] = context.stanzaID
+    if data["type"] == "reaction":
+        data["reaction"] = {"messageWaId": value.key.ID, "emoji": value.text}
     return data
 
 
