@@ -27,6 +27,7 @@ class EngineEventKind(StrEnum):
     ERROR = "error"
     MESSAGE = "message"  # inbound: waId, from, text, timestamp
     RECEIPT = "receipt"  # waId, status (delivered | read | played), timestamp
+    CONTACTS = "contacts"  # contacts: [{phone, name}], the linked phone's address book
 
 
 @dataclass(frozen=True)

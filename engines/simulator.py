@@ -217,6 +217,15 @@ class SimulatorEngine(Engine):
         self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
         return phone
 
+    def sync_contacts(self, session_id: str, contacts: list[dict]) -> int:
+        """The simulated phone's address book syncs to the session: [{phone, name}]."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.state != "connected":
+                raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
+        self._emit(EngineEventKind.CONTACTS, session_id, contacts=list(contacts))
+        return len(contacts)
+
     def receive(self, session_id: str, sender: str, message: Outgoing | str) -> str:
         """A contact sends the session a message of any kind; returns its WhatsApp message id."""
         with self._lock:

@@ -30,6 +30,11 @@ def engine_session_pair_code(session_id: str, phone: str) -> dict:
 
 
 @app_job
+def engine_simulate_address_book(session_id: str, contacts: list[dict]) -> dict:
+    return engine_host_current().simulate_address_book(session_id, contacts)
+
+
+@app_job
 def engine_numbers_check(session_id: str, phones: list[str]) -> dict:
     return engine_host_current().numbers_check(session_id, phones)
 

@@ -2,6 +2,7 @@
 
 from models.api_key import ApiKey
 from models.batch import BulkBatch
+from models.contact import Contact
 from models.message import Message, MessageStatus
 from models.plan import Plan
 from models.quota import QuotaUsage
@@ -13,6 +14,7 @@ from models.webhook import Webhook, WebhookAttempt, WebhookDelivery
 __all__ = [
     "ApiKey",
     "BulkBatch",
+    "Contact",
     "DailyStat",
     "Message",
     "MessageStatus",

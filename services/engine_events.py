@@ -8,6 +8,7 @@ from engines import EngineEvent, EngineEventKind
 from extensions import db
 from models import SessionStatus, WaSession
 from models.base import isoformat, utcnow
+from services.contacts import contacts_sync
 from services.messages import message_inbound, message_receipt
 from services.qr import qr_data_url
 from services.realtime import event_emit
@@ -36,6 +37,9 @@ def _clear_qr(session: WaSession) -> None:
 def engine_event_apply(event: EngineEvent) -> None:
     if event.kind == EngineEventKind.RECEIPT:
         message_receipt(event.session_id, event.data["waId"], event.data["status"], event.data["timestamp"])
+        return
+    if event.kind == EngineEventKind.CONTACTS:
+        contacts_sync(event.session_id, event.data["contacts"])
         return
     if event.kind == EngineEventKind.MESSAGE:
         data = event.data

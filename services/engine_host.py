@@ -169,6 +169,9 @@ class EngineHost:
         """Ask for a code that links the session by phone number instead of a QR scan."""
         return _answer(lambda: self.engine.pair_code(session_id, phone))
 
+    def simulate_address_book(self, session_id: str, contacts: list[dict]) -> dict:
+        return self._simulate("sync_contacts", session_id, contacts)
+
     def numbers_check(self, session_id: str, phones: list[str]) -> dict:
         """Which numbers are on WhatsApp, with their WhatsApp ids."""
         return _answer(lambda: self.engine.check_numbers(session_id, phones))

@@ -19,6 +19,7 @@ from extensions import db
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
 from models.message import INBOUND, OUTBOUND, STATUS_RANK
+from services.contacts import contact_seen
 from services.engine_hosts import engine_queue_for, session_overloaded_for
 from services.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationError
 from services.outgoing import media_root, outgoing_parse, outgoing_preview, outgoing_store
@@ -273,6 +274,7 @@ def message_inbound(
         details |= inbound_media_store(message, media)
     message.payload = details or None
     session.messages_received += 1
+    contact_seen(session, sender, push_name=details.get("pushName"), at=at)
     db.session.commit()
     event_emit(
         session.user_id,
@@ -497,6 +499,22 @@ def simulate_inbound(
     engine_queue_for(session.engine_host).enqueue(
         "jobs.engine.engine_simulate_inbound", session.id, sender, message, media_file
     )
+
+
+def simulate_address_book(user: User, session_id: str, contacts: object) -> int:
+    """Simulator only: the simulated phone's address book syncs to the session."""
+    session = session_get(user, session_id)
+    if not isinstance(contacts, list) or len(contacts) > 5000:
+        raise ValidationError("'contacts' must be a list of up to 5000 {phone, name}", code="INVALID_CONTACTS")
+    entries = []
+    for entry in contacts:
+        if not isinstance(entry, dict):
+            raise ValidationError("Each contact is an object {phone, name}", code="INVALID_CONTACTS")
+        name = entry.get("name")
+        entries.append({"phone": phone_normalize(entry.get("phone"), field="contacts"), "name": str(name or "")[:256]})
+    session_require_connected(session, "the phone syncs its address book while connected")
+    engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_simulate_address_book", session.id, entries)
+    return len(entries)
 
 
 # A search that looks like a phone number ("+91 98765-432", "98765") matches phone numbers too.

@@ -13,6 +13,7 @@ from blueprints.common import (
 from blueprints.sessions import bp
 from models.base import isoformat
 from services import sessions as svc
+from services.contacts import contact_get, contact_upsert, contacts_list
 from services.event_stream import stream_events, stream_position
 from services.messages import message_send, message_wait
 from services.numbers import numbers_check
@@ -189,3 +190,30 @@ def on_whatsapp_batch(session_id: str):
     """Up to 100 numbers at once: {"phones": [...]} -> {results: [{phone, exists, waId, cached}]}."""
     results = numbers_check(current_user(), session_id, json_body().get("phones"))
     return jsonify(success=True, count=len(results), results=results)
+
+
+@bp.get("/<session_id>/contacts")
+@auth_required
+def contacts(session_id: str):
+    """The session's contacts by name (?search= &page= &limit=)."""
+    args = request.args
+    page = contacts_list(
+        current_user(), session_id, search=args.get("search"), page=args.get("page"), limit=args.get("limit")
+    )
+    return jsonify(success=True, **page)
+
+
+@bp.get("/<session_id>/contacts/<phone>")
+@auth_required
+def contact(session_id: str, phone: str):
+    """One contact: names, tags, notes, when they last wrote."""
+    return jsonify(success=True, contact=contact_get(current_user(), session_id, phone).to_dict())
+
+
+@bp.put("/<session_id>/contacts/<phone>")
+@auth_required
+@live_required
+def contact_save(session_id: str, phone: str):
+    """Save a name, tags and notes for a number: {name?, tags?, notes?} (201 when new)."""
+    saved, created = contact_upsert(current_user(), session_id, phone, json_body())
+    return jsonify(success=True, contact=saved.to_dict()), 201 if created else 200

@@ -12,7 +12,7 @@ from blueprints.simulator import bp
 from extensions import queues
 from services import sessions as svc
 from services.errors import ApiError, Forbidden, NotFound
-from services.messages import simulate_inbound
+from services.messages import simulate_address_book, simulate_inbound
 from services.simulator import ALL_SESSIONS, faults_clear, faults_list, faults_set
 
 
@@ -115,3 +115,14 @@ def inbound(session_id: str):
     body = json_body()
     simulate_inbound(current_user(), session_id, sender=body.get("from"), content=body)
     return jsonify(success=True, sessionId=session_id, message="The contact's message is on its way"), 202
+
+
+@bp.post("/api/simulator/sessions/<session_id>/address-book")
+@api_rate_limit
+@auth_required
+@live_required
+def address_book(session_id: str):
+    """The simulated phone's address book syncs: {"contacts": [{"phone", "name"}]}."""
+    _require_simulator()
+    count = simulate_address_book(current_user(), session_id, json_body().get("contacts"))
+    return jsonify(success=True, sessionId=session_id, count=count), 202

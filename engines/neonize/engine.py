@@ -710,6 +710,7 @@ class NeonizeEngine(Engine):
             session.logged_in = True
             session.failures = 0
             self._emit(EngineEventKind.CONNECTED, session.id, phone=self._phone(session))
+            self._sync_contacts(session)
         elif kind == "disconnected":
             if session.logged_in:  # whatsmeow reconnects by itself
                 session.logged_in = False
@@ -733,6 +734,23 @@ class NeonizeEngine(Engine):
                 self._emit(EngineEventKind.MESSAGE, session.id, **data)
         elif kind == "receipt":
             self._on_receipt(session, event)
+
+    def _sync_contacts(self, session: _Session) -> None:
+        """The phone's address book, once logged in (the contact store aborts Go before that)."""
+        with session.stop_lock:
+            if not session.logged_in or session.client.me is None:
+                return
+            try:
+                found = self._go_call(session.client.contact.get_all_contacts, what=f"contacts:{session.id}")
+            except Exception as exc:  # noqa: BLE001 - the book comes again at the next login
+                log.warning("session %s: address book not read: %s", session.id, exc)
+                return
+        contacts = [
+            {"phone": entry.JID.User, "name": entry.Info.FullName or entry.Info.PushName}
+            for entry in found
+            if entry.JID.Server == "s.whatsapp.net" and entry.JID.User.isdigit()
+        ]
+        self._emit(EngineEventKind.CONTACTS, session.id, contacts=contacts)
 
     def _download(self, session: _Session, content, wa_id: str) -> bytes | None:
         """A received message's media, fetched here on the pump thread (never in Go's callback);
