@@ -104,6 +104,7 @@ class Config:
     # Received media is kept under DATA_DIR/media/inbound up to this size each (bigger: noted, not kept).
     INBOUND_MEDIA_MAX_BYTES = env_int("INBOUND_MEDIA_MAX_BYTES", 100 * 1024 * 1024)
     NUMBER_CHECK_WAIT_SECONDS = env_float("NUMBER_CHECK_WAIT_SECONDS", 15.0)
+    GROUP_CALL_WAIT_SECONDS = env_float("GROUP_CALL_WAIT_SECONDS", 20.0)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
     STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 5.0)
     # Server-Sent Events: how long a session's events are kept for Last-Event-ID resumes,

@@ -138,6 +138,28 @@ class Engine(ABC):
         """For each phone number (digits with country code): its WhatsApp id ("<digits>@s.whatsapp.net",
         as WhatsApp files it), or None when it is not on WhatsApp."""
 
+    # -- groups: dicts {id, name, topic, owner, createdAt, participants: [{phone, role}]} --
+    # role is member, admin or superadmin. Engines without groups refuse with REJECTED.
+
+    def groups_list(self, session_id: str) -> list[dict]:
+        raise EngineError("REJECTED", f"The {self.name} engine has no groups")
+
+    def group_create(self, session_id: str, name: str, participants: list[str]) -> dict:
+        raise EngineError("REJECTED", f"The {self.name} engine has no groups")
+
+    def group_info(self, session_id: str, group_id: str) -> dict:
+        raise EngineError("REJECTED", f"The {self.name} engine has no groups")
+
+    def group_participants(self, session_id: str, group_id: str, action: str, phones: list[str]) -> dict[str, str]:
+        """add, remove, promote or demote: each phone's outcome ("ok" or why not)."""
+        raise EngineError("REJECTED", f"The {self.name} engine has no groups")
+
+    def group_invite_link(self, session_id: str, group_id: str, *, revoke: bool = False) -> str:
+        raise EngineError("REJECTED", f"The {self.name} engine has no groups")
+
+    def group_leave(self, session_id: str, group_id: str) -> None:
+        raise EngineError("REJECTED", f"The {self.name} engine has no groups")
+
     @abstractmethod
     def shutdown(self) -> None:
         """Stop every session without unlinking (the process is going away)."""

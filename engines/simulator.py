@@ -98,6 +98,7 @@ class SimulatorEngine(Engine):
         self.outbox_dir.mkdir(exist_ok=True)
         self._sessions: dict[str, _SimSession] = {}
         self._sent_ids: dict[str, set[str]] = {}
+        self._group_cache: dict[str, dict] = {}
         self._receipts: list[tuple[datetime, int, str, str, str]] = []
         self._receipt_seq = 0
         self._lock = threading.RLock()
@@ -161,7 +162,10 @@ class SimulatorEngine(Engine):
             session = self._sessions.get(session_id)
             if session is None or session.state != "connected":
                 raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp", transient=True)
-        if not number_exists(to):
+        if to.endswith("@g.us"):
+            if to not in self._groups(session_id):
+                raise EngineError("NOT_IN_GROUP", "This session is not in that group")
+        elif not number_exists(to):
             raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
         now = datetime.now(UTC)
         if self._outbox_add(session_id, {"id": wa_id, "to": to, **_carried(outgoing), "at": now.isoformat()}):
@@ -216,6 +220,117 @@ class SimulatorEngine(Engine):
             session.pair_code = session.pair_phone = None
         self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
         return phone
+
+    # -- groups (kept per session in DATA_DIR/engines/simulator/groups/<session>.json) ----
+
+    def groups_list(self, session_id: str) -> list[dict]:
+        me = self._connected_phone(session_id)
+        return [self._group_view(group) for group in self._groups(session_id).values() if me in group["participants"]]
+
+    def group_create(self, session_id: str, name: str, participants: list[str]) -> dict:
+        me = self._connected_phone(session_id)
+        missing = [phone for phone in participants if not number_exists(phone)]
+        if missing:
+            raise EngineError("NUMBER_NOT_ON_WHATSAPP", f"Not on WhatsApp: {', '.join(missing)}")
+        group_id = f"1203630{secrets.randbelow(10**11):011d}@g.us"
+        group = {
+            "id": group_id,
+            "name": name,
+            "topic": "",
+            "owner": me,
+            "createdAt": datetime.now(UTC).isoformat(),
+            "participants": {me: "superadmin", **dict.fromkeys((p for p in participants if p != me), "member")},
+            "invite": secrets.token_urlsafe(16),
+        }
+        with self._lock:
+            groups = self._groups(session_id)
+            groups[group_id] = group
+            self._groups_save(session_id, groups)
+        return self._group_view(group)
+
+    def group_info(self, session_id: str, group_id: str) -> dict:
+        return self._group_view(self._group_of(session_id, group_id))
+
+    def group_participants(self, session_id: str, group_id: str, action: str, phones: list[str]) -> dict[str, str]:
+        with self._lock:
+            group = self._group_of(session_id, group_id, admin=True)
+            members, outcome = group["participants"], {}
+            for phone in phones:
+                if action == "add":
+                    result = (
+                        "already a member"
+                        if phone in members
+                        else ("ok" if number_exists(phone) else "not on WhatsApp")
+                    )
+                    if result == "ok":
+                        members[phone] = "member"
+                elif phone not in members:
+                    result = "not a member"
+                elif members[phone] == "superadmin":
+                    result = "the group's creator cannot be changed"
+                else:
+                    result = "ok"
+                    if action == "remove":
+                        del members[phone]
+                    else:
+                        members[phone] = "admin" if action == "promote" else "member"
+                outcome[phone] = result
+            groups = self._groups(session_id)
+            self._groups_save(session_id, groups)
+        return outcome
+
+    def group_invite_link(self, session_id: str, group_id: str, *, revoke: bool = False) -> str:
+        with self._lock:
+            group = self._group_of(session_id, group_id, admin=True)
+            if revoke:
+                group["invite"] = secrets.token_urlsafe(16)
+                self._groups_save(session_id, self._groups(session_id))
+        return f"https://chat.whatsapp.com/{group['invite']}"
+
+    def group_leave(self, session_id: str, group_id: str) -> None:
+        with self._lock:
+            group = self._group_of(session_id, group_id)
+            del group["participants"][self._connected_phone(session_id)]
+            self._groups_save(session_id, self._groups(session_id))
+
+    def _connected_phone(self, session_id: str) -> str:
+        self._raise_faults(session_id)
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.state != "connected":
+                raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
+            return session.phone
+
+    def _groups(self, session_id: str) -> dict:
+        with self._lock:
+            groups = self._group_cache.get(session_id)
+            if groups is None:
+                path = self.store_dir / "groups" / f"{session_id}.json"
+                groups = json.loads(path.read_text()) if path.exists() else {}
+                self._group_cache[session_id] = groups
+            return groups
+
+    def _groups_save(self, session_id: str, groups: dict) -> None:
+        folder = self.store_dir / "groups"
+        folder.mkdir(exist_ok=True)
+        temporary = folder / f"{session_id}.json.part"
+        temporary.write_text(json.dumps(groups))
+        temporary.replace(folder / f"{session_id}.json")
+
+    def _group_of(self, session_id: str, group_id: str, *, admin: bool = False) -> dict:
+        me = self._connected_phone(session_id)
+        group = self._groups(session_id).get(group_id)
+        if group is None or me not in group["participants"]:
+            raise EngineError("GROUP_NOT_FOUND", "This session is not in that group")
+        if admin and group["participants"][me] == "member":
+            raise EngineError("NOT_GROUP_ADMIN", "Only the group's admins can do that")
+        return group
+
+    @staticmethod
+    def _group_view(group: dict) -> dict:
+        view = {key: group[key] for key in ("id", "name", "topic", "owner", "createdAt")}
+        view["participants"] = [{"phone": phone, "role": role} for phone, role in group["participants"].items()]
+        return view
 
     def sync_contacts(self, session_id: str, contacts: list[dict]) -> int:
         """The simulated phone's address book syncs to the session: [{phone, name}]."""

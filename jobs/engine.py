@@ -35,6 +35,11 @@ def engine_simulate_address_book(session_id: str, contacts: list[dict]) -> dict:
 
 
 @app_job
+def engine_group_call(session_id: str, action: str, args: list, options: dict) -> dict:
+    return engine_host_current().group_call(session_id, action, args, options)
+
+
+@app_job
 def engine_numbers_check(session_id: str, phones: list[str]) -> dict:
     return engine_host_current().numbers_check(session_id, phones)
 

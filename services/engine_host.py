@@ -172,6 +172,21 @@ class EngineHost:
     def simulate_address_book(self, session_id: str, contacts: list[dict]) -> dict:
         return self._simulate("sync_contacts", session_id, contacts)
 
+    GROUP_ACTIONS = (
+        "groups_list",
+        "group_create",
+        "group_info",
+        "group_participants",
+        "group_invite_link",
+        "group_leave",
+    )
+
+    def group_call(self, session_id: str, action: str, args: list, options: dict) -> dict:
+        """One of the engine's group calls (GROUP_ACTIONS), answered for a waiting request."""
+        if action not in self.GROUP_ACTIONS:
+            return {"error": "UNKNOWN_ACTION", "message": f"No group action {action}", "transient": False}
+        return _answer(lambda: getattr(self.engine, action)(session_id, *args, **options))
+
     def numbers_check(self, session_id: str, phones: list[str]) -> dict:
         """Which numbers are on WhatsApp, with their WhatsApp ids."""
         return _answer(lambda: self.engine.check_numbers(session_id, phones))

@@ -23,7 +23,7 @@ from services.contacts import contact_seen
 from services.engine_hosts import engine_queue_for, session_overloaded_for
 from services.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationError
 from services.outgoing import media_root, outgoing_parse, outgoing_preview, outgoing_store
-from services.phones import phone_normalize
+from services.phones import phone_normalize, recipient_normalize
 from services.quotas import quota_refund, quota_refunds, quota_reserve
 from services.realtime import event_emit
 from services.sessions import session_get, session_require_connected
@@ -92,7 +92,7 @@ def message_send(
         raise ValidationError(
             f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters", code="INVALID_IDEMPOTENCY_KEY"
         )
-    phone = phone_normalize(to)
+    phone = recipient_normalize(to)
     if content is None:
         outgoing = Outgoing("text", text=text_check(text))
     else:

@@ -61,6 +61,8 @@ class FakeGo:
         self.uploads: list[tuple[bytes, int]] = []
         self.me: dict[str, str] = {}  # each logged-in client's own number
         self.downloads: dict[str, bytes] = {}  # media WhatsApp's servers hold, by direct path
+        self.groups: list[go.GroupInfo] = []  # the groups the client is in
+        self.contacts: list = []  # the address book (neonize Contact protos)
         self.checked: list[str] = []
         self.pair_requests: list[go.PairPhoneParams] = []
         self.stops: list[str] = []
@@ -160,6 +162,15 @@ class FakeGo:
         )
         message = Message(reactionMessage=ReactionMessage(key=key, text=reaction.decode(), senderTimestampMS=1))
         return filled(go.BuildMessageReturnFunction(Message=message)).SerializeToString()
+
+    def GetAllContacts(self, uuid) -> bytes:
+        """The linked phone's address book: `contacts`."""
+        reply = go.ContactsGetAllContactsReturnFunction(Contact=self.contacts)
+        return filled(reply).SerializeToString()
+
+    def GetJoinedGroups(self, uuid) -> bytes:
+        """The groups WhatsApp says the client is in: `groups`."""
+        return filled(go.GetJoinedGroupsReturnFunction(Group=self.groups)).SerializeToString()
 
     def DownloadAny(self, uuid, message, size) -> bytes:
         """What WhatsApp's media server holds for the message: `downloads` by direct path."""

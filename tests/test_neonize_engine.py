@@ -748,3 +748,45 @@ def test_received_media_is_downloaded_and_a_reaction_names_its_message(nz):
     )
     nz.go.emit("s1", message_event(liked, sender=user("6281234567890")))
     assert nz.next(EngineEventKind.MESSAGE).data["reaction"] == {"messageWaId": "3EB0THEIRS", "emoji": "👍"}
+
+
+def test_groups_are_read_from_whatsapp_and_a_group_is_sent_to_without_a_number_check(nz):
+    nz.online()
+    nz.go.groups = [
+        go.GroupInfo(
+            JID=go.JID(User="120363025246125888", Server="g.us"),
+            OwnerJID=go.JID(User=PHONE, Server="s.whatsapp.net"),
+            GroupName=go.GroupName(Name="Wholesale"),
+            GroupTopic=go.GroupTopic(Topic="Prices every Monday"),
+            GroupCreated=1_700_000_000,
+            Participants=[
+                go.GroupParticipant(JID=go.JID(User=PHONE, Server="s.whatsapp.net"), IsSuperAdmin=True),
+                go.GroupParticipant(
+                    JID=go.JID(User="123", Server="lid"),
+                    PhoneNumber=go.JID(User="6285555555555", Server="s.whatsapp.net"),
+                ),
+            ],
+        )
+    ]
+    [group] = nz.engine.groups_list("s1")
+    assert group == {
+        "id": "120363025246125888@g.us",
+        "name": "Wholesale",
+        "topic": "Prices every Monday",
+        "owner": PHONE,
+        "createdAt": "2023-11-14T22:13:20+00:00",
+        "participants": [{"phone": PHONE, "role": "superadmin"}, {"phone": "6285555555555", "role": "member"}],
+    }
+    nz.engine.send_text("s1", "120363025246125888@g.us", "New prices", wa_id="3EB0GROUP0000000000000")
+    assert (nz.go.sent[0].to.User, nz.go.sent[0].to.Server) == ("120363025246125888", "g.us")
+    assert nz.go.checked == []
+
+
+def test_the_address_book_is_read_once_logged_in(nz):
+    nz.go.contacts = [
+        go.Contact(JID=go.JID(User="6285555555555", Server="s.whatsapp.net"), Info=go.ContactInfo(FullName="Asha")),
+        go.Contact(JID=go.JID(User="120363025246125888", Server="g.us"), Info=go.ContactInfo(FullName="A group")),
+    ]
+    nz.online()
+    contacts = nz.next(EngineEventKind.CONTACTS).data["contacts"]
+    assert contacts == [{"phone": "6285555555555", "name": "Asha"}]

@@ -12,6 +12,7 @@ from blueprints.common import (
 )
 from blueprints.sessions import bp
 from models.base import isoformat
+from services import groups as group_svc
 from services import sessions as svc
 from services.contacts import contact_get, contact_upsert, contacts_list
 from services.event_stream import stream_events, stream_position
@@ -217,3 +218,74 @@ def contact_save(session_id: str, phone: str):
     """Save a name, tags and notes for a number: {name?, tags?, notes?} (201 when new)."""
     saved, created = contact_upsert(current_user(), session_id, phone, json_body())
     return jsonify(success=True, contact=saved.to_dict()), 201 if created else 200
+
+
+@bp.get("/<session_id>/groups")
+@auth_required
+def groups(session_id: str):
+    """The groups the session's phone is in."""
+    found = group_svc.groups_list(current_user(), session_id)
+    return jsonify(success=True, count=len(found), groups=found)
+
+
+@bp.post("/<session_id>/groups")
+@auth_required
+@live_required
+def group_create(session_id: str):
+    """Create a group: {name, participants: [phones]}; the session's phone is its creator."""
+    body = json_body()
+    group = group_svc.group_create(
+        current_user(), session_id, name=body.get("name"), participants=body.get("participants")
+    )
+    return jsonify(success=True, group=group), 201
+
+
+@bp.get("/<session_id>/groups/<group_id>")
+@auth_required
+def group(session_id: str, group_id: str):
+    """A group's name, topic, owner, creation time and participants."""
+    return jsonify(success=True, group=group_svc.group_info(current_user(), session_id, group_id))
+
+
+@bp.get("/<session_id>/groups/<group_id>/participants")
+@auth_required
+def group_participants(session_id: str, group_id: str):
+    """Who is in the group, with their role (member, admin, superadmin)."""
+    found = group_svc.group_info(current_user(), session_id, group_id)["participants"]
+    return jsonify(success=True, count=len(found), participants=found)
+
+
+@bp.post("/<session_id>/groups/<group_id>/participants/<action>")
+@auth_required
+@live_required
+def group_participants_change(session_id: str, group_id: str, action: str):
+    """add, remove, promote or demote: {participants: [phones]} -> each one's outcome."""
+    results = group_svc.group_participants_change(
+        current_user(), session_id, group_id, action, json_body().get("participants")
+    )
+    return jsonify(success=True, results=results)
+
+
+@bp.get("/<session_id>/groups/<group_id>/invite-link")
+@auth_required
+def group_invite_link(session_id: str, group_id: str):
+    """The group's invite link (admins only)."""
+    return jsonify(success=True, inviteLink=group_svc.group_invite_link(current_user(), session_id, group_id))
+
+
+@bp.post("/<session_id>/groups/<group_id>/invite-link/revoke")
+@auth_required
+@live_required
+def group_invite_link_revoke(session_id: str, group_id: str):
+    """Make the old invite link stop working; answers the new one."""
+    link = group_svc.group_invite_link(current_user(), session_id, group_id, revoke=True)
+    return jsonify(success=True, inviteLink=link)
+
+
+@bp.post("/<session_id>/groups/<group_id>/leave")
+@auth_required
+@live_required
+def group_leave(session_id: str, group_id: str):
+    """The session's phone leaves the group."""
+    group_svc.group_leave(current_user(), session_id, group_id)
+    return jsonify(success=True, groupId=group_id, message="Left the group")

@@ -63,6 +63,7 @@ from neonize.events import (
 from neonize.exc import NeonizeError
 from neonize.proto.Neonize_pb2 import JID, PairStatus
 from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+from neonize.utils.enum import ParticipantChange
 from neonize.utils.jid import build_jid
 
 from engines.base import (
@@ -132,6 +133,33 @@ HANDLED_EVENTS = {
 
 # Kinds whose file is downloaded when they arrive.
 INBOUND_MEDIA_KINDS = frozenset({"image", "video", "audio", "document", "sticker"})
+
+
+# What WhatsApp's per-participant error codes mean (HTTP-like, from whatsmeow).
+PARTICIPANT_ERRORS = {403: "their privacy settings do not allow it", 404: "not on WhatsApp", 409: "already a member"}
+
+
+def group_jid(group_id: str) -> JID:
+    return build_jid(group_id.partition("@")[0], "g.us")
+
+
+def group_view(info) -> dict:
+    """A neonize GroupInfo as the engine interface's group dict."""
+
+    def role(participant) -> str:
+        return "superadmin" if participant.IsSuperAdmin else "admin" if participant.IsAdmin else "member"
+
+    return {
+        "id": f"{info.JID.User}@g.us",
+        "name": info.GroupName.Name,
+        "topic": info.GroupTopic.Topic,
+        "owner": info.OwnerPN.User or info.OwnerJID.User,
+        "createdAt": datetime.fromtimestamp(info.GroupCreated, UTC).isoformat() if info.GroupCreated else None,
+        "participants": [
+            {"phone": participant.PhoneNumber.User or participant.JID.User, "role": role(participant)}
+            for participant in info.Participants
+        ],
+    }
 
 
 class _Client(NewClient):
@@ -415,7 +443,8 @@ class NeonizeEngine(Engine):
 
         def build(client: NewClient):
             me = client.me.JID if client.me is not None and client.me.JID.User else None
-            return messages.outgoing_message(client, outgoing, chat=build_jid(to), me=me)
+            chat = group_jid(to) if to.endswith("@g.us") else build_jid(to)
+            return messages.outgoing_message(client, outgoing, chat=chat, me=me)
 
         return self.send_content(session_id, to, build, wa_id=wa_id)
 
@@ -476,7 +505,9 @@ class NeonizeEngine(Engine):
         return session.client.send_message(recipient, build(session.client))
 
     def _recipient(self, session: _Session, phone: str) -> JID:
-        """The JID WhatsApp files the number under (checked once a day per number)."""
+        """The JID WhatsApp files the number under (checked once a day per number); a group's as given."""
+        if phone.endswith("@g.us"):
+            return group_jid(phone)
         known = self._recipients.get((session.id, phone))
         if known is None or known[1] < time.monotonic():
             found = session.client.is_on_whatsapp(f"+{phone}")
@@ -556,6 +587,8 @@ class NeonizeEngine(Engine):
         # A garbage-collected client stops whatever live client has its id: this one is kept.
         client._stop_finalizer.detach()
         client._NewClient__client = self.go
+        # The contact store holds its own handle on Go: it goes through the gate too.
+        client.contact._ContactStore__client = self.go
         return client
 
     def _subscribe(self, session: _Session) -> None:
@@ -734,6 +767,50 @@ class NeonizeEngine(Engine):
                 self._emit(EngineEventKind.MESSAGE, session.id, **data)
         elif kind == "receipt":
             self._on_receipt(session, event)
+
+    # -- groups ---------------------------------------------------------------------------
+
+    def _group_call(self, session_id: str, what: str, call):
+        session = self._logged_in(session_id)
+        try:
+            return self._go_call(lambda: call(session.client), what=f"{what}:{session_id}")
+        except EngineError:
+            raise
+        except Exception as exc:  # neonize's errors say what WhatsApp refused
+            raise error_from_neonize(str(exc), doing=what) from exc
+
+    def groups_list(self, session_id: str) -> list[dict]:
+        found = self._group_call(session_id, "groups", lambda client: client.get_joined_groups())
+        return [group_view(info) for info in found]
+
+    def group_create(self, session_id: str, name: str, participants: list[str]) -> dict:
+        jids = [build_jid(phone) for phone in participants]
+        return group_view(self._group_call(session_id, "group-create", lambda client: client.create_group(name, jids)))
+
+    def group_info(self, session_id: str, group_id: str) -> dict:
+        jid = group_jid(group_id)
+        return group_view(self._group_call(session_id, "group-info", lambda client: client.get_group_info(jid)))
+
+    def group_participants(self, session_id: str, group_id: str, action: str, phones: list[str]) -> dict[str, str]:
+        jid, change = group_jid(group_id), ParticipantChange(action)
+        jids = [build_jid(phone) for phone in phones]
+        changed = self._group_call(
+            session_id, f"group-{action}", lambda client: client.update_group_participants(jid, jids, change)
+        )
+        outcome = dict.fromkeys(phones, "ok")
+        for participant in changed:
+            phone = participant.PhoneNumber.User or participant.JID.User
+            if phone in outcome and participant.Error:
+                outcome[phone] = PARTICIPANT_ERRORS.get(participant.Error, f"refused by WhatsApp ({participant.Error})")
+        return outcome
+
+    def group_invite_link(self, session_id: str, group_id: str, *, revoke: bool = False) -> str:
+        jid = group_jid(group_id)
+        return self._group_call(session_id, "group-invite", lambda client: client.get_group_invite_link(jid, revoke))
+
+    def group_leave(self, session_id: str, group_id: str) -> None:
+        jid = group_jid(group_id)
+        self._group_call(session_id, "group-leave", lambda client: client.leave_group(jid))
 
     def _sync_contacts(self, session: _Session) -> None:
         """The phone's address book, once logged in (the contact store aborts Go before that)."""
