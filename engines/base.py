@@ -15,6 +15,13 @@ from pathlib import Path
 
 from engines.outgoing import Outgoing
 
+# What a session can show its contacts: in one chat (typing, recording a voice note, stopped),
+# or to everyone (online, offline).
+PRESENCE_CHAT_STATES = ("typing", "recording", "paused")
+PRESENCE_STATES = (*PRESENCE_CHAT_STATES, "available", "unavailable")
+# What a contact's presence can be, as engines report it.
+PRESENCE_SEEN = ("online", "offline", "typing", "recording", "paused")
+
 # Why a session whose QR codes all expired unscanned went offline (every engine says the same).
 QR_EXPIRED_REASON = "QR code expired: it was not scanned in time. Connect again for a new one."
 
@@ -28,6 +35,7 @@ class EngineEventKind(StrEnum):
     MESSAGE = "message"  # inbound: waId, from, text, timestamp
     RECEIPT = "receipt"  # waId, status (delivered | read | played), timestamp
     CONTACTS = "contacts"  # contacts: [{phone, name}], the linked phone's address book
+    PRESENCE = "presence"  # from, state (PRESENCE_SEEN), chat (typing in a group), lastSeen
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,17 @@ class Engine(ABC):
 
     def group_leave(self, session_id: str, group_id: str) -> None:
         raise EngineError("REJECTED", f"The {self.name} engine has no groups")
+
+    # -- presence ------------------------------------------------------------------------
+
+    def presence_send(self, session_id: str, chat: str | None, state: str) -> None:
+        """Show `state` (PRESENCE_STATES): typing/recording/paused in `chat` (a phone or a
+        group id), or available/unavailable to everyone (chat None)."""
+        raise EngineError("REJECTED", f"The {self.name} engine cannot show presence")
+
+    def presence_subscribe(self, session_id: str, phone: str) -> None:
+        """Ask WhatsApp for a contact's online/offline updates (PRESENCE events follow)."""
+        raise EngineError("REJECTED", f"The {self.name} engine cannot follow presence")
 
     @abstractmethod
     def shutdown(self) -> None:

@@ -14,6 +14,11 @@ Rules (documented in the README):
   (DATA_DIR/engines/simulator/outbox/<sessionId>.jsonl); a send repeating a message id is
   not delivered again. Receipts follow: `delivered` after SIMULATOR_RECEIPT_SECONDS, `read`
   after twice that, except for numbers ending in 9 (people who never open WhatsApp).
+- Presence: what a session shows (typing, recording, paused in a chat; available or
+  unavailable) is written to DATA_DIR/engines/simulator/presence/<sessionId>.jsonl. Typing
+  in a chat needs the number on WhatsApp (or the session in the group). Following a
+  contact's presence answers at once: simulated contacts are always online. A simulated
+  contact's presence (online, typing...) and poll votes come from the simulator API.
 - Faults (per session or for all): `timeout` (calls hang SIMULATOR_TIMEOUT_SECONDS, then
   fail), `unreachable` (no network route to WhatsApp), `upstream_error` (WhatsApp answers
   5xx), `auth_error` (WhatsApp refuses the session's credentials), `overload` (WhatsApp
@@ -35,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from engines.base import (
+    PRESENCE_CHAT_STATES,
     QR_EXPIRED_REASON,
     Engine,
     EngineError,
@@ -96,6 +102,8 @@ class SimulatorEngine(Engine):
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.outbox_dir = self.store_dir / "outbox"
         self.outbox_dir.mkdir(exist_ok=True)
+        self.presence_dir = self.store_dir / "presence"
+        self.presence_dir.mkdir(exist_ok=True)
         self._sessions: dict[str, _SimSession] = {}
         self._sent_ids: dict[str, set[str]] = {}
         self._group_cache: dict[str, dict] = {}
@@ -293,6 +301,33 @@ class SimulatorEngine(Engine):
             del group["participants"][self._connected_phone(session_id)]
             self._groups_save(session_id, self._groups(session_id))
 
+    def presence_send(self, session_id: str, chat: str | None, state: str) -> None:
+        self._connected_phone(session_id)
+        if state in PRESENCE_CHAT_STATES:
+            if chat is None:
+                raise EngineError("REJECTED", f"'{state}' is shown in a chat: say which")
+            if chat.endswith("@g.us"):
+                self._group_of(session_id, chat)
+            elif not number_exists(chat):
+                raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
+        entry = {"state": state, **({"chat": chat} if chat else {}), "at": datetime.now(UTC).isoformat()}
+        with self._lock, (self.presence_dir / f"{session_id}.jsonl").open("a") as log_file:
+            log_file.write(json.dumps(entry) + "\n")
+
+    def presence_log(self, session_id: str) -> list[dict]:
+        """Every presence the session showed, in order."""
+        try:
+            lines = (self.presence_dir / f"{session_id}.jsonl").read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in lines if line]
+
+    def presence_subscribe(self, session_id: str, phone: str) -> None:
+        self._connected_phone(session_id)
+        if not number_exists(phone):
+            raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
+        self._emit(EngineEventKind.PRESENCE, session_id, **{"from": phone, "state": "online"})
+
     def _connected_phone(self, session_id: str) -> str:
         self._raise_faults(session_id)
         with self._lock:
@@ -359,6 +394,30 @@ class SimulatorEngine(Engine):
             type=message.kind,
             details={key: value for key, value in message.to_record().items() if key not in ("kind", "link_preview")},
             media=message.media,
+            timestamp=datetime.now(UTC),
+        )
+        return wa_id
+
+    def contact_presence(self, session_id: str, sender: str, state: str, chat: str | None = None) -> None:
+        """A contact comes online, goes offline, or types or records in a chat with the session."""
+        self._connected_phone(session_id)
+        data = {"from": sender, "state": state, **({"chat": chat} if chat else {})}
+        if state == "offline":
+            data["lastSeen"] = datetime.now(UTC)
+        self._emit(EngineEventKind.PRESENCE, session_id, **data)
+
+    def vote(self, session_id: str, sender: str, poll_wa_id: str, options: list[str]) -> str:
+        """A contact votes on one of the session's polls (no options takes the vote back)."""
+        self._connected_phone(session_id)
+        wa_id = "SIM" + secrets.token_hex(10).upper()
+        self._emit(
+            EngineEventKind.MESSAGE,
+            session_id,
+            waId=wa_id,
+            sender=sender,
+            text="",
+            type="poll_vote",
+            details={"pollVote": {"messageWaId": poll_wa_id, "options": list(options)}},
             timestamp=datetime.now(UTC),
         )
         return wa_id

@@ -35,8 +35,18 @@ def engine_simulate_address_book(session_id: str, contacts: list[dict]) -> dict:
 
 
 @app_job
-def engine_group_call(session_id: str, action: str, args: list, options: dict) -> dict:
-    return engine_host_current().group_call(session_id, action, args, options)
+def engine_simulate_presence(session_id: str, sender: str, state: str, chat: str | None = None) -> dict:
+    return engine_host_current().simulate_presence(session_id, sender, state, chat)
+
+
+@app_job
+def engine_simulate_vote(session_id: str, sender: str, poll_wa_id: str, options: list[str]) -> dict:
+    return engine_host_current().simulate_vote(session_id, sender, poll_wa_id, options)
+
+
+@app_job
+def engine_call(session_id: str, action: str, args: list, options: dict) -> dict:
+    return engine_host_current().engine_call(session_id, action, args, options)
 
 
 @app_job

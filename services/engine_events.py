@@ -10,6 +10,7 @@ from models import SessionStatus, WaSession
 from models.base import isoformat, utcnow
 from services.contacts import contacts_sync
 from services.messages import message_inbound, message_receipt
+from services.presence import presence_seen
 from services.qr import qr_data_url
 from services.realtime import event_emit
 
@@ -27,6 +28,8 @@ NEONIZE_DETAILS = (
     "senderLid",
     "quotedId",
     "reaction",
+    "poll",
+    "pollVote",
 )
 
 
@@ -37,6 +40,9 @@ def _clear_qr(session: WaSession) -> None:
 def engine_event_apply(event: EngineEvent) -> None:
     if event.kind == EngineEventKind.RECEIPT:
         message_receipt(event.session_id, event.data["waId"], event.data["status"], event.data["timestamp"])
+        return
+    if event.kind == EngineEventKind.PRESENCE:
+        presence_seen(event.session_id, event.data)
         return
     if event.kind == EngineEventKind.CONTACTS:
         contacts_sync(event.session_id, event.data["contacts"])

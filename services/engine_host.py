@@ -172,19 +172,28 @@ class EngineHost:
     def simulate_address_book(self, session_id: str, contacts: list[dict]) -> dict:
         return self._simulate("sync_contacts", session_id, contacts)
 
-    GROUP_ACTIONS = (
+    def simulate_presence(self, session_id: str, sender: str, state: str, chat: str | None) -> dict:
+        return self._simulate("contact_presence", session_id, sender, state, chat)
+
+    def simulate_vote(self, session_id: str, sender: str, poll_wa_id: str, options: list[str]) -> dict:
+        return self._simulate("vote", session_id, sender, poll_wa_id, options)
+
+    # The engine calls a request may ask for by name and wait on.
+    ENGINE_CALLS = (
         "groups_list",
         "group_create",
         "group_info",
         "group_participants",
         "group_invite_link",
         "group_leave",
+        "presence_send",
+        "presence_subscribe",
     )
 
-    def group_call(self, session_id: str, action: str, args: list, options: dict) -> dict:
-        """One of the engine's group calls (GROUP_ACTIONS), answered for a waiting request."""
-        if action not in self.GROUP_ACTIONS:
-            return {"error": "UNKNOWN_ACTION", "message": f"No group action {action}", "transient": False}
+    def engine_call(self, session_id: str, action: str, args: list, options: dict) -> dict:
+        """One of the ENGINE_CALLS, answered for a waiting request."""
+        if action not in self.ENGINE_CALLS:
+            return {"error": "UNKNOWN_ACTION", "message": f"No engine call {action}", "transient": False}
         return _answer(lambda: getattr(self.engine, action)(session_id, *args, **options))
 
     def numbers_check(self, session_id: str, phones: list[str]) -> dict:

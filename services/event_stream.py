@@ -21,7 +21,19 @@ from services.errors import ValidationError
 
 STREAM_KEY = "wagate:stream:{}"
 # The Socket.IO events that belong to one session, and so to its stream.
-STREAMED = frozenset({"qr", "connected", "disconnected", "reconnecting", "message", "message_status"})
+STREAMED = frozenset(
+    {
+        "qr",
+        "connected",
+        "disconnected",
+        "reconnecting",
+        "message",
+        "message_status",
+        "message_reaction",
+        "poll_vote",
+        "presence_update",
+    }
+)
 EVENT_ID = re.compile(r"^\d{1,15}-\d{1,10}$")
 
 

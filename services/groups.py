@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import current_app
 
 from models import User
-from services.errors import ApiError, ValidationError
+from services.errors import ValidationError
 from services.phones import group_id_check, phone_normalize
-from services.sessions import engine_ask, session_get, session_require_connected
+from services.sessions import engine_call, session_get, session_require_connected
 
 NAME_MAX = 100
 PARTICIPANTS_MAX = 256
@@ -24,14 +24,7 @@ def _call(user: User, session_id: str, action: str, *args: object, **options: ob
     session = session_get(user, session_id)
     session_require_connected(session, "groups are reached through a connected session")
     seconds = current_app.config["GROUP_CALL_WAIT_SECONDS"]
-    try:
-        return engine_ask(
-            session, "jobs.engine.engine_group_call", session.id, action, list(args), options, seconds=seconds
-        )
-    except ApiError as exc:  # the engine's refusals, with the status they deserve
-        if exc.code in REFUSALS:
-            exc.status, exc.error = REFUSALS[exc.code]
-        raise
+    return engine_call(session, action, *args, seconds=seconds, refusals=REFUSALS, **options)
 
 
 def _phones(value: object, *, allow_empty: bool = False) -> list[str]:

@@ -247,7 +247,8 @@ def message_inbound(
 
     `details` are the kind's (location, contact card, quoted message, group chat...),
     `media` its bytes (kept under DATA_DIR/media/inbound, up to INBOUND_MEDIA_MAX_BYTES).
-    A reaction is not a message of its own: it is recorded on the message it reacts to.
+    A reaction or a poll vote is not a message of its own: it is recorded on the message it
+    reacts to, or the poll.
     """
     session = db.session.get(WaSession, session_id)
     duplicate = db.session.scalar(select(Message.id).where(Message.session_id == session_id, Message.wa_id == wa_id))
@@ -256,6 +257,9 @@ def message_inbound(
     details = dict(details or {})
     if kind == "reaction":
         _reaction_record(session, sender, details.get("reaction") or {}, at)
+        return None
+    if kind == "poll_vote":
+        _poll_vote_record(session, sender, details.get("pollVote") or {}, at)
         return None
     message = Message(
         user_id=session.user_id,
@@ -344,6 +348,49 @@ def _reaction_record(session: WaSession, sender: str, reaction: dict, at: dateti
             "timestamp": isoformat(at),
         },
     )
+
+
+def _poll_vote_record(session: WaSession, voter: str, vote: dict, at: datetime) -> None:
+    """A contact voted on one of the session's polls: their latest choice replaces the earlier
+    one (none takes the vote back). Engines name the options, or give their SHA-256 (WhatsApp's
+    encrypted votes do)."""
+    target = db.session.scalar(
+        select(Message).where(Message.session_id == session.id, Message.wa_id == vote.get("messageWaId"))
+    )
+    poll = (target.payload or {}).get("poll") if target is not None else None
+    if not poll:
+        return
+    options = list(poll.get("options") or [])
+    by_hash = {hashlib.sha256(option.encode()).hexdigest(): option for option in options}
+    chosen = [option for option in vote.get("options") or [] if option in options]
+    chosen += [by_hash[digest] for digest in vote.get("optionHashes") or [] if digest in by_hash]
+    chosen = list(dict.fromkeys(chosen))
+    payload = dict(target.payload)
+    votes = dict(payload.get("votes") or {})
+    if chosen:
+        votes[voter] = chosen
+    else:
+        votes.pop(voter, None)
+    payload["votes"] = votes
+    target.payload = payload
+    db.session.commit()
+    event_emit(
+        session.user_id,
+        "poll_vote",
+        {
+            "messageId": target.id,
+            "sessionId": session.id,
+            "from": voter,
+            "options": chosen,
+            "results": poll_results(options, votes),
+            "timestamp": isoformat(at),
+        },
+    )
+
+
+def poll_results(options: list[str], votes: dict[str, list[str]]) -> list[dict]:
+    """Each option of a poll with its number of votes, in the poll's order."""
+    return [{"option": option, "votes": sum(option in chosen for chosen in votes.values())} for option in options]
 
 
 def messages_failed(user: User, limit: object, *, only_sessions: list[str] | None = None) -> list[dict]:
@@ -485,6 +532,9 @@ def simulate_inbound(
     """
     session = session_get(user, session_id)
     sender = phone_normalize(sender, field="from")
+    if content is not None and content.get("vote") is not None:
+        _simulate_vote(session, sender, content["vote"])
+        return
     message: str | dict = text_check(text) if content is None else ""
     media_file = None
     if content is not None:
@@ -498,6 +548,26 @@ def simulate_inbound(
     session_require_connected(session, "only a connected session receives messages")
     engine_queue_for(session.engine_host).enqueue(
         "jobs.engine.engine_simulate_inbound", session.id, sender, message, media_file
+    )
+
+
+def _simulate_vote(session: WaSession, sender: str, vote: object) -> None:
+    """A contact votes on one of the session's polls: {"messageId", "options": [...]}."""
+    if not isinstance(vote, dict):
+        raise ValidationError("'vote' must be an object {messageId, options}", code="INVALID_FIELD")
+    poll = db.session.scalar(
+        select(Message).where(Message.id == vote.get("messageId"), Message.session_id == session.id)
+    )
+    if poll is None or poll.type != "poll":
+        raise NotFound("No poll with that id in this session", code="POLL_NOT_FOUND")
+    options, known = vote.get("options"), poll.payload["poll"]["options"]
+    if not isinstance(options, list) or any(option not in known for option in options):
+        raise ValidationError(f"'options' must be a list of the poll's options: {known}", code="INVALID_FIELD")
+    if len(options) > 1 and not poll.payload["poll"].get("multiple_answers"):
+        raise ValidationError("This poll takes one answer", code="INVALID_FIELD")
+    session_require_connected(session, "only a connected session receives votes")
+    engine_queue_for(session.engine_host).enqueue(
+        "jobs.engine.engine_simulate_vote", session.id, sender, poll.wa_id, options
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from services.errors import NotFound, ValidationError
 from services.media import media_load
 from services.phones import phone_normalize
 
+OUTGOING_FIELDS = frozenset(field.name for field in fields(Outgoing)) - {"media"}
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
 NAME_MAX = 256
@@ -94,6 +96,36 @@ def outgoing_parse(session: WaSession, body: dict) -> Outgoing:
     if kind == "poll":
         return Outgoing("poll", poll=_poll(_object(value, name)), **common)
     return Outgoing("reaction", reaction=_reaction(session, _object(value, name)))
+
+
+# Wamux's explicit media routes: `mediaType` names the kind, `mediaUrl` the file.
+EXPLICIT_MEDIA_TYPES = ("image", "video", "document", "sticker")
+
+
+def explicit_media_body(body: dict) -> dict:
+    """`POST .../send/media` {to, mediaUrl, mediaType, caption, filename} as a send body."""
+    kind = body.get("mediaType")
+    if kind not in EXPLICIT_MEDIA_TYPES:
+        raise ValidationError(f"'mediaType' must be one of {', '.join(EXPLICIT_MEDIA_TYPES)}", code="INVALID_FIELD")
+    spec = {"url": _required(body, "mediaUrl")}
+    spec |= {name: body[name] for name in ("caption", "filename") if body.get(name) is not None}
+    return _explicit(body, {kind: spec})
+
+
+def explicit_audio_body(body: dict) -> dict:
+    """`POST .../send/audio` {to, audioUrl, ptt} as a send body (ptt: a voice note)."""
+    return _explicit(body, {"audio": {"url": _required(body, "audioUrl")}, "ptt": body.get("ptt", False)})
+
+
+def _required(body: dict, name: str) -> object:
+    if body.get(name) is None:
+        raise ValidationError(f"'{name}' is required", code="MISSING_FIELD", details={"field": name})
+    return body[name]
+
+
+def _explicit(body: dict, content: dict) -> dict:
+    """The route's content with the modifiers any send takes (quoted, mentions, viewOnce)."""
+    return content | {name: body[name] for name in ("to", "quoted", "mentions", "viewOnce") if name in body}
 
 
 def outgoing_preview(outgoing: Outgoing) -> str:
@@ -316,7 +348,8 @@ def outgoing_load(message: Message) -> Outgoing:
     """What a stored message sends, media bytes included (a text one is just its body)."""
     if not message.payload:
         return Outgoing("text", text=message.body)
-    record = {key: value for key, value in message.payload.items() if key not in {"media_file", "size", "sha256"}}
+    # What the message carries (not what came back to it since: reactions, votes, file facts).
+    record = {key: value for key, value in message.payload.items() if key in OUTGOING_FIELDS}
     media_file = message.payload.get("media_file")
     media = (media_root() / media_file).read_bytes() if media_file else None
     return Outgoing.from_record(record, media)

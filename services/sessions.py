@@ -74,6 +74,24 @@ def engine_ask(session: WaSession, job: str, *args: object, seconds: float) -> o
     return answer["value"]
 
 
+def engine_call(
+    session: WaSession,
+    action: str,
+    *args: object,
+    seconds: float,
+    refusals: dict[str, tuple[int, str]] | None = None,
+    **options: object,
+) -> object:
+    """One of the engine's calls (EngineHost.ENGINE_CALLS) on the host that owns `session`,
+    answered. `refusals` give some of the engine's refusals their own status and title."""
+    try:
+        return engine_ask(session, "jobs.engine.engine_call", session.id, action, list(args), options, seconds=seconds)
+    except ApiError as exc:
+        if refusals and exc.code in refusals:
+            exc.status, exc.error = refusals[exc.code]
+        raise
+
+
 def session_list(user: User, *, only: list[str] | None = None) -> list[WaSession]:
     """The user's sessions, oldest first (`only` those ids, for an API key limited to them)."""
     query = select(WaSession).where(WaSession.user_id == user.id).order_by(WaSession.created_at)

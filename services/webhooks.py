@@ -43,7 +43,11 @@ EVENTS = (
     "session.disconnected",
     "session.qr",
     "bulk.finished",
+    "presence.update",
 )
+# What a new endpoint gets when it names no events: all but presence, which is chatty (every
+# time a contact types) and asked for by name.
+DEFAULT_EVENTS = tuple(event for event in EVENTS if event != "presence.update")
 # What "send test event" sends, whatever the endpoint's filter; its body says "test": true.
 TEST_EVENT = "webhook.test"
 # The live (Socket.IO) event each webhook event is made from.
@@ -54,6 +58,7 @@ SOCKET_EVENTS = {
     "disconnected": "session.disconnected",
     "qr": "session.qr",
     "bulk_progress": "bulk.finished",
+    "presence_update": "presence.update",
 }
 MAX_WEBHOOKS = 20
 DELIVER_JOB = "jobs.webhooks.webhook_deliver"
@@ -104,7 +109,7 @@ def webhook_create(user: User, *, url: object, events: object = None, session_id
             code="FEATURE_NOT_AVAILABLE",
         )
     url = url_check(url)
-    events = list(EVENTS) if events is None else _events_check(events)
+    events = list(DEFAULT_EVENTS) if events is None else _events_check(events)
     if session_id in (None, ""):
         session_id = None
     elif not isinstance(session_id, str):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from neonize.events import EVENT_TO_INT
 from neonize.proto import Neonize_pb2 as go
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
-from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, ReactionMessage
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message, PollCreationMessage, PollVoteMessage, ReactionMessage
 
 
 def filled(message):
@@ -69,6 +69,9 @@ class FakeGo:
         self.send_error = ""
         self.connect_error = ""  # what Neonize returns at once, as when the dial fails
         self.lid_map: dict[str, str] = {}
+        self.presences: list[tuple] = []  # what the client showed: (chat JID or None, state, media)
+        self.subscribed: list[go.JID] = []
+        self.votes: dict[str, list[bytes]] = {}  # decrypted votes by message id: the options' SHA-256
         self._ids = itertools.count(1)
 
     # -- what a test does as WhatsApp -----------------------------------------------------
@@ -163,6 +166,16 @@ class FakeGo:
         message = Message(reactionMessage=ReactionMessage(key=key, text=reaction.decode(), senderTimestampMS=1))
         return filled(go.BuildMessageReturnFunction(Message=message)).SerializeToString()
 
+    def BuildPollVoteCreation(self, uuid, name, options, size, selectable) -> bytes:
+        """As whatsmeow's BuildPollCreation: the question, its options, how many a voter picks."""
+        names = go.ArrayString.FromString(options[:size]).data
+        poll = PollCreationMessage(
+            name=name.decode(),
+            options=[PollCreationMessage.Option(optionName=option) for option in names],
+            selectableOptionsCount=selectable,
+        )
+        return filled(go.BuildMessageReturnFunction(Message=Message(pollCreationMessage=poll))).SerializeToString()
+
     def GetAllContacts(self, uuid) -> bytes:
         """The linked phone's address book: `contacts`."""
         reply = go.ContactsGetAllContactsReturnFunction(Contact=self.contacts)
@@ -206,6 +219,27 @@ class FakeGo:
         return filled(
             go.GetJIDFromStoreReturnFunction(Jid=go.JID(User=phone, Server="s.whatsapp.net"))
         ).SerializeToString()
+
+    def SendChatPresence(self, uuid, jid, size, state, media) -> bytes:
+        self.presences.append((go.JID.FromString(jid[:size]), state, media))
+        return b""
+
+    def SendPresence(self, uuid, presence) -> bytes:
+        self.presences.append((None, presence, None))
+        return b""
+
+    def SubscribePresence(self, uuid, jid, size) -> bytes:
+        self.subscribed.append(go.JID.FromString(jid[:size]))
+        return b""
+
+    def DecryptPollVote(self, uuid, message, size) -> bytes:
+        """The vote inside a poll update, decrypted: `votes` by the update's message id."""
+        event = go.Message.FromString(message[:size])
+        chosen = self.votes.get(event.Info.ID)
+        if chosen is None:
+            return filled(go.ReturnFunctionWithError(Error="failed to decrypt vote")).SerializeToString()
+        vote = PollVoteMessage(selectedOptions=chosen)
+        return filled(go.ReturnFunctionWithError(PollVoteMessage=vote)).SerializeToString()
 
     def Logout(self, uuid) -> bytes:
         self.logged_in.discard(uuid.decode())

@@ -790,3 +790,92 @@ def test_the_address_book_is_read_once_logged_in(nz):
     nz.online()
     contacts = nz.next(EngineEventKind.CONTACTS).data["contacts"]
     assert contacts == [{"phone": "6285555555555", "name": "Asha"}]
+
+
+def test_presence_is_shown_in_chats_and_to_everyone(nz):
+    from neonize.utils.enum import ChatPresence, ChatPresenceMedia
+
+    nz.online()
+    nz.engine.presence_send("s1", "6281234567890", "typing")
+    nz.engine.presence_send("s1", "120363025246125888@g.us", "recording")
+    nz.engine.presence_send("s1", "6281234567890", "paused")
+    nz.engine.presence_send("s1", None, "unavailable")
+    shown = [(jid and (jid.User, jid.Server), state, media) for jid, state, media in nz.go.presences]
+    assert shown == [
+        (("6281234567890", "s.whatsapp.net"), ChatPresence.CHAT_PRESENCE_COMPOSING.value, 0),
+        (("120363025246125888", "g.us"), 0, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO.value),
+        (("6281234567890", "s.whatsapp.net"), ChatPresence.CHAT_PRESENCE_PAUSED.value, 0),
+        (None, b"unavailable", None),
+    ]
+    nz.engine.presence_subscribe("s1", "6281234567890")
+    assert [(jid.User, jid.Server) for jid in nz.go.subscribed] == [("6281234567890", "s.whatsapp.net")]
+
+
+def test_presence_reaches_go_only_for_a_logged_in_session(nz):
+    nz.engine.session_start("s1")
+    nz.go.connection("s1")
+    with pytest.raises(EngineError) as refused:
+        nz.engine.presence_send("s1", "6281234567890", "typing")
+    assert refused.value.code == "SESSION_NOT_CONNECTED"
+    assert nz.go.presences == []
+
+
+def test_contacts_presence_and_typing_become_presence_events(nz):
+    nz.online()
+    nz.go.lid_map["777"] = "6289999999999"
+    nz.go.emit("s1", go.Presence(From=user("6281234567890"), Unavailable=False))
+    assert nz.next(EngineEventKind.PRESENCE).data == {"from": "6281234567890", "state": "online"}
+    nz.go.emit("s1", go.Presence(From=go.JID(User="777", Server="lid"), Unavailable=True, LastSeen=1_700_000_000))
+    gone = nz.next(EngineEventKind.PRESENCE).data
+    assert (gone["from"], gone["state"], gone["lastSeen"].timestamp()) == ("6289999999999", "offline", 1_700_000_000)
+
+    group = go.JID(User="120363025246125888", Server="g.us")
+    for state, media, chat, seen in (
+        (go.ChatPresence.COMPOSING, go.ChatPresence.TEXT, None, "typing"),
+        (go.ChatPresence.COMPOSING, go.ChatPresence.AUDIO, group, "recording"),
+        (go.ChatPresence.PAUSED, go.ChatPresence.TEXT, None, "paused"),
+    ):
+        source = go.MessageSource(
+            Chat=chat or user("6281234567890"), Sender=user("6281234567890"), IsGroup=chat is not None
+        )
+        nz.go.emit("s1", go.ChatPresence(MessageSource=source, State=state, Media=media))
+        expected = {"from": "6281234567890", "state": seen} | ({"chat": "120363025246125888@g.us"} if chat else {})
+        assert nz.next(EngineEventKind.PRESENCE).data == expected
+
+
+def test_a_poll_vote_is_decrypted_and_names_our_poll(nz):
+    import hashlib
+
+    from engines.outgoing import Outgoing, Poll
+
+    nz.online()
+    poll = Outgoing("poll", poll=Poll("Which colour?", ("Red", "Green"), False))
+    nz.engine.send("s1", "6281234567890", poll, wa_id="3EB0OURPOLL00000000001")
+    theirs = "3EB0" + "1".zfill(18)
+    red = hashlib.sha256(b"Red").digest()
+    nz.go.votes["3A0123456789ABCDEF"] = [red]
+    update = wa.Message(
+        pollUpdateMessage=wa.PollUpdateMessage(
+            pollCreationMessageKey=wa_common.MessageKey(ID=theirs, fromMe=True),
+            vote=wa.PollEncValue(encPayload=b"x", encIV=b"y"),
+        )
+    )
+    nz.go.emit("s1", message_event(update, sender=user("6281234567890")))
+    data = nz.next(EngineEventKind.MESSAGE).data
+    assert data["type"] == "poll_vote"
+    assert data["pollVote"] == {"messageWaId": "3EB0OURPOLL00000000001", "optionHashes": [red.hex()]}
+
+    nz.go.votes.clear()  # a vote that cannot be decrypted changes nothing
+    nz.go.emit("s1", message_event(update, sender=user("6281234567890")))
+    assert [event for event in nz.quiet(0.3) if event.kind == EngineEventKind.MESSAGE] == []
+
+
+def test_a_contacts_poll_arrives_with_its_options(nz):
+    nz.online()
+    options = [wa.PollCreationMessage.Option(optionName=name) for name in ("Pickup", "Delivery")]
+    poll = wa.Message(
+        pollCreationMessageV3=wa.PollCreationMessage(name="How?", options=options, selectableOptionsCount=1)
+    )
+    nz.go.emit("s1", message_event(poll, sender=user("6281234567890")))
+    data = nz.next(EngineEventKind.MESSAGE).data
+    assert data["poll"] == {"question": "How?", "options": ["Pickup", "Delivery"], "multiple_answers": False}

@@ -16,7 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
-from services.webhooks import EVENTS
+from services.webhooks import DEFAULT_EVENTS, EVENTS
 
 
 class LoginForm(FlaskForm):
@@ -107,6 +107,7 @@ EVENT_LABELS = {
     "session.disconnected": "session.disconnected: a session disconnected or was logged out",
     "session.qr": "session.qr: a session has a new QR code to scan",
     "bulk.finished": "bulk.finished: every message of a bulk send was answered",
+    "presence.update": "presence.update: a contact came online, went offline, or is typing",
 }
 
 
@@ -119,7 +120,7 @@ class WebhookForm(FlaskForm):
     events = SelectMultipleField(
         "Events",
         choices=[(event, EVENT_LABELS[event]) for event in EVENTS],
-        default=list(EVENTS),
+        default=list(DEFAULT_EVENTS),
         validators=[DataRequired("Tick at least one event")],
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),

@@ -13,11 +13,13 @@ from blueprints.common import (
 from blueprints.sessions import bp
 from models.base import isoformat
 from services import groups as group_svc
+from services import presence as presence_svc
 from services import sessions as svc
 from services.contacts import contact_get, contact_upsert, contacts_list
 from services.event_stream import stream_events, stream_position
 from services.messages import message_send, message_wait
 from services.numbers import numbers_check
+from services.outgoing import explicit_audio_body, explicit_media_body
 
 
 @bp.post("")
@@ -151,17 +153,52 @@ def delete(session_id: str):
 @auth_required
 def send(session_id: str):
     """Send a message of any kind (text by default); answers once the engine has, or 202 while queued."""
+    return _send(session_id, lambda body: body)
+
+
+@bp.post("/<session_id>/send/media")
+@auth_required
+def send_media(session_id: str):
+    """Wamux's form: {to, mediaUrl, mediaType: image|video|document|sticker, caption, filename}."""
+    return _send(session_id, explicit_media_body)
+
+
+@bp.post("/<session_id>/send/audio")
+@auth_required
+def send_audio(session_id: str):
+    """Wamux's form: {to, audioUrl, ptt} (ptt: true sends a voice note)."""
+    return _send(session_id, explicit_audio_body)
+
+
+def _send(session_id: str, content_of):
     request.max_content_length = current_app.config["SEND_MAX_REQUEST_BYTES"]  # media as data URLs
     body = json_body()
     message = message_send(
         current_user(),
         session_id,
         to=body.get("to"),
-        content=body,
+        content=content_of(body),
         idempotency_key=request.headers.get("Idempotency-Key"),
         simulated=in_test_mode(),
     )
     return send_response(message_wait(message, current_app.config["SEND_WAIT_SECONDS"]))
+
+
+@bp.post("/<session_id>/presence")
+@auth_required
+def presence(session_id: str):
+    """Show typing, recording or paused in a chat ({"to", "state"}), or available/unavailable."""
+    body = json_body()
+    shown = presence_svc.presence_send(current_user(), session_id, to=body.get("to"), state=body.get("state"))
+    return jsonify(success=True, **shown)
+
+
+@bp.post("/<session_id>/presence/subscribe")
+@auth_required
+def presence_subscribe(session_id: str):
+    """Follow a contact's online/offline: {"phone"}; `presence_update` events follow."""
+    phone = presence_svc.presence_subscribe(current_user(), session_id, json_body().get("phone"))
+    return jsonify(success=True, sessionId=session_id, phone=phone)
 
 
 @bp.get("/<session_id>/stream")

@@ -13,6 +13,7 @@ from extensions import queues
 from services import sessions as svc
 from services.errors import ApiError, Forbidden, NotFound
 from services.messages import simulate_address_book, simulate_inbound
+from services.presence import simulate_presence
 from services.simulator import ALL_SESSIONS, faults_clear, faults_list, faults_set
 
 
@@ -109,12 +110,28 @@ def faults_reset():
 @live_required
 def inbound(session_id: str):
     """A contact sends the session a message: {"from": "919876543210", "message": "Hi"}, or any
-    kind a send takes ({"from", "image": ...}, {"from", "location": ...}, {"from", "reaction": ...})."""
+    kind a send takes ({"from", "image": ...}, {"from", "location": ...}, {"from", "reaction": ...}),
+    or votes on one of its polls ({"from", "vote": {"messageId", "options": [...]}})."""
     _require_simulator()
     request.max_content_length = current_app.config["SEND_MAX_REQUEST_BYTES"]
     body = json_body()
     simulate_inbound(current_user(), session_id, sender=body.get("from"), content=body)
     return jsonify(success=True, sessionId=session_id, message="The contact's message is on its way"), 202
+
+
+@bp.post("/api/simulator/sessions/<session_id>/presence")
+@api_rate_limit
+@auth_required
+@live_required
+def presence(session_id: str):
+    """A contact's presence: {"from", "state": online|offline|typing|recording|paused, "chat"?}
+    (chat: the group they type in)."""
+    _require_simulator()
+    body = json_body()
+    simulate_presence(
+        current_user(), session_id, sender=body.get("from"), state=body.get("state"), chat=body.get("chat")
+    )
+    return jsonify(success=True, sessionId=session_id), 202
 
 
 @bp.post("/api/simulator/sessions/<session_id>/address-book")

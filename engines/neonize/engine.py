@@ -49,6 +49,7 @@ from functools import partial
 import neonize.client
 from neonize.client import NewClient
 from neonize.events import (
+    ChatPresenceEv,
     ClientOutdatedEv,
     ConnectedEv,
     ConnectFailureEv,
@@ -56,6 +57,7 @@ from neonize.events import (
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
+    PresenceEv,
     ReceiptEv,
     StreamReplacedEv,
     TemporaryBanEv,
@@ -63,7 +65,7 @@ from neonize.events import (
 from neonize.exc import NeonizeError
 from neonize.proto.Neonize_pb2 import JID, PairStatus
 from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
-from neonize.utils.enum import ParticipantChange
+from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ParticipantChange, Presence
 from neonize.utils.jid import build_jid
 
 from engines.base import (
@@ -128,6 +130,14 @@ HANDLED_EVENTS = {
     "pair_status": PairStatusEv,
     "message": MessageEv,
     "receipt": ReceiptEv,
+    "presence": PresenceEv,
+    "chat_presence": ChatPresenceEv,
+}
+# What we show in a chat, as whatsmeow's chat presence and its media.
+CHAT_PRESENCES = {
+    "typing": (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
+    "recording": (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO),
+    "paused": (ChatPresence.CHAT_PRESENCE_PAUSED, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
 }
 
 
@@ -762,15 +772,67 @@ class NeonizeEngine(Engine):
         elif kind == "message":
             data = mapping.inbound_message(event, lambda lid: self._phone_jid_for(session, lid))
             if data is not None:
-                if data["type"] in INBOUND_MEDIA_KINDS:
-                    data["media"] = self._download(session, event.Message, data["waId"])
-                self._emit(EngineEventKind.MESSAGE, session.id, **data)
+                self._on_message(session, event, data)
         elif kind == "receipt":
             self._on_receipt(session, event)
+        elif kind in ("presence", "chat_presence"):
+            update = mapping.presence_update if kind == "presence" else mapping.chat_presence_update
+            data = update(event, lambda lid: self._phone_jid_for(session, lid))
+            if data is not None:
+                self._emit(EngineEventKind.PRESENCE, session.id, **data)
+
+    def _on_message(self, session: _Session, event, data: dict) -> None:
+        """A contact's message: its media fetched, a poll vote decrypted, and the messages it
+        points at (quoted, reacted to, voted on) named by our ids where they are ours."""
+        if data["type"] in INBOUND_MEDIA_KINDS:
+            data["media"] = self._download(session, event.Message, data["waId"])
+        if data.get("quotedId"):
+            data["quotedId"] = self._ours(session, data["quotedId"])
+        for pointer in ("reaction", "pollVote"):
+            if pointer in data:
+                data[pointer]["messageWaId"] = self._ours(session, data[pointer]["messageWaId"])
+        if "pollVote" in data:
+            chosen = self._poll_choice(session, event, data["waId"])
+            if chosen is None:
+                return  # a vote that cannot be read changes nothing
+            data["pollVote"]["optionHashes"] = chosen
+        self._emit(EngineEventKind.MESSAGE, session.id, **data)
+
+    def _ours(self, session: _Session, whatsapp_id: str) -> str:
+        """Our id for a message WhatsApp names by its own id (see sent.py); theirs if not ours."""
+        return self.ledger.our_id(session.id, whatsapp_id) or whatsapp_id
+
+    def _poll_choice(self, session: _Session, event, wa_id: str) -> list[str] | None:
+        """The options a poll vote chose, as the hex SHA-256 of their names (WhatsApp encrypts
+        votes with the poll's secret, which the device store keeps)."""
+        if not session.logged_in:
+            return None
+        try:
+            vote = self._go_call(lambda: session.client.decrypt_poll_vote(event), what=f"poll-vote:{wa_id}")
+        except Exception as exc:  # noqa: BLE001 - an unreadable vote must not stop the others
+            log.warning("session %s: poll vote %s not decrypted: %s", session.id, wa_id, exc)
+            return None
+        return [option.hex() for option in vote.selectedOptions]
+
+    # -- presence -------------------------------------------------------------------------
+
+    def presence_send(self, session_id: str, chat: str | None, state: str) -> None:
+        if state in CHAT_PRESENCES:
+            jid = group_jid(chat) if chat.endswith("@g.us") else build_jid(chat)
+            shown, media = CHAT_PRESENCES[state]
+            self._client_call(session_id, "presence", lambda client: client.send_chat_presence(jid, shown, media))
+        else:
+            presence = Presence.AVAILABLE if state == "available" else Presence.UNAVAILABLE
+            self._client_call(session_id, "presence", lambda client: client.send_presence(presence))
+
+    def presence_subscribe(self, session_id: str, phone: str) -> None:
+        jid = build_jid(phone)
+        self._client_call(session_id, "presence-subscribe", lambda client: client.subscribe_presence(jid))
 
     # -- groups ---------------------------------------------------------------------------
 
-    def _group_call(self, session_id: str, what: str, call):
+    def _client_call(self, session_id: str, what: str, call):
+        """A call on a logged-in session's client, through the gate; WhatsApp's refusals as EngineError."""
         session = self._logged_in(session_id)
         try:
             return self._go_call(lambda: call(session.client), what=f"{what}:{session_id}")
@@ -780,21 +842,21 @@ class NeonizeEngine(Engine):
             raise error_from_neonize(str(exc), doing=what) from exc
 
     def groups_list(self, session_id: str) -> list[dict]:
-        found = self._group_call(session_id, "groups", lambda client: client.get_joined_groups())
+        found = self._client_call(session_id, "groups", lambda client: client.get_joined_groups())
         return [group_view(info) for info in found]
 
     def group_create(self, session_id: str, name: str, participants: list[str]) -> dict:
         jids = [build_jid(phone) for phone in participants]
-        return group_view(self._group_call(session_id, "group-create", lambda client: client.create_group(name, jids)))
+        return group_view(self._client_call(session_id, "group-create", lambda client: client.create_group(name, jids)))
 
     def group_info(self, session_id: str, group_id: str) -> dict:
         jid = group_jid(group_id)
-        return group_view(self._group_call(session_id, "group-info", lambda client: client.get_group_info(jid)))
+        return group_view(self._client_call(session_id, "group-info", lambda client: client.get_group_info(jid)))
 
     def group_participants(self, session_id: str, group_id: str, action: str, phones: list[str]) -> dict[str, str]:
         jid, change = group_jid(group_id), ParticipantChange(action)
         jids = [build_jid(phone) for phone in phones]
-        changed = self._group_call(
+        changed = self._client_call(
             session_id, f"group-{action}", lambda client: client.update_group_participants(jid, jids, change)
         )
         outcome = dict.fromkeys(phones, "ok")
@@ -806,11 +868,11 @@ class NeonizeEngine(Engine):
 
     def group_invite_link(self, session_id: str, group_id: str, *, revoke: bool = False) -> str:
         jid = group_jid(group_id)
-        return self._group_call(session_id, "group-invite", lambda client: client.get_group_invite_link(jid, revoke))
+        return self._client_call(session_id, "group-invite", lambda client: client.get_group_invite_link(jid, revoke))
 
     def group_leave(self, session_id: str, group_id: str) -> None:
         jid = group_jid(group_id)
-        self._group_call(session_id, "group-leave", lambda client: client.leave_group(jid))
+        self._client_call(session_id, "group-leave", lambda client: client.leave_group(jid))
 
     def _sync_contacts(self, session: _Session) -> None:
         """The phone's address book, once logged in (the contact store aborts Go before that)."""

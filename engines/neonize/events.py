@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 
 from neonize.proto.Neonize_pb2 import (
     JID,
+    ChatPresence,
     ConnectFailure,
     ConnectFailureReason,
     LoggedOut,
     Message,
+    Presence,
     Receipt,
     TemporaryBan,
 )
@@ -214,7 +216,51 @@ def inbound_message(event: Message, resolve_lid: LidResolver) -> dict | None:
         data["quotedId"] = context.stanzaID
     if data["type"] == "reaction":
         data["reaction"] = {"messageWaId": value.key.ID, "emoji": value.text}
+    if data["type"] == "poll":
+        options = [option.optionName for option in value.options]
+        data["poll"] = {
+            "question": value.name,
+            "options": options,
+            "multiple_answers": value.selectableOptionsCount != 1,
+        }
+    if data["type"] == "poll_vote":  # the choice itself is encrypted: the engine decrypts it
+        data["pollVote"] = {"messageWaId": value.pollCreationMessageKey.ID}
     return data
+
+
+def presence_update(event: Presence, resolve_lid: LidResolver) -> dict | None:
+    """A followed contact came online or went offline (with when they were last seen)."""
+    phone = _phone_or_lid(event.From, resolve_lid)
+    if phone is None:
+        return None
+    data = {"from": phone, "state": "offline" if event.Unavailable else "online"}
+    if event.Unavailable and event.LastSeen > 0:
+        data["lastSeen"] = epoch_datetime(event.LastSeen)
+    return data
+
+
+def chat_presence_update(event: ChatPresence, resolve_lid: LidResolver) -> dict | None:
+    """A contact types, records a voice note, or stops, in a chat with the session."""
+    source = event.MessageSource
+    if source.IsFromMe:
+        return None
+    phone = phone_of(source.SenderAlt) or _phone_or_lid(source.Sender, resolve_lid)
+    if phone is None:
+        return None
+    if event.State == ChatPresence.COMPOSING:
+        state = "recording" if event.Media == ChatPresence.AUDIO else "typing"
+    else:
+        state = "paused"
+    data = {"from": phone, "state": state}
+    if source.IsGroup:
+        data["chat"] = jid_string(source.Chat)
+    return data
+
+
+def _phone_or_lid(jid: JID, resolve_lid: LidResolver) -> str | None:
+    if jid.Server == LID_SERVER:
+        return phone_of(resolve_lid(jid) or JID()) or None
+    return phone_of(jid)
 
 
 def receipt_update(event: Receipt) -> tuple[str, list[str], datetime] | None:

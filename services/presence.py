@@ -1,0 +1,85 @@
+"""Presence: what a session shows its contacts (typing, recording, online), and what its
+contacts show it, pushed to the owner as `presence_update` (webhook `presence.update`).
+
+WhatsApp tells a session about a contact's online/offline only after the session asked to
+follow that contact; typing and recording in a chat with the session come by themselves.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from engines.base import PRESENCE_CHAT_STATES, PRESENCE_SEEN, PRESENCE_STATES
+from extensions import db
+from models import User, WaSession
+from models.base import isoformat, utcnow
+from services.engine_hosts import engine_queue_for
+from services.errors import ValidationError
+from services.phones import is_group_id, phone_normalize, recipient_normalize
+from services.realtime import event_emit
+from services.sessions import engine_call, session_get, session_require_connected
+
+REFUSALS = {
+    "NUMBER_NOT_ON_WHATSAPP": (400, "Number not on WhatsApp"),
+    "GROUP_NOT_FOUND": (404, "Group not found"),
+}
+
+
+def _state(value: object, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValidationError(f"'state' must be one of {', '.join(allowed)}", code="INVALID_STATE")
+    return value
+
+
+def presence_send(user: User, session_id: str, *, to: object, state: object) -> dict:
+    """Show typing/recording/paused in the chat `to` (a number or a group id), or
+    available/unavailable to everyone (no `to`)."""
+    session = session_get(user, session_id)
+    state = _state(state, PRESENCE_STATES)
+    if state in PRESENCE_CHAT_STATES:
+        chat = recipient_normalize(to)
+    elif to is not None:
+        raise ValidationError(f"'{state}' is shown to everyone: leave out 'to'", code="INVALID_FIELD")
+    else:
+        chat = None
+    session_require_connected(session, "presence is shown through a connected session")
+    seconds = current_app.config["GROUP_CALL_WAIT_SECONDS"]
+    engine_call(session, "presence_send", chat, state, seconds=seconds, refusals=REFUSALS)
+    return {"sessionId": session.id, "state": state, **({"to": chat} if chat else {})}
+
+
+def presence_subscribe(user: User, session_id: str, phone: object) -> str:
+    """Follow a contact's online/offline (`presence_update` events follow)."""
+    session = session_get(user, session_id)
+    phone = phone_normalize(phone, field="phone")
+    session_require_connected(session, "presence is followed through a connected session")
+    seconds = current_app.config["GROUP_CALL_WAIT_SECONDS"]
+    engine_call(session, "presence_subscribe", phone, seconds=seconds, refusals=REFUSALS)
+    return phone
+
+
+def presence_seen(session_id: str, data: dict) -> None:
+    """A contact's presence changed (an engine's PRESENCE event): tell the session's owner."""
+    session = db.session.get(WaSession, session_id)
+    if session is None or data.get("state") not in PRESENCE_SEEN:
+        return
+    payload = {"sessionId": session.id, "from": data["from"], "state": data["state"]}
+    if data.get("chat"):
+        payload["chat"] = data["chat"]
+    if data.get("lastSeen"):
+        payload["lastSeen"] = isoformat(data["lastSeen"])
+    payload["timestamp"] = isoformat(utcnow())
+    event_emit(session.user_id, "presence_update", payload)
+
+
+def simulate_presence(user: User, session_id: str, *, sender: object, state: object, chat: object = None) -> None:
+    """Simulator only: a contact comes online, goes offline, or types in a chat with the session."""
+    session = session_get(user, session_id)
+    sender = phone_normalize(sender, field="from")
+    state = _state(state, PRESENCE_SEEN)
+    if chat is not None and not is_group_id(chat):
+        raise ValidationError("'chat' is the group the contact types in (like 1203...@g.us)", code="INVALID_GROUP_ID")
+    session_require_connected(session, "only a connected session sees presence")
+    engine_queue_for(session.engine_host).enqueue(
+        "jobs.engine.engine_simulate_presence", session.id, sender, state, chat
+    )
