@@ -130,3 +130,40 @@ def test_only_the_owner_can_open_a_sessions_stream(base_url):
     assert requests.get(url, timeout=5).status_code == 401
     bad = requests.get(url, headers=owner | {"Last-Event-ID": "yesterday"}, timeout=5)
     assert (bad.status_code, bad.json()["code"]) == (400, "INVALID_EVENT_ID")
+
+
+def test_inbound_kinds_votes_and_presence_are_streamed(base_url):
+    headers = _account(base_url, "sse-kinds@example.com")
+    session_id = _session(base_url, headers)
+    _pair(base_url, headers, session_id)
+    stream = SseClient(f"{base_url}/api/sessions/{session_id}/stream", headers)
+    inbound = f"{base_url}/api/simulator/sessions/{session_id}/inbound"
+    contact = "919811112222"
+    try:
+        requests.post(
+            inbound, json={"from": contact, "location": {"latitude": 19.07, "longitude": 72.87}}, headers=headers
+        )
+        where = stream.next("message")
+        assert (where["type"], where["content"]["location"]["latitude"]) == ("location", 19.07)
+
+        poll = {"question": "Pickup or delivery?", "options": ["Pickup", "Delivery"]}
+        sent = requests.post(
+            f"{base_url}/api/sessions/{session_id}/send", json={"to": contact, "poll": poll}, headers=headers
+        ).json()
+        requests.post(
+            inbound,
+            json={"from": contact, "vote": {"messageId": sent["messageId"], "options": ["Pickup"]}},
+            headers=headers,
+        )
+        vote = stream.next("poll_vote")
+        assert (vote["messageId"], vote["options"]) == (sent["messageId"], ["Pickup"])
+
+        requests.post(
+            f"{base_url}/api/simulator/sessions/{session_id}/presence",
+            json={"from": contact, "state": "typing"},
+            headers=headers,
+        )
+        typing = stream.next("presence_update")
+        assert (typing["from"], typing["state"]) == (contact, "typing")
+    finally:
+        stream.close()
