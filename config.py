@@ -93,6 +93,24 @@ class Config:
     OVERLOAD_BACKOFF_SECONDS = env_int("OVERLOAD_BACKOFF_SECONDS", 30)
     SEND_RETRY_DELAYS = [int(x) for x in env_list("SEND_RETRY_DELAYS", "5,30,120")]
     BULK_MIN_DELAY_MS = env_int("BULK_MIN_DELAY_MS", 1000)
+    # The send governor's defaults for every session (each session can change its own, see
+    # README "Send governor"): a gap of PACE_MIN_GAP_SECONDS plus up to PACE_JITTER_SECONDS
+    # between two sends, at most PACE_PER_MINUTE a minute and PACE_PER_DAY a day, and on the
+    # first days after pairing the PACE_WARMUP daily ceilings (empty: no warm-up).
+    PACE_MIN_GAP_SECONDS = env_float("PACE_MIN_GAP_SECONDS", 4.0)
+    PACE_JITTER_SECONDS = env_float("PACE_JITTER_SECONDS", 3.0)
+    PACE_PER_MINUTE = env_int("PACE_PER_MINUTE", 12)
+    PACE_PER_DAY = env_int("PACE_PER_DAY", 1000)
+    PACE_WARMUP = [int(x) for x in env_list("PACE_WARMUP", "50,100,200,400,700")]
+    PACE_TYPING = env_bool("PACE_TYPING", False)
+    # Auto-pause: over the last GOVERNOR_WINDOW sends (once GOVERNOR_MIN_SAMPLE are in), more
+    # than these shares failed / went to unknown numbers; or more than GOVERNOR_MAX_COLD_PER_DAY
+    # messages in 24 h went to people who never wrote (0: not checked).
+    GOVERNOR_WINDOW = env_int("GOVERNOR_WINDOW", 20)
+    GOVERNOR_MIN_SAMPLE = env_int("GOVERNOR_MIN_SAMPLE", 10)
+    GOVERNOR_MAX_FAILURE_RATE = env_float("GOVERNOR_MAX_FAILURE_RATE", 0.5)
+    GOVERNOR_MAX_UNKNOWN_RATE = env_float("GOVERNOR_MAX_UNKNOWN_RATE", 0.3)
+    GOVERNOR_MAX_COLD_PER_DAY = env_int("GOVERNOR_MAX_COLD_PER_DAY", 300)
     # Media to send: the whole fetch of a media URL must finish within this time, and a
     # send request (media inline as base64 data URLs) may be this large; other requests
     # are held to MAX_CONTENT_LENGTH.
@@ -166,6 +184,14 @@ class TestConfig(Config):
     ENGINE_HOST_HEARTBEAT_SECONDS = 1.0
     SEND_RETRY_DELAYS = [1, 1]
     BULK_MIN_DELAY_MS = 0
+    # Tests send as fast as the engine answers unless they try the governor's pace itself.
+    PACE_MIN_GAP_SECONDS = 0.0
+    PACE_JITTER_SECONDS = 0.0
+    PACE_PER_MINUTE = 100_000
+    PACE_PER_DAY = 100_000
+    PACE_WARMUP: list[int] = []
+    GOVERNOR_MIN_SAMPLE = 1_000_000
+    GOVERNOR_MAX_COLD_PER_DAY = 0
     STATS_DEBOUNCE_SECONDS = 0.2
     API_RATE_LIMIT = "100000 per 15 minutes"
     LEGACY_OWNER_AUTO_CREATE = True

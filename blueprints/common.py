@@ -10,6 +10,7 @@ from flask_limiter.util import get_remote_address
 from blueprints.errors.handlers import response_headers_final
 from extensions import db, limiter
 from models import Message, MessageStatus, User
+from models.base import isoformat
 from services.api_keys import api_key_owner_id, api_key_user, is_api_key
 from services.auth import token_claims, token_user
 from services.errors import Forbidden, Unauthorized, ValidationError
@@ -201,5 +202,8 @@ def send_response(message: Message):
             response_headers_final({"Retry-After": str(current_app.config["OVERLOAD_BACKOFF_SECONDS"])})
             return jsonify(body), 503
         return jsonify(body), FAILURE_STATUS.get(message.error_code, 400 if not refunded else 502)
+    if message.status == MessageStatus.SCHEDULED:
+        body = {"success": True, "message": "Message scheduled", "messageId": message.id, "status": message.status}
+        return jsonify(body | {"to": message.phone, "sendAt": isoformat(message.send_after)}), 202
     body = {"success": True, "message": "Message queued; it will be sent shortly", "messageId": message.id}
     return jsonify(body | {"status": message.status, "to": message.phone}), 202

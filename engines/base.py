@@ -30,8 +30,8 @@ class EngineEventKind(StrEnum):
     QR = "qr"
     CONNECTED = "connected"
     RECONNECTING = "reconnecting"
-    DISCONNECTED = "disconnected"
-    ERROR = "error"
+    DISCONNECTED = "disconnected"  # reason, loggedOut; `signal: logged_out` when the phone unlinked it
+    ERROR = "error"  # reason; `signal` (temporary_ban, stream_replaced) when WhatsApp warned about the number
     MESSAGE = "message"  # inbound: waId, from, text, timestamp
     RECEIPT = "receipt"  # waId, status (delivered | read | played), timestamp
     CONTACTS = "contacts"  # contacts: [{phone, name}], the linked phone's address book

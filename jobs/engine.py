@@ -45,6 +45,11 @@ def engine_simulate_vote(session_id: str, sender: str, poll_wa_id: str, options:
 
 
 @app_job
+def engine_queue_nudge(session_id: str) -> None:
+    engine_host_current().queue_nudge(session_id)
+
+
+@app_job
 def engine_call(session_id: str, action: str, args: list, options: dict) -> dict:
     return engine_host_current().engine_call(session_id, action, args, options)
 

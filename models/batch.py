@@ -23,7 +23,9 @@ class BulkBatch(db.Model):
     # Kept up to date as each message settles, so progress never recounts the whole batch.
     sent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # scheduled (waits for send_at), running, finished or cancelled (a scheduled one called off).
     status: Mapped[str] = mapped_column(String(16), default="running")
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -39,4 +41,5 @@ class BulkBatch(db.Model):
             "delay": self.delay_ms,
             "createdAt": isoformat(self.created_at),
             "finishedAt": isoformat(self.finished_at),
+            **({"sendAt": isoformat(self.send_at)} if self.send_at else {}),
         }

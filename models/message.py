@@ -18,6 +18,8 @@ class MessageStatus(StrEnum):
     PLAYED = "played"
     FAILED = "failed"
     RECEIVED = "received"  # inbound
+    SCHEDULED = "scheduled"  # waits for its `send_after` (sendAt); then queued
+    CANCELLED = "cancelled"  # a scheduled message the owner called off: never sent
 
 
 # How far along the delivery lifecycle each status is; receipts never move a message back.
@@ -39,6 +41,7 @@ class Message(db.Model):
         Index("ix_messages_session_wa_id", "session_id", "wa_id"),
         Index("ix_messages_user_status_created", "user_id", "status", "created_at"),
         Index("ix_messages_batch_position", "batch_id", "position"),
+        Index("ix_messages_status_send_after", "status", "send_after"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -44,6 +44,13 @@ class WaSession(db.Model):
     messages_sent: Mapped[int] = mapped_column(Integer, default=0)
     messages_received: Mapped[int] = mapped_column(Integer, default=0)
     connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The send governor (services/governor.py): the owner's pace settings (only those changed
+    # from the defaults), when the phone was first linked (warm-up counts days from it), and
+    # why sending is paused (None while it is not).
+    pace: Mapped[dict | None] = mapped_column(JSON)
+    paired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    paused_reason: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 

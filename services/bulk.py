@@ -20,16 +20,18 @@ from sqlalchemy import func, select, update
 from extensions import db, queues
 from models import BulkBatch, Message, MessageStatus, User, WaSession
 from models.base import as_utc, utcnow
-from services.errors import Forbidden, NotFound, ValidationError
+from services.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.messages import (
     message_enqueue,
     message_simulated,
     new_wa_id,
+    send_at_parse,
     session_require_not_overloaded,
     text_check,
 )
+from services.pacing import projected_seconds
 from services.phones import phone_normalize
-from services.quotas import quota_reserve
+from services.quotas import quota_refund, quota_reserve
 from services.realtime import event_emit
 from services.sessions import session_require_connected
 from services.stats import stats_refresh_soon
@@ -67,9 +69,17 @@ def _contacts_parse(contacts: object) -> tuple[list[tuple[int, str, str]], list[
 
 
 def bulk_create(
-    user: User, session: WaSession | None, *, contacts: object, text: object, delay: object, simulated: bool = False
+    user: User,
+    session: WaSession | None,
+    *,
+    contacts: object,
+    text: object,
+    delay: object,
+    simulated: bool = False,
+    send_at: object = None,
 ) -> BulkBatch:
-    """Store a batch and its messages and start dispatching them at the batch's pace.
+    """Store a batch and its messages and start dispatching them at the batch's pace
+    (at `send_at`, ISO 8601, when given: the batch is `scheduled` until then).
 
     `simulated` (a test key's batch) checks everything a real one checks, then answers with
     an unsaved batch, finished, whose valid contacts were all "sent": nothing is stored or sent.
@@ -92,7 +102,9 @@ def bulk_create(
         raise ValidationError("'delay' must be a number of milliseconds", code="INVALID_DELAY")
     delay_ms = max(int(delay), floor)
     valid, rejected = _contacts_parse(contacts)
-    session_require_connected(session, "connect it before sending")
+    starts_at = send_at_parse(send_at)
+    if starts_at is None:
+        session_require_connected(session, "connect it before sending")
     if simulated:
         return _batch_simulated(user, session, text=text, delay_ms=delay_ms, valid=valid, rejected=rejected)
     session_require_not_overloaded(session)
@@ -106,8 +118,9 @@ def bulk_create(
         delay_ms=delay_ms,
         total=len(valid) + len(rejected),
         rejected=rejected,
-        status="running" if valid else "finished",
+        status=("scheduled" if starts_at else "running") if valid else "finished",
         finished_at=None if valid else utcnow(),
+        send_at=starts_at,
     )
     db.session.add(batch)
     db.session.flush()
@@ -158,10 +171,17 @@ def _batch_simulated(
 def bulk_dispatch(batch_id: str) -> None:
     """Schedule the next chunk of the batch's sends at the session's pace."""
     batch = db.session.get(BulkBatch, batch_id)
+    if batch is not None and batch.status == "scheduled":
+        if as_utc(batch.send_at) > datetime.now(UTC):  # early (a resumed worker): come back then
+            queues.queue().enqueue_at(
+                as_utc(batch.send_at), DISPATCH_JOB, batch_id, job_id=f"dispatch-{batch_id}-start", result_ttl=600
+            )
+            return
+        batch.status = "running"
+        db.session.commit()
     if batch is None or batch.status != "running":
         return
-    # Lock the session row: concurrent batches on one session share one pace.
-    session = db.session.scalar(select(WaSession).where(WaSession.id == batch.session_id).with_for_update())
+    session = db.session.get(WaSession, batch.session_id)
     messages = db.session.scalars(
         select(Message)
         .where(Message.batch_id == batch_id, Message.dispatched_at.is_(None))
@@ -171,23 +191,20 @@ def bulk_dispatch(batch_id: str) -> None:
     if not messages:
         db.session.rollback()
         return
+    # The session's send governor paces them (the batch's delay as a floor between its own
+    # messages), interleaved with the session's other sends.
     now = datetime.now(UTC)
-    gap = timedelta(milliseconds=batch.delay_ms)
-    slot = max(now, as_utc(session.next_send_at) or now)
     for message in messages:
         message.dispatched_at = now
-        message.send_after = slot
         message.min_gap_ms = batch.delay_ms
-        slot += gap
-    session.next_send_at = slot
     db.session.commit()
     for message in messages:
         message_enqueue(message, session)
     if len(messages) == DISPATCH_CHUNK:
-        # Dispatch the next chunk when this one is half sent, so the engine host's lines stay short.
-        next_at = slot - gap * (DISPATCH_CHUNK // 2)
+        # Dispatch the next chunk when this one is about half sent, so the queue stays short.
+        next_at = now + timedelta(milliseconds=batch.delay_ms) * (DISPATCH_CHUNK // 2)
         queues.queue().enqueue_at(
-            max(next_at, now),
+            next_at,
             DISPATCH_JOB,
             batch_id,
             job_id=f"dispatch-{batch_id}-{messages[-1].position}",
@@ -204,7 +221,7 @@ def bulk_resume() -> int:
     running = db.session.scalars(
         select(Message.batch_id)
         .join(BulkBatch, BulkBatch.id == Message.batch_id)
-        .where(BulkBatch.status == "running", Message.status == MessageStatus.QUEUED)
+        .where(BulkBatch.status.in_(("running", "scheduled")), Message.status == MessageStatus.QUEUED)
         .distinct()
     ).all()
     for batch_id in running:
@@ -218,10 +235,36 @@ def bulk_resume() -> int:
     return len(running)
 
 
+def batch_cancel(user: User, batch_id: str) -> BulkBatch:
+    """Call off a scheduled batch before it starts: none of it is sent, its quota comes back."""
+    batch = batch_get(user, batch_id)
+    if batch.status != "scheduled":
+        raise Conflict(f"This batch is {batch.status}: only a scheduled batch can be cancelled", code="NOT_SCHEDULED")
+    called_off = db.session.execute(
+        update(BulkBatch)
+        .where(BulkBatch.id == batch.id, BulkBatch.status == "scheduled")
+        .values(status="cancelled", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not called_off:  # it started a moment ago
+        db.session.rollback()
+        raise Conflict("This batch has just started", code="NOT_SCHEDULED")
+    messages = db.session.scalars(
+        select(Message).where(Message.batch_id == batch.id, Message.status == MessageStatus.QUEUED)
+    ).all()
+    for message in messages:
+        message.status = MessageStatus.CANCELLED
+        quota_refund(message)
+    db.session.commit()
+    db.session.refresh(batch)
+    return batch
+
+
 def batch_counts(batch: BulkBatch) -> dict[str, int]:
     sent = batch.sent_count
     failed = batch.failed_count + len(batch.rejected or [])
-    return {"total": batch.total, "sent": sent, "failed": failed, "pending": batch.total - sent - failed}
+    pending = 0 if batch.status == "cancelled" else batch.total - sent - failed
+    return {"total": batch.total, "sent": sent, "failed": failed, "pending": pending}
 
 
 def batch_count_settled(batch_id: str, *, failed: bool) -> None:
@@ -285,6 +328,8 @@ def batch_report(batch: BulkBatch) -> dict:
             result = {"contact": message.phone, "success": True, "status": "Sent"}
         elif message.status == MessageStatus.FAILED:
             result = {"contact": message.phone, "success": False, "status": "Failed", "error": message.error}
+        elif message.status == MessageStatus.CANCELLED:
+            result = {"contact": message.phone, "success": False, "status": "Cancelled"}
         else:
             result = {"contact": message.phone, "success": False, "status": "Pending"}
         results[message.position] = {**result, "messageId": message.id}
@@ -405,7 +450,10 @@ def batch_overview(batch: BulkBatch) -> dict:
     """`batch_report` plus how far along the batch is and, while it runs, when it should finish."""
     report = batch_report(batch)
     done = report["sent"] + report["failed"]
-    remaining = report["pending"] * batch.delay_ms / 1000 if batch.status == "running" else 0.0
+    remaining = 0.0
+    if batch.status == "running":
+        session = db.session.get(WaSession, batch.session_id)
+        remaining = projected_seconds(session, report["pending"], floor_seconds=batch.delay_ms / 1000)
     return {
         **report,
         "done": done,

@@ -10,6 +10,7 @@ from models import SessionStatus, WaSession
 from models.base import isoformat, utcnow
 from services.contacts import contacts_sync
 from services.messages import message_inbound, message_receipt
+from services.pacing import engine_signal_pause
 from services.presence import presence_seen
 from services.qr import qr_data_url
 from services.realtime import event_emit
@@ -80,6 +81,7 @@ def engine_event_apply(event: EngineEvent) -> None:
         session.paired = True
         session.wanted_online = True
         session.connected_at = utcnow()
+        session.paired_at = session.paired_at or session.connected_at  # warm-up counts from here
         _clear_qr(session)
         emits.append(("connected", {"sessionId": session.id, "phone": session.phone}))
     elif event.kind == EngineEventKind.RECONNECTING:
@@ -101,6 +103,8 @@ def engine_event_apply(event: EngineEvent) -> None:
         session.status_reason = data.get("reason")
         _clear_qr(session)
     db.session.commit()
+    if data.get("signal"):  # WhatsApp's warnings about the number: its sending pauses
+        engine_signal_pause(session, data["signal"], data.get("reason"))
     emits.append(("session_status", session.to_status_dict()))
     for name, payload in emits:
         event_emit(session.user_id, name, payload)

@@ -35,8 +35,10 @@ from services.engine_hosts import (
     hosts_alive,
     session_overload_mark,
 )
+from services.governor import API_LANE
 from services.messages import message_status_set
 from services.outgoing import outgoing_load
+from services.pacing import health_after_send, send_queue, session_pace
 from services.sender import SessionSenders
 from services.simulator import faults_read
 
@@ -45,6 +47,10 @@ log = logging.getLogger(__name__)
 _ADOPT_ORPHANS = object()
 # How often a send line looks again at a session that is not connected.
 SESSION_WAIT_SECONDS = 2.0
+# "typing…" before a message when the session's pace asks for it: this long, by its length.
+TYPING_BASE_SECONDS = 1.0
+TYPING_SECONDS_PER_CHAR = 0.03
+TYPING_MAX_SECONDS = 8.0
 
 
 def engine_host_current() -> EngineHost:
@@ -83,7 +89,7 @@ class EngineHost:
             serializer=JSONSerializer,
             name=f"engine-host:{self.id}:{threading.get_native_id()}",
         )
-        self.senders = SessionSenders(self._send_in_context)
+        self.senders = SessionSenders(self._step_in_context)
         app.extensions["wagate.engine_host"] = self
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -212,39 +218,106 @@ class EngineHost:
         return answer
 
     def message_accept(self, message_id: str) -> None:
-        """Put a queued message on its session's send line."""
+        """Put a queued (or scheduled) message in its session's send queue."""
         message = db.session.get(Message, message_id)
-        if message is not None and message.status == MessageStatus.QUEUED:
+        if message is not None and message.status in (MessageStatus.QUEUED, MessageStatus.SCHEDULED):
             self._line_up(message)
 
+    def queue_nudge(self, session_id: str) -> None:
+        """The session's pace, pause or queue changed: its line looks again now."""
+        self.senders.nudge(session_id)
+
     def _line_up(self, message: Message) -> None:
-        due = as_utc(message.send_after).timestamp() if message.send_after else time.time()
-        self.senders.push(message.session_id, message.id, due=due, gap_seconds=message.min_gap_ms / 1000)
+        queue = send_queue(message.session_id)
+        lane = f"batch:{message.batch_id}" if message.batch_id else API_LANE
+        if message.status == MessageStatus.SCHEDULED:
+            due = as_utc(message.send_after).timestamp()
+            queue.later(message.id, due, lane=lane, floor_seconds=message.min_gap_ms / 1000)
+        else:
+            queue.push(message.id, lane=lane, floor_seconds=message.min_gap_ms / 1000)
+        self.senders.nudge(message.session_id)
 
     def _reload_sends(self, session_id: str) -> None:
-        """Line up again what was handed over but not sent (after a restart or a takeover)."""
+        """Queue again what was handed over but not sent (after a restart or a takeover):
+        the database is the record, the Redis queue is rebuilt from it (nothing twice)."""
         pending = db.session.scalars(
-            select(Message).where(
+            select(Message)
+            .where(
                 Message.session_id == session_id,
-                Message.status == MessageStatus.QUEUED,
-                Message.dispatched_at.is_not(None),
+                or_(
+                    (Message.status == MessageStatus.QUEUED) & Message.dispatched_at.is_not(None),
+                    Message.status == MessageStatus.SCHEDULED,
+                ),
             )
+            .order_by(Message.created_at, Message.position)
         ).all()
         for message in pending:
             self._line_up(message)
 
-    def _send_in_context(self, message_id: str) -> float | None:
+    def _step_in_context(self, session_id: str) -> float | None:
         with self.app.app_context():
-            return self.message_send(message_id)
+            return self.send_step(session_id)
+
+    def send_step(self, session_id: str, now: float | None = None) -> float | None:
+        """One step of a session's send line: send what the governor lets go, or say how long
+        to wait (None: nothing to send now)."""
+        session = db.session.get(WaSession, session_id)
+        if session is None:
+            return None
+        queue = send_queue(session_id)
+        if session.status != SessionStatus.CONNECTED:
+            # Hold everything until the session is back; no attempt is spent.
+            return SESSION_WAIT_SECONDS if queue.depth() else None
+        pace = session_pace(session)
+        now = time.time() if now is None else now
+        decision = queue.take(pace, now, paired_at=session.paired_at, paused=session.paused_at is not None)
+        if decision.message_id is None:
+            return decision.wait
+        message = db.session.get(Message, decision.message_id)
+        if message is None or not self._claim(message):
+            return 0.0  # cancelled, or settled already: a repeated job or a reload must not send again
+        if pace.typing:
+            self._show_typing(message)
+        retry_in = self.message_send(message.id)
+        if retry_in is not None:
+            queue.later(message.id, time.time() + retry_in, lane=decision.lane, floor_seconds=message.min_gap_ms / 1000)
+            return 0.0
+        queue.sent(message.id, decision.lane, pace, time.time())
+        db.session.refresh(message)
+        health_after_send(session, message.error_code if message.status == MessageStatus.FAILED else None)
+        return 0.0
+
+    def _claim(self, message: Message) -> bool:
+        """A due scheduled message becomes queued, unless the owner cancelled it first."""
+        if message.status == MessageStatus.QUEUED:
+            return True
+        if message.status != MessageStatus.SCHEDULED:
+            return False
+        promoted = db.session.execute(
+            update(Message)
+            .where(Message.id == message.id, Message.status == MessageStatus.SCHEDULED)
+            .values(status=MessageStatus.QUEUED)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        db.session.refresh(message)
+        return bool(promoted)
+
+    def _show_typing(self, message: Message) -> None:
+        """ "typing…" in the chat for a time that grows with the message (the pace's `typing`)."""
+        seconds = min(TYPING_MAX_SECONDS, TYPING_BASE_SECONDS + len(message.body or "") * TYPING_SECONDS_PER_CHAR)
+        try:
+            self.engine.presence_send(message.session_id, message.phone, "typing")
+        except EngineError as exc:
+            log.info("session %s: no typing shown before %s: %s", message.session_id, message.id, exc.message)
+            return
+        self._stopping.wait(seconds)
 
     def message_send(self, message_id: str) -> float | None:
         """Send one message; returns seconds to wait before trying again, or None once settled."""
         message = db.session.get(Message, message_id)
         if message is None or message.status != MessageStatus.QUEUED:
             return None  # already settled: a repeated job or a reload must not send again
-        session = db.session.get(WaSession, message.session_id)
-        if session.status != SessionStatus.CONNECTED:
-            return SESSION_WAIT_SECONDS  # hold it until the session is back; no attempt is spent
         delays = self.app.config["SEND_RETRY_DELAYS"]
         message.attempts += 1
         db.session.commit()

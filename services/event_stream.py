@@ -32,6 +32,8 @@ STREAMED = frozenset(
         "message_reaction",
         "poll_vote",
         "presence_update",
+        "session_paused",
+        "session_resumed",
     }
 )
 EVENT_ID = re.compile(r"^\d{1,15}-\d{1,10}$")

@@ -63,10 +63,12 @@ def text_check(text: object, field: str = "message") -> str:
     return text
 
 
-def message_enqueue(message: Message, session: WaSession) -> None:
-    """Hand a persisted, committed message to the engine host that owns its session."""
+def message_enqueue(message: Message, session: WaSession, *, again: bool = False) -> None:
+    """Hand a persisted, committed message to the engine host that owns its session
+    (`again`: once more, for a rescheduled message)."""
+    job_id = f"send-{message.id}" + (f"-{secrets.token_hex(4)}" if again else "")
     engine_queue_for(session.engine_host).enqueue(
-        SEND_JOB, message.id, job_id=f"send-{message.id}", result_ttl=600, failure_ttl=86400
+        SEND_JOB, message.id, job_id=job_id, result_ttl=600, failure_ttl=86400
     )
 
 
@@ -79,8 +81,12 @@ def message_send(
     content: dict | None = None,
     idempotency_key: str | None,
     simulated: bool = False,
+    send_at: object = None,
 ) -> Message:
     """Persist a message as queued and enqueue it; a repeated idempotency key returns the first.
+
+    With `send_at` (ISO 8601) it is stored as scheduled and goes at that time through the
+    session's send queue; the session need not be connected until then.
 
     The message is `text`, or any kind `content` (a send request's body, see
     services/outgoing.py) describes. `simulated` (a test key's send) checks everything a
@@ -98,6 +104,7 @@ def message_send(
     else:
         outgoing = outgoing_parse(session, content)
     preview = outgoing_preview(outgoing)
+    scheduled_for = send_at_parse(send_at)
     if idempotency_key and not simulated:
         earlier = _by_idempotency_key(user, idempotency_key)
         if earlier is not None:
@@ -108,7 +115,8 @@ def message_send(
     session_require_not_overloaded(session)
     quota = quota_reserve(user)
     try:
-        session_require_connected(session, "connect it (and scan the QR) before sending")
+        if scheduled_for is None:
+            session_require_connected(session, "connect it (and scan the QR) before sending")
     except ApiError as exc:  # a client error: the slot is kept (aulm's refund matrix)
         db.session.commit()
         exc.headers.update(quota.headers())
@@ -123,6 +131,7 @@ def message_send(
         idempotency_key=idempotency_key or None,
         dispatched_at=datetime.now(UTC),
         quota_period=quota.period,
+        **({"status": MessageStatus.SCHEDULED, "send_after": scheduled_for} if scheduled_for else {}),
     )
     db.session.add(message)
     try:
@@ -133,6 +142,97 @@ def message_send(
         db.session.rollback()
         return _same_request(_by_idempotency_key(user, idempotency_key), phone, preview)
     message_enqueue(message, session)
+    return message
+
+
+# How far ahead a message may be scheduled, and how late a `sendAt` may be and still go now.
+SCHEDULE_MAX_AHEAD = timedelta(days=366)
+SCHEDULE_PAST_GRACE = timedelta(seconds=60)
+
+
+def send_at_parse(value: object, *, required: bool = False) -> datetime | None:
+    """A `sendAt`: an ISO 8601 time with its offset ("2026-12-01T09:30:00+05:30"), in the
+    future (a minute late still counts: it goes now). None when absent (or that late)."""
+    if value is None and not required:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationError(
+            "'sendAt' must be an ISO 8601 time with its offset, like 2026-12-01T09:30:00+05:30",
+            code="INVALID_SEND_AT",
+        )
+    now = datetime.now(UTC)
+    if moment < now - SCHEDULE_PAST_GRACE:
+        raise ValidationError("'sendAt' is in the past", code="INVALID_SEND_AT")
+    if moment > now + SCHEDULE_MAX_AHEAD:
+        raise ValidationError("'sendAt' is more than a year ahead", code="INVALID_SEND_AT")
+    if moment <= now and not required:
+        return None
+    return max(moment, now).astimezone(UTC)
+
+
+def scheduled_list(
+    user: User, *, session_id: str | None = None, limit: object = None, only_sessions: list[str] | None = None
+) -> list[Message]:
+    """The user's scheduled messages, soonest first."""
+    query = select(Message).where(Message.user_id == user.id, Message.status == MessageStatus.SCHEDULED)
+    if session_id:
+        session_get(user, session_id)
+        query = query.where(Message.session_id == session_id)
+    if only_sessions is not None:
+        query = query.where(Message.session_id.in_(only_sessions))
+    return db.session.scalars(query.order_by(Message.send_after).limit(_limit(limit, default=100, maximum=500))).all()
+
+
+def _scheduled_get(user: User, message_id: str) -> Message:
+    message = message_get(user, message_id)
+    if message.status != MessageStatus.SCHEDULED:
+        raise Conflict(
+            f"This message is {message.status}, not scheduled: it can no longer be changed", code="NOT_SCHEDULED"
+        )
+    return message
+
+
+def scheduled_move(user: User, message_id: str, send_at: object) -> Message:
+    """Send a scheduled message at another time."""
+    message = _scheduled_get(user, message_id)
+    moment = send_at_parse(send_at, required=True)
+    moved = db.session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == MessageStatus.SCHEDULED)
+        .values(send_after=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if not moved:  # it went out meanwhile
+        return _scheduled_get(user, message_id)
+    db.session.refresh(message)
+    message_enqueue(message, db.session.get(WaSession, message.session_id), again=True)
+    return message
+
+
+def scheduled_cancel(user: User, message_id: str) -> Message:
+    """Call a scheduled message off: it is never sent, and its quota slot comes back."""
+    message = _scheduled_get(user, message_id)
+    cancelled = db.session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status == MessageStatus.SCHEDULED)
+        .values(status=MessageStatus.CANCELLED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not cancelled:  # the engine host took it a moment ago
+        db.session.rollback()
+        return _scheduled_get(user, message_id)
+    db.session.refresh(message)
+    quota_refund(message)
+    db.session.commit()
+    from services.pacing import send_queue
+
+    send_queue(message.session_id).forget(message.id)
+    event_emit(message.user_id, "message_status", message.to_status_event())
     return message
 
 
@@ -553,11 +653,9 @@ def simulate_inbound(
 
 def _simulate_vote(session: WaSession, sender: str, vote: object) -> None:
     """A contact votes on one of the session's polls: {"messageId", "options": [...]}."""
-    if not isinstance(vote, dict):
+    if not isinstance(vote, dict) or not isinstance(vote.get("messageId"), str):
         raise ValidationError("'vote' must be an object {messageId, options}", code="INVALID_FIELD")
-    poll = db.session.scalar(
-        select(Message).where(Message.id == vote.get("messageId"), Message.session_id == session.id)
-    )
+    poll = db.session.scalar(select(Message).where(Message.id == vote["messageId"], Message.session_id == session.id))
     if poll is None or poll.type != "poll":
         raise NotFound("No poll with that id in this session", code="POLL_NOT_FOUND")
     options, known = vote.get("options"), poll.payload["poll"]["options"]

@@ -43,6 +43,7 @@ EVENTS = (
     "session.disconnected",
     "session.qr",
     "bulk.finished",
+    "session.paused",
     "presence.update",
 )
 # What a new endpoint gets when it names no events: all but presence, which is chatty (every
@@ -59,6 +60,7 @@ SOCKET_EVENTS = {
     "qr": "session.qr",
     "bulk_progress": "bulk.finished",
     "presence_update": "presence.update",
+    "session_paused": "session.paused",
 }
 MAX_WEBHOOKS = 20
 DELIVER_JOB = "jobs.webhooks.webhook_deliver"

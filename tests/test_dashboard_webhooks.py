@@ -43,7 +43,7 @@ def test_a_new_endpoint_shows_its_secret_once_and_the_list_only_its_hint(client,
     assert "No webhook endpoints yet" in page
     assert 'aria-current="page">Webhooks</a>' in page
     # Every event is offered, all but presence ticked by default.
-    assert page.count('name="events"') == 7 and page.count("checked") >= 6
+    assert page.count('name="events"') == 8 and page.count("checked") >= 7
 
     response = _create(user, receiver.url())
     assert response.status_code == 200

@@ -100,7 +100,8 @@ def test_deliveries_are_signed_and_the_readme_snippet_verifies_them(client, star
         "session.disconnected",
         "session.qr",
         "bulk.finished",
-    ]
+        "session.paused",
+    ]  # presence.update only when asked for
     response = client.post(f"/api/webhooks/{created['id']}/test", headers=starter.headers)
     assert response.status_code == 202
     delivery_id = response.get_json()["delivery"]["id"]

@@ -107,6 +107,7 @@ EVENT_LABELS = {
     "session.disconnected": "session.disconnected: a session disconnected or was logged out",
     "session.qr": "session.qr: a session has a new QR code to scan",
     "bulk.finished": "bulk.finished: every message of a bulk send was answered",
+    "session.paused": "session.paused: the send governor paused a session to protect its number",
     "presence.update": "presence.update: a contact came online, went offline, or is typing",
 }
 

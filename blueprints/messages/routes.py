@@ -1,8 +1,17 @@
 from flask import jsonify, request, send_file
 
-from blueprints.common import allowed_session_ids, auth_required, current_user, session_allowed
+from blueprints.common import allowed_session_ids, auth_required, current_user, json_body, session_allowed
 from blueprints.messages import bp
-from services.messages import message_get, message_media, messages_failed, messages_list
+from models.base import isoformat
+from services.messages import (
+    message_get,
+    message_media,
+    messages_failed,
+    messages_list,
+    scheduled_cancel,
+    scheduled_list,
+    scheduled_move,
+)
 from services.stats import stats_get
 
 
@@ -42,6 +51,41 @@ def index():
         only_sessions=allowed_session_ids(),
     )
     return jsonify(success=True, **page)
+
+
+@bp.get("/scheduled")
+@auth_required
+def scheduled():
+    """Scheduled messages, soonest first (?sessionId= &limit=)."""
+    messages = scheduled_list(
+        current_user(),
+        session_id=request.args.get("sessionId"),
+        limit=request.args.get("limit"),
+        only_sessions=allowed_session_ids(),
+    )
+    return jsonify(success=True, count=len(messages), messages=[_scheduled_view(m) for m in messages])
+
+
+@bp.patch("/<message_id>")
+@auth_required
+def reschedule(message_id: str):
+    """Move a scheduled message: {"sendAt": "2026-12-01T09:30:00+05:30"}."""
+    session_allowed(message_get(current_user(), message_id).session_id)
+    message = scheduled_move(current_user(), message_id, json_body().get("sendAt"))
+    return jsonify(success=True, **_scheduled_view(message))
+
+
+@bp.post("/<message_id>/cancel")
+@auth_required
+def cancel(message_id: str):
+    """Call a scheduled message off: it is never sent (its quota slot comes back)."""
+    session_allowed(message_get(current_user(), message_id).session_id)
+    message = scheduled_cancel(current_user(), message_id)
+    return jsonify(success=True, **_scheduled_view(message))
+
+
+def _scheduled_view(message) -> dict:
+    return message.to_dict() | {"sendAt": isoformat(message.send_after)}
 
 
 @bp.get("/<message_id>")

@@ -13,6 +13,7 @@ from blueprints.common import (
 from blueprints.sessions import bp
 from models.base import isoformat
 from services import groups as group_svc
+from services import pacing
 from services import presence as presence_svc
 from services import sessions as svc
 from services.contacts import contact_get, contact_upsert, contacts_list
@@ -180,8 +181,31 @@ def _send(session_id: str, content_of):
         content=content_of(body),
         idempotency_key=request.headers.get("Idempotency-Key"),
         simulated=in_test_mode(),
+        send_at=body.get("sendAt"),
     )
     return send_response(message_wait(message, current_app.config["SEND_WAIT_SECONDS"]))
+
+
+@bp.get("/<session_id>/pace")
+@auth_required
+def pace(session_id: str):
+    """The session's pace settings and its send queue: depth, next send, today's count and ceiling."""
+    return jsonify(success=True, **pacing.pace_show(current_user(), session_id))
+
+
+@bp.put("/<session_id>/pace")
+@auth_required
+def pace_update(session_id: str):
+    """Change pace settings: {minGapSeconds, jitterSeconds, perMinute, perDay, warmup, quietStart,
+    quietEnd, timezone, typing} (any of them; null restores a default)."""
+    return jsonify(success=True, **pacing.pace_update(current_user(), session_id, json_body()))
+
+
+@bp.post("/<session_id>/resume")
+@auth_required
+def resume(session_id: str):
+    """Resume a session's sending after the governor (or WhatsApp) paused it."""
+    return jsonify(success=True, **pacing.session_resume(current_user(), session_id))
 
 
 @bp.post("/<session_id>/presence")

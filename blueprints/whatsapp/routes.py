@@ -130,6 +130,7 @@ def bulk_send():
         text=body.get("message"),
         delay=body.get("delay"),
         simulated=in_test_mode(),
+        send_at=body.get("sendAt"),
     )
     wait = current_app.config["BULK_WAIT_SECONDS"]
     if bulk.batch_expected_seconds(batch) <= wait:
@@ -139,6 +140,15 @@ def bulk_send():
         return jsonify(success=True, **report)
     progress_url = url_for("whatsapp.bulk_status", batch_id=batch.id, _external=True)
     return jsonify(success=True, progressUrl=progress_url, **report), 202
+
+
+@bp.post("/bulk-send/<batch_id>/cancel")
+@legacy_auth
+def bulk_cancel(batch_id: str):
+    """Call off a scheduled batch before it starts (409 once it has started)."""
+    session_allowed(bulk.batch_get(g.user, batch_id).session_id)
+    batch = bulk.batch_cancel(g.user, batch_id)
+    return jsonify(success=True, **bulk.batch_report(batch))
 
 
 @bp.get("/bulk-send/<batch_id>")

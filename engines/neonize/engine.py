@@ -665,11 +665,15 @@ class NeonizeEngine(Engine):
                 if ending == "logged_out":
                     self.stores.clear(session.id)
                 session.want = False
-                self._emit(EngineEventKind.DISCONNECTED, session.id, reason=reason, loggedOut=ending == "logged_out")
+                signal = {"signal": "logged_out"} if ending == "logged_out" else {}
+                self._emit(
+                    EngineEventKind.DISCONNECTED, session.id, reason=reason, loggedOut=ending == "logged_out", **signal
+                )
                 return
             if ending in ("stream_replaced", "outdated"):
                 session.want = False
-                self._emit(EngineEventKind.ERROR, session.id, reason=reason)
+                signal = {"signal": "stream_replaced"} if ending == "stream_replaced" else {}
+                self._emit(EngineEventKind.ERROR, session.id, reason=reason, **signal)
                 return
             session.failures += 1
             delay = self._backoff(session.failures)
@@ -680,7 +684,8 @@ class NeonizeEngine(Engine):
             else:
                 detail = _short(problem) if problem else "the connection ended"
                 reason = f"Cannot reach WhatsApp: {detail}. Retrying in {_seconds(delay)} (attempt {session.failures})."
-            self._emit(EngineEventKind.ERROR, session.id, reason=reason)
+            signal = {"signal": "temporary_ban"} if ending == "banned" else {}
+            self._emit(EngineEventKind.ERROR, session.id, reason=reason, **signal)
             session.wake.wait(delay)
 
     def _connect(self, session: _Session) -> str | None:
