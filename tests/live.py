@@ -47,6 +47,10 @@ def embedded_server(data_dir: Path, **env: str):
         "PORT": str(port),
         "PUBLIC_URL": base_url,
         "AUTH_RATE_LIMIT": "100 per 15 minutes",
+        # Sends go as fast as the simulator answers (the governor's safe pace has its own tests).
+        "PACE_MIN_GAP_SECONDS": "0",
+        "PACE_JITTER_SECONDS": "0",
+        "PACE_WARMUP": "",
         **env,
     }
     for name in ("DATABASE_URL", "REDIS_URL"):

@@ -414,6 +414,15 @@ class Stack:
             # and a bulk-send request answers 202 at once instead of waiting for the batch.
             BULK_MIN_DELAY_MS="0",
             BULK_WAIT_SECONDS="1",
+            # The send governor's safe pace (seconds between messages, a warm-up of 50 on the
+            # first day, a pause after 300 cold messages) would make the 1000-recipient batch
+            # take days: these tests are about durability, so sessions send as fast as they can.
+            PACE_MIN_GAP_SECONDS="0",
+            PACE_JITTER_SECONDS="0",
+            PACE_PER_MINUTE="1000000",
+            PACE_PER_DAY="1000000",
+            PACE_WARMUP="",
+            GOVERNOR_MAX_COLD_PER_DAY="0",
             PYTHONUNBUFFERED="1",
             PYTHONDONTWRITEBYTECODE="1",
             PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
