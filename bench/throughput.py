@@ -181,6 +181,14 @@ class Gateway:
                 "API_RATE_LIMIT": "1000000 per 15 minutes",
                 "AUTH_RATE_LIMIT": "1000000 per 15 minutes",
                 "SIMULATOR_RECEIPT_SECONDS": 0.05,
+                # The machinery's throughput, not a safe pace: the send governor lets every
+                # message go as soon as it is queued (bench.governor measures its own cost).
+                "PACE_MIN_GAP_SECONDS": 0.0,
+                "PACE_JITTER_SECONDS": 0.0,
+                "PACE_PER_MINUTE": 10**9,
+                "PACE_PER_DAY": 10**9,
+                "PACE_WARMUP": [],
+                "GOVERNOR_MAX_COLD_PER_DAY": 0,
             }
         )
         logging.getLogger().setLevel(log_level)
@@ -248,12 +256,16 @@ class Gateway:
 
     def quiesce(self, timeout: float = 60.0) -> bool:
         """Wait for the engine host to go idle: no events, no pending simulator receipts, no sends."""
+        from services.governor import SendQueue
+
         host = self.runtime.engine_host
 
         def idle() -> bool:
             receipts = getattr(host.engine, "_receipts", [])
             lines = list(host.senders.lines.values())
-            return host.events.qsize() == 0 and not receipts and all(line.depth() == 0 for line in lines)
+            connection = self.app.extensions["wagate.redis"]
+            waiting = sum(SendQueue(connection, line.session_id).depth() for line in lines)
+            return host.events.qsize() == 0 and not receipts and waiting == 0
 
         calm = 0
 
