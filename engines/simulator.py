@@ -384,16 +384,20 @@ class SimulatorEngine(Engine):
                 raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
         if isinstance(message, str):
             message = Outgoing("text", text=message)
+        details = {key: value for key, value in message.to_record().items() if key not in ("kind", "link_preview")}
+        return self._inbound(session_id, sender, message.kind, message.text, details, message.media)
+
+    def _inbound(self, session_id: str, sender: str, kind: str, text: str, details: dict, media=None) -> str:
         wa_id = "SIM" + secrets.token_hex(10).upper()
         self._emit(
             EngineEventKind.MESSAGE,
             session_id,
             waId=wa_id,
             sender=sender,
-            text=message.text,
-            type=message.kind,
-            details={key: value for key, value in message.to_record().items() if key not in ("kind", "link_preview")},
-            media=message.media,
+            text=text,
+            type=kind,
+            details=details,
+            media=media,
             timestamp=datetime.now(UTC),
         )
         return wa_id
@@ -409,18 +413,8 @@ class SimulatorEngine(Engine):
     def vote(self, session_id: str, sender: str, poll_wa_id: str, options: list[str]) -> str:
         """A contact votes on one of the session's polls (no options takes the vote back)."""
         self._connected_phone(session_id)
-        wa_id = "SIM" + secrets.token_hex(10).upper()
-        self._emit(
-            EngineEventKind.MESSAGE,
-            session_id,
-            waId=wa_id,
-            sender=sender,
-            text="",
-            type="poll_vote",
-            details={"pollVote": {"messageWaId": poll_wa_id, "options": list(options)}},
-            timestamp=datetime.now(UTC),
-        )
-        return wa_id
+        vote = {"pollVote": {"messageWaId": poll_wa_id, "options": list(options)}}
+        return self._inbound(session_id, sender, "poll_vote", "", vote)
 
     def outbox(self, session_id: str) -> list[dict]:
         """Every message the simulated network accepted from this session, in order."""

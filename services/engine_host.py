@@ -36,7 +36,7 @@ from services.engine_hosts import (
     session_overload_mark,
 )
 from services.governor import API_LANE
-from services.messages import message_status_set
+from services.messages import message_status_set, scheduled_change
 from services.outgoing import outgoing_load
 from services.pacing import health_after_send, send_queue, session_pace
 from services.sender import SessionSenders
@@ -293,12 +293,7 @@ class EngineHost:
             return True
         if message.status != MessageStatus.SCHEDULED:
             return False
-        promoted = db.session.execute(
-            update(Message)
-            .where(Message.id == message.id, Message.status == MessageStatus.SCHEDULED)
-            .values(status=MessageStatus.QUEUED)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        promoted = scheduled_change(message, status=MessageStatus.QUEUED)
         db.session.commit()
         db.session.refresh(message)
         return bool(promoted)

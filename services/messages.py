@@ -196,16 +196,24 @@ def _scheduled_get(user: User, message_id: str) -> Message:
     return message
 
 
+def scheduled_change(message: Message, **values: object) -> bool:
+    """Change a message only while it is still scheduled (in the caller's transaction): the
+    owner's cancel and the engine host taking it can never both win."""
+    return bool(
+        db.session.execute(
+            update(Message)
+            .where(Message.id == message.id, Message.status == MessageStatus.SCHEDULED)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    )
+
+
 def scheduled_move(user: User, message_id: str, send_at: object) -> Message:
     """Send a scheduled message at another time."""
     message = _scheduled_get(user, message_id)
     moment = send_at_parse(send_at, required=True)
-    moved = db.session.execute(
-        update(Message)
-        .where(Message.id == message.id, Message.status == MessageStatus.SCHEDULED)
-        .values(send_after=moment)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    moved = scheduled_change(message, send_after=moment)
     db.session.commit()
     if not moved:  # it went out meanwhile
         return _scheduled_get(user, message_id)
@@ -217,13 +225,7 @@ def scheduled_move(user: User, message_id: str, send_at: object) -> Message:
 def scheduled_cancel(user: User, message_id: str) -> Message:
     """Call a scheduled message off: it is never sent, and its quota slot comes back."""
     message = _scheduled_get(user, message_id)
-    cancelled = db.session.execute(
-        update(Message)
-        .where(Message.id == message.id, Message.status == MessageStatus.SCHEDULED)
-        .values(status=MessageStatus.CANCELLED)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not cancelled:  # the engine host took it a moment ago
+    if not scheduled_change(message, status=MessageStatus.CANCELLED):  # the engine host took it a moment ago
         db.session.rollback()
         return _scheduled_get(user, message_id)
     db.session.refresh(message)
@@ -426,16 +428,8 @@ def _reaction_record(session: WaSession, sender: str, reaction: dict, at: dateti
     target = db.session.scalar(select(Message).where(Message.session_id == session.id, Message.wa_id == target_wa_id))
     if target is None:
         return
-    payload = dict(target.payload or {})
-    reactions = dict(payload.get("reactions") or {})
     emoji = reaction.get("emoji") or ""
-    if emoji:
-        reactions[sender] = emoji
-    else:
-        reactions.pop(sender, None)
-    payload["reactions"] = reactions
-    target.payload = payload
-    db.session.commit()
+    reactions = _payload_entry_set(target, "reactions", sender, emoji)
     event_emit(
         session.user_id,
         "message_reaction",
@@ -465,15 +459,7 @@ def _poll_vote_record(session: WaSession, voter: str, vote: dict, at: datetime) 
     chosen = [option for option in vote.get("options") or [] if option in options]
     chosen += [by_hash[digest] for digest in vote.get("optionHashes") or [] if digest in by_hash]
     chosen = list(dict.fromkeys(chosen))
-    payload = dict(target.payload)
-    votes = dict(payload.get("votes") or {})
-    if chosen:
-        votes[voter] = chosen
-    else:
-        votes.pop(voter, None)
-    payload["votes"] = votes
-    target.payload = payload
-    db.session.commit()
+    votes = _payload_entry_set(target, "votes", voter, chosen)
     event_emit(
         session.user_id,
         "poll_vote",
@@ -486,6 +472,21 @@ def _poll_vote_record(session: WaSession, voter: str, vote: dict, at: datetime) 
             "timestamp": isoformat(at),
         },
     )
+
+
+def _payload_entry_set(message: Message, key: str, sender: str, value: object) -> dict:
+    """Record what `sender` says of a message under payload[key] (an empty value takes it
+    back), commit, and return the whole record: {sender: value}."""
+    payload = dict(message.payload or {})
+    entries = dict(payload.get(key) or {})
+    if value:
+        entries[sender] = value
+    else:
+        entries.pop(sender, None)
+    payload[key] = entries
+    message.payload = payload
+    db.session.commit()
+    return entries
 
 
 def poll_results(options: list[str], votes: dict[str, list[str]]) -> list[dict]:
