@@ -98,7 +98,7 @@ def api_key_create(
     """A new key and its plaintext, which exists only in this answer."""
     name = _name_check(name)
     mode = LIVE if mode is None else mode
-    if mode not in KEY_PREFIXES:
+    if not isinstance(mode, str) or mode not in KEY_PREFIXES:
         raise ValidationError("'mode' must be live or test", code="INVALID_FIELD", details={"field": "mode"})
     allowed = _session_ids_check(user, session_ids)
     expiry = _expiry_check(expires_at)

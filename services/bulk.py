@@ -39,6 +39,7 @@ from services.waiting import wait_until
 
 DISPATCH_JOB = "jobs.bulk.bulk_dispatch"
 DISPATCH_CHUNK = 100
+MAX_DELAY_MS = 86_400_000  # a day between two sends is the longest pace a batch may ask for
 SENT_LIKE = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED)
 
 
@@ -98,8 +99,10 @@ def bulk_create(
     floor = current_app.config["BULK_MIN_DELAY_MS"]
     if delay is None:
         delay = 2000
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
-        raise ValidationError("'delay' must be a number of milliseconds", code="INVALID_DELAY")
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay <= MAX_DELAY_MS:
+        raise ValidationError(
+            f"'delay' must be a number of milliseconds, at most {MAX_DELAY_MS} (a day)", code="INVALID_DELAY"
+        )
     delay_ms = max(int(delay), floor)
     valid, rejected = _contacts_parse(contacts)
     starts_at = send_at_parse(send_at)

@@ -63,7 +63,8 @@ def outgoing_kind(body: dict) -> tuple[str, str | None]:
     name = present[0]
     kind = KIND_FIELDS[name]
     spec = body[name]
-    if kind == "audio" and (_flag(body, "ptt") or (isinstance(spec, dict) and _flag(spec, "ptt"))):
+    # Both places a voice note can be asked for are checked, whichever says so.
+    if kind == "audio" and any([_flag(body, "ptt"), isinstance(spec, dict) and _flag(spec, "ptt")]):
         kind = "ptt"
     return kind, name
 
@@ -151,17 +152,19 @@ def _media(kind: str, name: str, value: object, body: dict, common: dict) -> Out
     spec = {"url": value} if isinstance(value, str) else _object(value, name)
     source = spec.get("url") if spec.get("url") is not None else spec.get("data")
     field = f"{name}.url" if not isinstance(value, str) else name
-    caption_value = spec.get("caption") if spec.get("caption") is not None else body.get("caption")
-    if caption_value is None and body.get("message") is not None:
-        caption_value = body.get("message")  # a WAMessenger-style client adding a picture to its text
-    caption = _text(caption_value, "caption", CAPTION_MAX, required=False)
-    if caption and kind in ("audio", "ptt", "sticker"):
+    # The caption is the media's own, else the body's, else the message (a WAMessenger-style
+    # client adding a picture to its text); each one given is checked, used or not.
+    captions = [
+        _text(value, "caption", CAPTION_MAX, required=False)
+        for value in (spec.get("caption"), body.get("caption"), body.get("message"))
+        if value is not None
+    ]
+    caption = captions[0] if captions else ""
+    if any(captions) and kind in ("audio", "ptt", "sticker"):
         raise ValidationError(f"A {kind} has no caption", code="INVALID_FIELD", details={"field": "caption"})
     filename = spec.get("filename") if kind == "document" else None
     media = media_load(kind, source, field=field, filename=filename)
-    view_once = spec.get("viewOnce", body.get("viewOnce", False))
-    if not isinstance(view_once, bool):
-        raise ValidationError("'viewOnce' must be true or false", code="INVALID_FIELD")
+    view_once = any([_flag(spec, "viewOnce"), _flag(body, "viewOnce")])
     if view_once and kind not in VIEW_ONCE_KINDS:
         raise ValidationError(
             f"Only {', '.join(VIEW_ONCE_KINDS)} can be sent view-once",
@@ -203,7 +206,10 @@ def _object(value: object, name: str) -> dict:
 
 
 def _flag(spec: dict, name: str) -> bool:
-    value = spec.get(name, False)
+    """A true/false field; null is the same as leaving it out (false)."""
+    value = spec.get(name)
+    if value is None:
+        return False
     if not isinstance(value, bool):
         raise ValidationError(f"'{name}' must be true or false", code="INVALID_FIELD", details={"field": name})
     return value

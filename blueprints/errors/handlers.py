@@ -85,7 +85,14 @@ def register(app: Flask) -> None:
             message = "The requested URL was not found on this server"
         if exc.code == 429:
             message = f"Rate limit exceeded ({exc.description}). Wait for the reset time before retrying."
-        return error_response(exc.code, error, message, code)
+        if exc.code == 413 and request.max_content_length:
+            limit = request.max_content_length
+            message = f"The request body is larger than the {limit} bytes ({limit / 1048576:g} MB) this route accepts"
+            return error_response(413, error, message, code, {"maxBytes": limit})
+        response, status = error_response(exc.code, error, message, code)
+        # The exception's own headers stay: a 405 must list the methods it allows (RFC 9110).
+        headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
+        return response, status, headers
 
     @app.errorhandler(redis.exceptions.ConnectionError)
     def queue_down(exc: Exception):
