@@ -612,6 +612,13 @@ def message_get(user: User, message_id: str) -> Message:
     return message
 
 
+def message_by_wa_id(session_id: str, wa_id: str | None) -> Message | None:
+    """The session's message with this WhatsApp id: the one a reply quotes or a reaction is for."""
+    if not wa_id:
+        return None
+    return db.session.scalar(select(Message).where(Message.session_id == session_id, Message.wa_id == wa_id))
+
+
 def _limit(value: object, *, default: int, maximum: int, field: str = "limit") -> int:
     if value is None or value == "":
         return default
@@ -705,6 +712,7 @@ def messages_search(
     session_id: str | None = None,
     status: str | None = None,
     direction: str | None = None,
+    kind: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
     text: str | None = None,
@@ -714,9 +722,10 @@ def messages_search(
 ) -> MessagePage:
     """The user's messages, newest first, filtered, one page at a time.
 
-    Dates are YYYY-MM-DD, inclusive, in UTC. `text` matches the message text, or a phone
-    number when it looks like one. `before`/`after` are message ids: the page continues
-    older than, or newer than, that message (keyset paging, so deep pages stay fast).
+    `kind` is a message type (image, poll...). Dates are YYYY-MM-DD, inclusive, in UTC.
+    `text` matches the message text, or a phone number when it looks like one.
+    `before`/`after` are message ids: the page continues older than, or newer than, that
+    message (keyset paging, so deep pages stay fast).
     """
     limit = _limit(limit, default=50, maximum=200)
     statuses = list(MessageStatus)
@@ -732,6 +741,10 @@ def messages_search(
             raise ValidationError("'direction' must be inbound or outbound", code="INVALID_FIELD")
         query = query.where(Message.direction == direction)
         statuses = [s for s in statuses if (s == MessageStatus.RECEIVED) == (direction == INBOUND)]
+    if kind:
+        if kind not in KINDS:
+            raise ValidationError(f"'type' must be one of {', '.join(KINDS)}", code="INVALID_FIELD")
+        query = query.where(Message.type == kind)
     start, end = _day(date_from, "from"), _day(date_to, "to")
     if start and end and start > end:
         raise ValidationError("The 'from' date is after the 'to' date", code="INVALID_FIELD")

@@ -14,12 +14,14 @@ HTMX = {"HX-Request": "true"}
 
 
 class _Rows(HTMLParser):
-    """The message rows of a page: id, status and the text of each cell."""
+    """The message rows of a page: id, status and the text of each cell (a message's folded
+    "Details" left out)."""
 
     def __init__(self, html: str):
         super().__init__()
         self.rows: list[dict] = []
         self._cell: list[str] | None = None
+        self._folded = 0
         self.feed(html)
 
     def handle_starttag(self, tag, attrs):
@@ -28,14 +30,18 @@ class _Rows(HTMLParser):
             self.rows.append({"id": attrs["data-message-id"], "status": attrs["data-status"], "cells": []})
         elif tag == "td" and self.rows:
             self._cell = []
+        elif tag == "details":
+            self._folded += 1
 
     def handle_endtag(self, tag):
         if tag == "td" and self._cell is not None:
             self.rows[-1]["cells"].append(" ".join("".join(self._cell).split()))
             self._cell = None
+        elif tag == "details":
+            self._folded -= 1
 
     def handle_data(self, data):
-        if self._cell is not None:
+        if self._cell is not None and not self._folded:
             self._cell.append(data)
 
 

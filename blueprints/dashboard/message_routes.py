@@ -2,15 +2,21 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from blueprints.dashboard import bp
+from blueprints.dashboard.message_view import KIND_LABELS, message_view
 from blueprints.dashboard.render import is_htmx, render
-from models import MessageStatus
+from blueprints.media import media_response
+from models import Message, MessageStatus
 from services import messages as svc
 from services.errors import ApiError, NotFound
 from services.sessions import session_list
 
 # The log's query parameters; the filters are the ones the form on the page sets.
-FILTERS = ("q", "session", "status", "direction", "from", "to")
+FILTERS = ("q", "session", "status", "direction", "type", "from", "to")
 CURSORS = ("before", "after")
+
+# Every template that shows a message (the log, its detail, a session's recent messages)
+# lays out what message_view found in it.
+bp.add_app_template_global(message_view)
 
 
 @bp.get("/messages")
@@ -30,6 +36,7 @@ def messages():
             session_id=filters["session"],
             status=filters["status"],
             direction=filters["direction"],
+            kind=filters["type"],
             date_from=filters["from"],
             date_to=filters["to"],
             text=filters["q"],
@@ -49,7 +56,33 @@ def messages():
         failed_count=svc.messages_failed_count(current_user),
         sessions=session_list(current_user),
         statuses=list(MessageStatus),
+        kinds=KIND_LABELS,
     )
+
+
+def _own_message(message_id: str) -> Message:
+    try:
+        return svc.message_get(current_user, message_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/messages/<message_id>")
+@login_required
+def message_detail(message_id: str):
+    """One message in full: its content of any kind, delivery times and ids; expands in the log."""
+    return render("dashboard/message.html", "dashboard/partials/_message_detail.html", message=_own_message(message_id))
+
+
+@bp.get("/messages/<message_id>/media")
+@login_required
+def message_media(message_id: str):
+    """The photo, video, audio or document a message carries, for its owner's browser."""
+    try:
+        stored = svc.message_media(_own_message(message_id))
+    except NotFound:
+        abort(404)
+    return media_response(stored)
 
 
 @bp.post("/messages/<message_id>/retry")

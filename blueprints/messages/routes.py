@@ -1,6 +1,7 @@
-from flask import jsonify, request, send_file
+from flask import jsonify, request
 
 from blueprints.common import allowed_session_ids, auth_required, current_user, json_body, session_allowed
+from blueprints.media import media_response
 from blueprints.messages import bp
 from models.base import isoformat
 from services.messages import (
@@ -103,12 +104,4 @@ def media(message_id: str):
     """The photo, video, audio or document a message carries; its owner only."""
     message = message_get(current_user(), message_id)
     session_allowed(message.session_id)
-    stored = message_media(message)
-    response = send_file(
-        stored.path, mimetype=stored.mimetype, download_name=stored.filename, as_attachment=not stored.inline, max_age=0
-    )
-    # A received file is whatever the contact sent: never let a browser run it as a page.
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return media_response(message_media(message))

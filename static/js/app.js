@@ -33,6 +33,13 @@
       fire("wa-messages");
       fire("wa-sessions");
     });
+    // A reaction or a poll vote changes a message already shown: its lists re-fetch.
+    ["message_reaction", "poll_vote"].forEach(function (event) {
+      socket.on(event, function (data) {
+        fire("wa-messages-" + data.sessionId);
+        fire("wa-messages");
+      });
+    });
     socket.on("bulk_progress", function (data) {
       fire("wa-batch-" + data.batchId);
     });
@@ -59,6 +66,16 @@
         setTimeout(function () { button.textContent = "Copy"; }, 1500);
       });
     }
+  });
+
+  // A voice note or video kept by hx-preserve plays on while its list refreshes around it, but
+  // htmx moves it with moveBefore(), after which Chromium draws no controls until they are
+  // switched off and on again.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    event.target.querySelectorAll("audio[hx-preserve], video[hx-preserve]").forEach(function (player) {
+      player.controls = false;
+      player.controls = true;
+    });
   });
 
   document.addEventListener("DOMContentLoaded", connectLive);
