@@ -29,7 +29,7 @@ from services.messages import (
     session_require_not_overloaded,
     text_check,
 )
-from services.pacing import projected_seconds
+from services.pacing import projected_seconds, seconds_per_message
 from services.phones import phone_normalize
 from services.quotas import quota_refund, quota_reserve
 from services.realtime import event_emit
@@ -450,17 +450,21 @@ def batches_recent(user: User, limit: int = 20) -> list[dict]:
 
 
 def batch_overview(batch: BulkBatch) -> dict:
-    """`batch_report` plus how far along the batch is and, while it runs, when it should finish."""
+    """`batch_report` plus how far along the batch is and, until it ends, how often its
+    session's pace lets one of its messages go and, while it runs, when it should finish."""
     report = batch_report(batch)
     done = report["sent"] + report["failed"]
-    remaining = 0.0
-    if batch.status == "running":
+    remaining, every = 0.0, None
+    if batch.status in ("running", "scheduled"):
         session = db.session.get(WaSession, batch.session_id)
+        every = seconds_per_message(session, floor_seconds=batch.delay_ms / 1000)
+    if batch.status == "running":
         remaining = projected_seconds(session, report["pending"], floor_seconds=batch.delay_ms / 1000)
     return {
         **report,
         "done": done,
         "percent": done * 100 // batch.total if batch.total else 100,
         "remainingSeconds": remaining,
+        "secondsPerMessage": every,
         "finishAt": utcnow() + timedelta(seconds=remaining) if batch.status == "running" else None,
     }

@@ -95,11 +95,18 @@ class Pace:
 
     def day_cap(self, paired_at: datetime | None, now: float) -> int:
         """Today's ceiling: per_day, or less on the warm-up days after the phone was linked."""
+        day = self.warmup_day(paired_at, now)
+        return self.per_day if day is None else min(self.per_day, self.warmup[day - 1])
+
+    def warmup_day(self, paired_at: datetime | None, now: float) -> int | None:
+        """Which warm-up day today is (1 on the day the phone was linked), or None past them."""
         if paired_at is None or not self.warmup:
-            return self.per_day
+            return None
         zone = self.zone()
-        day = (datetime.fromtimestamp(now, zone).date() - paired_at.astimezone(zone).date()).days
-        return min(self.per_day, self.warmup[day]) if 0 <= day < len(self.warmup) else self.per_day
+        # SQLite hands back naive datetimes: they are UTC (not the server's local time).
+        linked = datetime.fromtimestamp(utc_timestamp(paired_at), zone).date()
+        day = (datetime.fromtimestamp(now, zone).date() - linked).days
+        return day + 1 if 0 <= day < len(self.warmup) else None
 
     def quiet_until(self, now: float) -> float | None:
         """When the quiet hours `now` falls in end (Unix seconds), or None outside them."""
@@ -150,6 +157,13 @@ def pace_changes(body: dict) -> dict:
     return changes
 
 
+def _whole(value: object) -> int | None:
+    """A JSON whole number (JSON has no integer type: 12.0 is 12), or None for anything else."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _checked(name: str, key: str, value: object) -> object:
     def bad(what: str) -> ValidationError:
         return ValidationError(f"'{key}' must be {what}", code="INVALID_FIELD", details={"field": key})
@@ -159,17 +173,15 @@ def _checked(name: str, key: str, value: object) -> object:
             raise bad("a number of seconds from 0 to 3600")
         return float(value)
     if name in ("per_minute", "per_day"):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        value = _whole(value)
+        if value is None or not 1 <= value <= 100_000:
             raise bad("a whole number from 1 to 100000")
         return value
     if name == "warmup":
-        if (
-            not isinstance(value, list)
-            or len(value) > 60
-            or not all(isinstance(cap, int) and not isinstance(cap, bool) and cap >= 1 for cap in value)
-        ):
+        caps = [_whole(cap) for cap in value] if isinstance(value, list) else None
+        if caps is None or len(caps) > 60 or not all(cap is not None and cap >= 1 for cap in caps):
             raise bad("a list of up to 60 daily ceilings ([] turns warm-up off)")
-        return value
+        return caps
     if name in ("quiet_start", "quiet_end"):
         if value is None:
             return None
@@ -253,7 +265,7 @@ class SendQueue:
 
     def take(self, pace: Pace, now: float, *, paired_at: datetime | None = None, paused: bool = False) -> Decision:
         """The next message to send now, or how long to wait and why."""
-        later_due = self._earliest_later()
+        later_due = self.earliest_later()
         ready = self.redis.llen(self.key("lanes")) > 0 or (later_due is not None and later_due <= now)
         if not ready:
             return Decision(wait=None if later_due is None else later_due - now, reason="empty")
@@ -319,7 +331,8 @@ class SendQueue:
         value = self.redis.get(self.key("next"))
         return float(value) if value is not None else None
 
-    def _earliest_later(self) -> float | None:
+    def earliest_later(self) -> float | None:
+        """When the first message held for later is due (None: none is held)."""
         head = self.redis.zrange(self.key("later"), 0, 0, withscores=True)
         return head[0][1] if head else None
 

@@ -59,20 +59,25 @@ def send_queue(session_id: str) -> SendQueue:
 
 
 def pace_view(session: WaSession, now: float | None = None) -> dict:
-    """The session's pace settings and where its queue stands."""
+    """The session's pace settings and where its queue stands: when the next message may go
+    and what it waits for (`paused`, a pace rule, or `scheduled`: only later messages wait)."""
     now = time.time() if now is None else now
     pace = session_pace(session)
     queue = send_queue(session.id)
-    blocked = queue.blocked_until(pace, now, paired_at=session.paired_at)
     scheduled = db.session.scalar(
         select(func.count(Message.id)).where(
             Message.session_id == session.id, Message.status == MessageStatus.SCHEDULED
         )
     )
     depth = queue.depth()
-    next_at = None
-    if depth and session.paused_at is None:
-        next_at = blocked[0] if blocked else now
+    due = queue.earliest_later()
+    next_at = waiting_for = None
+    if depth and session.paused_at is not None:
+        waiting_for = "paused"
+    elif queue.lanes() or (due is not None and due <= now):
+        next_at, waiting_for = queue.blocked_until(pace, now, paired_at=session.paired_at) or (now, None)
+    elif due is not None:
+        next_at, waiting_for = due, "scheduled"
     midnight = datetime.fromtimestamp(now, pace.zone()).replace(hour=0, minute=0, second=0, microsecond=0)
     return {
         "sessionId": session.id,
@@ -82,10 +87,11 @@ def pace_view(session: WaSession, now: float | None = None) -> dict:
             "scheduled": scheduled,
             "lanes": queue.lanes(),
             "nextSendAt": _iso(next_at),
-            "waitingFor": (blocked[1] if blocked else None) if depth else None,
+            "waitingFor": waiting_for,
             "sentLastMinute": queue.sent_since(now - 60),
             "sentToday": queue.sent_since(midnight.timestamp()),
             "todayCap": pace.day_cap(session.paired_at, now),
+            "warmupDay": pace.warmup_day(session.paired_at, now),
         },
         "paused": session.paused_at is not None,
         "pausedAt": isoformat(session.paused_at),
@@ -112,10 +118,36 @@ def pace_update(user: User, session_id: str, body: dict) -> dict:
     }
     changes = pace_changes({key: value for key, value in body.items() if by_camel.get(key) not in resets})
     stored = {name: value for name, value in (session.pace or {}).items() if name not in resets} | changes
-    session.pace = stored or None
+    # No quiet hours (null) is their default too: only what differs from the defaults is kept.
+    session.pace = {name: value for name, value in stored.items() if value is not None} or None
     db.session.commit()
     _nudge(session)
     return pace_view(session)
+
+
+def pace_set(user: User, session_id: str, settings: dict) -> dict:
+    """Set every pace setting at once (the dashboard's form, camelCase). A value equal to the
+    default is stored as "the default", so the session follows the server's configuration."""
+    defaults = pace_defaults().to_dict()
+    return pace_update(
+        user, session_id, {key: None if value == defaults.get(key) else value for key, value in settings.items()}
+    )
+
+
+def pace_reset(user: User, session_id: str) -> dict:
+    """Every pace setting back to the server's defaults (and no quiet hours)."""
+    return pace_update(user, session_id, {field_camel(name): None for name in PACE_FIELDS})
+
+
+def sessions_paused(user: User) -> list[WaSession]:
+    """The user's sessions whose sending is paused, longest paused first."""
+    return list(
+        db.session.scalars(
+            select(WaSession)
+            .where(WaSession.user_id == user.id, WaSession.paused_at.is_not(None))
+            .order_by(WaSession.paused_at)
+        )
+    )
 
 
 def session_pause(session: WaSession, reason: str) -> bool:
@@ -204,9 +236,7 @@ def projected_seconds(
     now = time.time() if now is None else now
     pace = session_pace(session)
     queue = send_queue(session.id)
-    gap = max(pace.min_gap_seconds + pace.jitter_seconds / 2, 60 / pace.per_minute)
-    per_message = max(floor_seconds, gap * max(queue.lanes(), 1))
-    seconds = pending * per_message
+    seconds = pending * seconds_per_message(session, floor_seconds=floor_seconds)
     blocked = queue.blocked_until(pace, now, paired_at=session.paired_at)
     if blocked is not None:
         seconds += blocked[0] - now
@@ -216,6 +246,15 @@ def projected_seconds(
         extra_days = -(-(pending - left_today) // pace.per_day)
         seconds = max(seconds, (midnight.timestamp() + 86400 - now) + (extra_days - 1) * 86400)
     return seconds
+
+
+def seconds_per_message(session: WaSession, *, floor_seconds: float = 0.0) -> float:
+    """About how often one lane (a batch) gets a message out at the session's pace: its gap
+    (or the floor, the longer) on average, within the per-minute ceiling, shared in turn
+    with the other lanes."""
+    pace = session_pace(session)
+    gap = max(pace.min_gap_seconds + pace.jitter_seconds / 2, 60 / pace.per_minute)
+    return max(floor_seconds, gap * max(send_queue(session.id).lanes(), 1))
 
 
 def _nudge(session: WaSession) -> None:

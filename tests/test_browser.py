@@ -4,6 +4,8 @@ import base64
 import io
 import re
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image, ImageDraw
@@ -18,8 +20,11 @@ PASSWORD = "a good long password"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     # The first account of an embedded server is an Enterprise admin, so bulk send is open.
+    # No per-minute ceiling to speak of (the bulk send takes seconds, not minutes), and two
+    # messages to numbers not on WhatsApp are enough to pause a session.
+    pace = {"PACE_PER_MINUTE": "600", "GOVERNOR_MIN_SAMPLE": "2"}
     with embedded_server(
-        tmp_path_factory.mktemp("browser"), BULK_MIN_DELAY_MS="0", SIMULATOR_RECEIPT_SECONDS="0.3"
+        tmp_path_factory.mktemp("browser"), BULK_MIN_DELAY_MS="0", SIMULATOR_RECEIPT_SECONDS="0.3", **pace
     ) as base_url:
         yield base_url
 
@@ -35,8 +40,8 @@ def shots(tmp_path_factory):
     return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
 
 
-def _new_page(browser, live):
-    context = browser.new_context(base_url=live, viewport={"width": 1280, "height": 860})
+def _new_page(browser, live, **options):
+    context = browser.new_context(base_url=live, **({"viewport": {"width": 1280, "height": 860}} | options))
     page = context.new_page()
     page.set_default_timeout(15000)
     return context, page
@@ -183,14 +188,97 @@ def test_the_dashboard_works_on_a_phone_screen(browser, live, shots):
     context.close()
 
 
+def test_the_owner_paces_schedules_and_resumes_a_session(browser, live, shots):
+    context, page = _new_page(browser, live, timezone_id="Asia/Kolkata")
+    _login(page)
+    page.get_by_label("Name").fill("Promotions")
+    page.get_by_role("button", name="Create and show QR").click()
+    page.get_by_role("button", name="Simulate scan").click()
+    page.get_by_test_id("connected").wait_for()
+    status = page.get_by_test_id("pace-status")
+    assert "at most 600 a minute and 1000 a day" in status.inner_text()
+
+    # The pace: a refused value is explained beside its field, then the pace is saved.
+    page.get_by_label("At most per minute").fill("0")
+    page.get_by_role("button", name="Save pace").click()
+    page.locator("#per_minute-error").wait_for()
+    assert "At most per minute must be a whole number" in page.locator("#per_minute-error").inner_text()
+    page.get_by_label("Minimum gap (seconds)").fill("1")
+    page.get_by_label("Random extra (seconds)").fill("1")
+    page.get_by_label("At most per minute").fill("20")
+    page.get_by_label("At most per day").fill("300")
+    page.get_by_label("Warm-up: daily ceilings after linking").fill("20, 50, 100")
+    now = datetime.now(ZoneInfo("Asia/Kolkata"))
+    quiet = now + timedelta(hours=3)  # quiet hours later today (or tonight), not now
+    page.get_by_label("Quiet hours from").fill(f"{quiet:%H}:00")
+    page.get_by_label("Quiet hours until").fill(f"{quiet + timedelta(hours=2):%H}:00")
+    zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")  # Asia/Kolkata (or Asia/Calcutta)
+    page.get_by_role("button", name=f"Use this browser's time zone ({zone})").click()
+    assert page.get_by_label("Time zone").input_value() == zone
+    page.get_by_role("button", name="Save pace").click()
+    page.get_by_test_id("pace-saved").wait_for()
+    status.filter(has_text="at most 20 a minute and 300 a day").wait_for()
+    assert "warm-up day 1 of 3: at most 20 today" in status.inner_text()
+    assert f"({zone})" in status.inner_text()
+
+    # A message for tomorrow at 10:00 in this browser's time zone.
+    tomorrow = now.date() + timedelta(days=1)
+    page.get_by_label("Phone number").fill("919876543210")
+    page.get_by_label("Message", exact=True).fill("Your order ships tomorrow")
+    page.get_by_label("Send at (optional)").fill(f"{tomorrow}T10:00")
+    page.get_by_role("button", name="Send").click()
+    assert "Scheduled: the message to +919876543210" in page.get_by_test_id("send-result").inner_text()
+    page.locator("[data-testid=pace-status][data-waiting-for=scheduled]").wait_for()
+    assert page.get_by_test_id("pace-scheduled").inner_text() == "1"
+    page.locator("#pace").screenshot(path=str(shots / "pace.png"))
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Scheduled").click()
+    row = page.get_by_test_id("scheduled-row")
+    assert "Your order ships tomorrow" in row.inner_text() and "Promotions" in row.inner_text()
+    when = page.get_by_test_id("scheduled-when")
+    assert when.get_attribute("datetime") == f"{tomorrow}T04:30:00.000Z"  # 10:00 in India is 04:30 UTC
+    shown = page.locator("[data-testid=scheduled-when][title]")  # rewritten by app.js
+    assert "10:00" in shown.inner_text() and "UTC" not in shown.inner_text()  # in the reader's zone
+    page.screenshot(path=str(shots / "scheduled.png"))
+    row.get_by_text("Reschedule").click()
+    assert row.get_by_label(re.compile("New time")).input_value() == f"{tomorrow}T10:00"
+    row.get_by_role("button", name="Cancel").click()
+    page.get_by_test_id("no-scheduled").wait_for()
+
+    # Two messages to numbers not on WhatsApp: the governor pauses the session, and the
+    # banner appears without a reload; one button resumes it.
+    page.go_back()
+    page.locator("body[data-socket=connected]").wait_for(state="attached")
+    page.evaluate("window.__stillTheSamePage = true")
+    for number in ("919800000000", "919811110000"):
+        page.get_by_label("Phone number").fill(number)
+        page.get_by_label("Message", exact=True).fill("Hello from our new shop")
+        page.get_by_role("button", name="Send").click()
+        page.get_by_test_id("send-result").wait_for()
+    alert = page.get_by_test_id("paused-alert")
+    alert.wait_for()
+    assert "Sending from Promotions is paused" in alert.inner_text()
+    assert "went to numbers not on WhatsApp" in alert.inner_text()
+    page.get_by_test_id("pace-paused").wait_for()
+    assert page.evaluate("window.__stillTheSamePage") is True
+    page.goto("/bulk")
+    alert.wait_for()
+    alert.get_by_role("button", name="Resume sending").click()
+    alert.wait_for(state="detached")
+    page.goto(page.url)
+    assert page.get_by_test_id("paused-alert").count() == 0
+    context.close()
+
+
 def test_another_user_sees_nothing_of_the_first(browser, live):
     context, page = _new_page(browser, live)
     _register(page, "neighbour@example.com")
     page.get_by_text("No sessions yet").wait_for()
-    for path in ("/sessions", "/messages", "/bulk", "/stats"):
+    for path in ("/sessions", "/messages", "/scheduled", "/bulk", "/stats"):
         page.goto(path)
         content = page.content()
         assert "Shop phone" not in content and "Our shop opens" not in content, path
+        assert "Promotions" not in content, path
     context.close()
 
 

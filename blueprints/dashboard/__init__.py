@@ -9,7 +9,9 @@ from blueprints.dashboard import (  # noqa: E402,F401
     bulk_routes,
     key_routes,
     message_routes,
+    pace_routes,
     routes,
+    scheduled_routes,
     stats_routes,
     webhook_routes,
 )

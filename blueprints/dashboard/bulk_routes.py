@@ -7,11 +7,12 @@ from flask_login import current_user, login_required
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from blueprints.dashboard import bp
-from blueprints.dashboard.forms import BulkForm, BulkPreviewForm
+from blueprints.dashboard.forms import BulkForm, BulkPreviewForm, local_send_at, send_at_error
 from blueprints.dashboard.render import is_htmx, render
 from blueprints.errors.handlers import HTTP_CODES, error_response
 from models import BulkBatch, SessionStatus, WaSession
 from services.bulk import (
+    batch_cancel,
     batch_get,
     batch_overview,
     batches_recent,
@@ -22,6 +23,8 @@ from services.bulk import (
     contacts_preview,
 )
 from services.errors import ApiError
+from services.messages import send_at_parse
+from services.pacing import session_pace
 from services.sessions import session_get, session_list
 
 # Long lists are cut short on screen; the whole report stays available from the API.
@@ -102,7 +105,9 @@ def bulk_preview():
     extra = {}
     if current_user.plan.has_feature("bulk_messaging") and form.validate_on_submit():
         contacts = _submitted_contacts(form)
-        if contacts is not None:
+        chosen = session_get(current_user, form.session_id.data)
+        starts = _start_time(form, chosen)
+        if contacts is not None and starts is not None:
             try:
                 preview = contacts_preview(contacts)
             except ApiError as exc:
@@ -115,14 +120,26 @@ def bulk_preview():
                     contacts="\n".join(item["phone"] for item in preview["valid"]),
                     message=form.message.data,
                     delay=form.delay.data,
+                    send_at=starts,
                 )
                 extra = {
                     "preview": preview,
                     "estimate": estimate,
                     "confirm": confirm,
-                    "chosen": session_get(current_user, form.session_id.data),
+                    "chosen": chosen,
+                    "starts_at": send_at_parse(starts or None),
                 }
     return _page(form, sessions, "dashboard/partials/_bulk_compose.html", **extra)
+
+
+def _start_time(form: BulkForm, session: WaSession) -> str | None:
+    """The batch's start time as a `sendAt` ("" to start now); None, with the error set, when refused."""
+    starts = local_send_at(form.start_at.data, form.timezone.data, session_pace(session).timezone)
+    try:
+        return starts if send_at_parse(starts) else ""
+    except ApiError as exc:
+        form.start_at.errors.append(send_at_error(exc))
+        return None
 
 
 @bp.post("/bulk")
@@ -138,11 +155,13 @@ def bulk_send():
                 contacts=confirm.contacts.data.split(),
                 text=confirm.message.data,
                 delay=confirm.delay.data,
+                send_at=confirm.send_at.data or None,
             )
         except ApiError as exc:
-            error = exc.message
+            error = send_at_error(exc) if exc.code == "INVALID_SEND_AT" else exc.message
         else:
-            flash(f"Sending to {batch.total} numbers.", "success")
+            scheduled = batch.status == "scheduled"
+            flash(f"{'Scheduled a batch to' if scheduled else 'Sending to'} {batch.total} numbers.", "success")
             target = url_for("dashboard.bulk_batch", batch_id=batch.id)
             if is_htmx():
                 return "", 200, {"HX-Redirect": target}
@@ -207,8 +226,22 @@ def bulk_progress(batch_id: str):
     """The progress panel, re-fetched on each of the batch's events and every 2 s while it runs."""
     batch = _own_batch(batch_id)
     html = render_template("dashboard/partials/_bulk_progress.html", **_batch_context(batch))
-    # 286 tells htmx to stop polling: a finished batch changes no more.
-    return html, 286 if batch.status == "finished" else 200
+    # 286 tells htmx to stop polling: a finished (or cancelled) batch changes no more.
+    return html, 286 if batch.status in ("finished", "cancelled") else 200
+
+
+@bp.post("/bulk/<batch_id>/cancel")
+@login_required
+def bulk_cancel(batch_id: str):
+    """Call off a scheduled batch before it starts: none of it is sent, its quota comes back."""
+    batch = _own_batch(batch_id)
+    try:
+        batch_cancel(current_user, batch.id)
+    except ApiError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Batch cancelled: none of its messages will be sent, and they are back in your quota.", "success")
+    return redirect(url_for("dashboard.bulk_batch", batch_id=batch.id))
 
 
 @bp.app_template_filter("approx_duration")

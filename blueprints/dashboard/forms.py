@@ -1,10 +1,17 @@
 """Dashboard forms (Flask-WTF: every form carries a CSRF token)."""
 
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
 from wtforms import (
+    BooleanField,
     DateField,
+    DateTimeLocalField,
     EmailField,
+    FloatField,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -12,10 +19,13 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
+    TimeField,
 )
 from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
+from services.errors import ApiError
+from services.governor import field_camel
 from services.webhooks import DEFAULT_EVENTS, EVENTS
 
 
@@ -54,9 +64,133 @@ class PairCodeForm(FlaskForm):
     phone = StringField("Phone number", validators=[DataRequired(), Length(max=32)])
 
 
+def _when_field(label: str) -> DateTimeLocalField:
+    return DateTimeLocalField(
+        label,
+        validators=[Optional()],
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        invalid_value_message="Pick a date and a time",
+    )
+
+
+def local_send_at(moment: datetime | None, zone: str | None, fallback_zone: str) -> str | None:
+    """A datetime-local input's value as the ISO 8601 time (with offset) a `sendAt` takes.
+    The input has no zone: it is the browser's (which static/js/app.js puts in a hidden
+    field), or without one the session's pace time zone."""
+    if moment is None:
+        return None
+    try:
+        tzinfo = ZoneInfo(zone or fallback_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tzinfo = ZoneInfo(fallback_zone)
+    return moment.replace(tzinfo=tzinfo).isoformat()
+
+
+def send_at_error(exc: ApiError) -> str:
+    """A refused `sendAt`, said about the form's time field."""
+    return exc.message.replace("'sendAt'", "That time")
+
+
 class SendForm(FlaskForm):
     to = StringField("Phone number", validators=[DataRequired()])
     message = TextAreaField("Message", validators=[DataRequired(), Length(max=4096)])
+    send_at = _when_field("Send at (optional)")
+    timezone = HiddenField(render_kw={"data-browser-timezone": ""})
+
+
+class RescheduleForm(FlaskForm):
+    send_at = _when_field("New time")
+    timezone = HiddenField(render_kw={"data-browser-timezone": ""})
+
+
+class WarmupField(StringField):
+    """Daily ceilings typed as a comma list ("50, 100, 200"); empty means no warm-up."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        parts = [part for part in re.split(r"[\s,;]+", self.data or "") if part]
+        if not all(part.isdigit() for part in parts):
+            self.data = []
+            raise ValueError("Whole numbers separated by commas, like 50, 100, 200")
+        self.data = [int(part) for part in parts]
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return ", ".join(str(cap) for cap in self.data or [])
+
+
+class PaceForm(FlaskForm):
+    """A session's pace (services/governor.py's Pace): the form reads numbers and times, the
+    service checks the values (and its errors are shown beside their field)."""
+
+    min_gap_seconds = FloatField("Minimum gap (seconds)", invalid_value_message="Enter a number of seconds")
+    jitter_seconds = FloatField("Random extra (seconds)", invalid_value_message="Enter a number of seconds")
+    per_minute = IntegerField("At most per minute", invalid_value_message="Enter a whole number")
+    per_day = IntegerField("At most per day", invalid_value_message="Enter a whole number")
+    warmup = WarmupField("Warm-up: daily ceilings after linking")
+    quiet_start = TimeField("Quiet hours from", validators=[Optional()], invalid_value_message="A time like 21:00")
+    quiet_end = TimeField("Quiet hours until", validators=[Optional()], invalid_value_message="A time like 08:00")
+    # Its own id: the session page's send form has a (hidden) "timezone" too.
+    timezone = StringField(
+        "Time zone", id="pace-timezone", render_kw={"list": "timezones", "autocomplete": "off", "spellcheck": "false"}
+    )
+    typing = BooleanField("Show “typing…” before each message")
+
+    # The time zone field's suggestions (zoneinfo reads them from disk: once).
+    ZONES = sorted(available_timezones())
+    SETTINGS = (
+        "min_gap_seconds",
+        "jitter_seconds",
+        "per_minute",
+        "per_day",
+        "warmup",
+        "quiet_start",
+        "quiet_end",
+        "timezone",
+        "typing",
+    )
+
+    @classmethod
+    def showing(cls, pace: dict) -> "PaceForm":
+        """The form filled in with a pace as services.pacing.pace_view gives it (camelCase)."""
+        values = {name: pace[field_camel(name)] for name in cls.SETTINGS}
+        for name in ("min_gap_seconds", "jitter_seconds"):
+            values[name] = plain_number(values[name])
+        for name in ("quiet_start", "quiet_end"):
+            values[name] = datetime.strptime(values[name], "%H:%M").time() if values[name] else None
+        return cls(formdata=None, data=values)
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if bool(self.quiet_start.data) != bool(self.quiet_end.data) and not (
+            self.quiet_start.errors or self.quiet_end.errors
+        ):
+            missing = self.quiet_end if self.quiet_start.data else self.quiet_start
+            missing.errors.append("Set both times for quiet hours, or leave both empty")
+            valid = False
+        return valid
+
+    def settings(self) -> dict:
+        """The values as services.pacing.pace_set takes them (camelCase)."""
+        values = {name: getattr(self, name).data for name in self.SETTINGS}
+        for name in ("quiet_start", "quiet_end"):
+            values[name] = values[name].strftime("%H:%M") if values[name] else None
+        values["timezone"] = (values["timezone"] or "").strip()
+        return {field_camel(name): value for name, value in values.items()}
+
+    def refused(self, exc: ApiError) -> None:
+        """Show the service's refusal beside the field it names (else beside the first)."""
+        by_camel = {field_camel(name): name for name in self.SETTINGS}
+        key = (exc.details or {}).get("field")
+        field = getattr(self, by_camel[key]) if key in by_camel else self.min_gap_seconds
+        field.errors = [*field.errors, exc.message.replace(f"'{key}'", str(field.label.text))]
+
+
+def plain_number(value: float) -> float | int:
+    """4.0 -> 4 and 2.50 -> 2.5: seconds as a person would write them."""
+    value = round(float(value), 2)
+    return int(value) if value.is_integer() else value
 
 
 class BulkForm(FlaskForm):
@@ -72,6 +206,8 @@ class BulkForm(FlaskForm):
     )
     message = TextAreaField("Message", validators=[DataRequired(), Length(max=4096)])
     delay = IntegerField("Delay between messages (ms)", default=2000, validators=[NumberRange(min=0, max=600000)])
+    start_at = _when_field("Start at (optional)")
+    timezone = HiddenField(render_kw={"data-browser-timezone": ""})
 
 
 class BulkPreviewForm(FlaskForm):
@@ -81,6 +217,7 @@ class BulkPreviewForm(FlaskForm):
     contacts = HiddenField(validators=[DataRequired()])
     message = HiddenField(validators=[DataRequired(), Length(max=4096)])
     delay = IntegerField(widget=HiddenInput(), validators=[NumberRange(min=0, max=600000)])
+    send_at = HiddenField()  # ISO 8601 with offset; empty: start now
 
 
 class ApiKeyForm(FlaskForm):

@@ -1,13 +1,17 @@
+from datetime import UTC, datetime
+
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from blueprints.dashboard import bp
-from blueprints.dashboard.forms import PairCodeForm, SendForm, SessionForm
+from blueprints.dashboard.forms import PaceForm, PairCodeForm, SendForm, SessionForm, local_send_at, send_at_error
 from blueprints.dashboard.render import is_htmx, render
-from models import Message
+from models import Message, MessageStatus, WaSession
+from models.base import as_utc, isoformat
 from services import sessions as svc
 from services.errors import ApiError
 from services.messages import message_send, message_wait, messages_recent
+from services.pacing import pace_view, session_pace
 from services.quotas import quota_get
 from services.simulator_phone import simulated_scan
 
@@ -42,26 +46,36 @@ def sessions():
     )
 
 
-def _own_session(session_id: str):
+def own_session(session_id: str) -> WaSession:
+    """The current user's session; 404 for anybody else's, as for a missing one."""
     try:
         return svc.session_get(current_user, session_id)
     except ApiError:
         abort(404)
 
 
-@bp.get("/sessions/<session_id>")
-@login_required
-def session_detail(session_id: str):
-    """One session: pairing or status, counters, a test send, recent messages."""
-    session = _own_session(session_id)
+def session_page(session: WaSession, partial: str | None = None, **forms):
+    """The session page (or `partial` of it, for htmx), with `forms` in place of fresh ones."""
+    pace = pace_view(session)
     return render(
         "dashboard/session.html",
+        partial,
         session=session,
-        form=SendForm(),
-        pair_form=PairCodeForm(),
+        form=forms.get("form") or SendForm(formdata=None),
+        pair_form=PairCodeForm(formdata=None),
+        pace=pace,
+        pace_form=forms.get("pace_form") or PaceForm.showing(pace["pace"]),
+        send_zone=pace["pace"]["timezone"],
         messages=messages_recent(current_user, session.id),
         simulator=current_app.config["WA_ENGINE"] == "simulator",
     )
+
+
+@bp.get("/sessions/<session_id>")
+@login_required
+def session_detail(session_id: str):
+    """One session: pairing or status, counters, its sending pace, a test send, recent messages."""
+    return session_page(own_session(session_id))
 
 
 @bp.get("/sessions/<session_id>/panel")
@@ -70,7 +84,7 @@ def session_panel(session_id: str):
     """The status/QR panel, re-fetched whenever the session changes."""
     return render_template(
         "dashboard/partials/_session_panel.html",
-        session=_own_session(session_id),
+        session=own_session(session_id),
         pair_form=PairCodeForm(formdata=None),
         simulator=current_app.config["WA_ENGINE"] == "simulator",
     )
@@ -80,7 +94,7 @@ def session_panel(session_id: str):
 @login_required
 def session_action(session_id: str, action: str):
     """Connect, disconnect, log out or delete a session."""
-    _own_session(session_id)
+    own_session(session_id)
     actions = {
         "connect": svc.session_connect,
         "disconnect": svc.session_disconnect,
@@ -104,7 +118,7 @@ def session_action(session_id: str, action: str):
 @login_required
 def session_simulate_scan(session_id: str):
     """Simulator only: pair the session as if a phone scanned its current QR."""
-    session = _own_session(session_id)
+    session = own_session(session_id)
     if current_app.config["WA_ENGINE"] != "simulator":
         abort(404)
     try:
@@ -120,7 +134,7 @@ def session_simulate_scan(session_id: str):
 @login_required
 def session_pair_code(session_id: str):
     """Link with a phone number instead of the QR: the code to enter on the phone, in place of the form."""
-    session = _own_session(session_id)
+    session = own_session(session_id)
     form = PairCodeForm()
     code = None
     if form.validate_on_submit():
@@ -142,7 +156,7 @@ def session_pair_code(session_id: str):
 @login_required
 def session_simulate_pair_code(session_id: str):
     """Simulator only: the phone enters the pairing code the session gave."""
-    session = _own_session(session_id)
+    session = own_session(session_id)
     if current_app.config["WA_ENGINE"] != "simulator":
         abort(404)
     try:
@@ -157,31 +171,44 @@ def session_simulate_pair_code(session_id: str):
 @bp.post("/sessions/<session_id>/send")
 @login_required
 def session_send(session_id: str):
-    """Send a test message; the form re-renders in place with inline errors."""
-    session = _own_session(session_id)
+    """Send a test message, now or at a time; the form re-renders in place with inline errors."""
+    session = own_session(session_id)
+    zone = session_pace(session).timezone
     form = SendForm()
     sent: Message | None = None
     if form.validate_on_submit():
+        send_at = local_send_at(form.send_at.data, form.timezone.data, zone)
         try:
             message = message_send(
-                current_user, session.id, to=form.to.data, text=form.message.data, idempotency_key=None
+                current_user,
+                session.id,
+                to=form.to.data,
+                text=form.message.data,
+                idempotency_key=None,
+                send_at=send_at,
             )
         except ApiError as exc:
-            field = form.to if exc.code in {"INVALID_NUMBER"} else form.message
-            field.errors = [*field.errors, exc.message]
+            if exc.code == "INVALID_SEND_AT":
+                form.send_at.errors = [*form.send_at.errors, send_at_error(exc)]
+            else:
+                field = form.to if exc.code in {"INVALID_NUMBER"} else form.message
+                field.errors = [*field.errors, exc.message]
         else:
-            sent = message_wait(message, min(current_app.config["SEND_WAIT_SECONDS"], 2.0))
+            sent = message
+            if message.status != MessageStatus.SCHEDULED:
+                sent = message_wait(message, min(current_app.config["SEND_WAIT_SECONDS"], 2.0))
             form = SendForm(formdata=None)
     # Errors come back as 200 so htmx swaps the form with its inline messages in place.
     headers = {"HX-Trigger": f"wa-messages-{session.id}"} if sent else {}
-    return render_template("dashboard/partials/_send_form.html", session=session, form=form, sent=sent), 200, headers
+    html = render_template("dashboard/partials/_send_form.html", session=session, form=form, sent=sent, send_zone=zone)
+    return html, 200, headers
 
 
 @bp.get("/sessions/<session_id>/messages")
 @login_required
 def session_messages(session_id: str):
     """The session's recent messages, re-fetched on every status change."""
-    session = _own_session(session_id)
+    session = own_session(session_id)
     return render_template(
         "dashboard/partials/_recent_messages.html", session=session, messages=messages_recent(current_user, session.id)
     )
@@ -191,6 +218,25 @@ def session_messages(session_id: str):
 def ticks(status: str) -> str:
     """WhatsApp's ticks for a message status."""
     return {"queued": "🕓", "sent": "✓", "delivered": "✓✓", "read": "✓✓", "played": "✓✓", "failed": "!"}.get(status, "")
+
+
+@bp.app_template_filter("utc_iso")
+def utc_iso(value: datetime | str) -> str:
+    """A time for <time datetime>, always with its zone (SQLite hands back naive UTC)."""
+    return value if isinstance(value, str) else isoformat(value)
+
+
+@bp.app_template_filter("utc_text")
+def utc_text(value: datetime | str, seconds: bool = False) -> str:
+    """A time as the page shows it before static/js/app.js puts it in the browser's zone."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else as_utc(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else "")) + " UTC"
+
+
+@bp.app_template_filter("utc_input")
+def utc_input(value: datetime) -> str:
+    """A time as a datetime-local input's value, in UTC (app.js changes it to the browser's zone)."""
+    return as_utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 @bp.app_context_processor
