@@ -67,3 +67,19 @@ def test_null_flags_are_left_out_and_every_caption_sent_is_checked(client, accou
     response = send({"audio": {"url": _data_url(OGG, "audio/ogg"), "ptt": "yes"}, "ptt": True})
     assert response.status_code == 400
     assert response.get_json()["field"] == "ptt"
+
+
+def test_whole_numbers_may_come_as_12_or_12_0_as_json_allows(client, account, paired_session):
+    body = {"perMinute": 12.0, "perDay": 500, "warmup": [50.0, 100]}
+    response = client.put(f"/api/sessions/{paired_session}/pace", json=body, headers=account.headers)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["pace"] | body == response.get_json()["pace"]
+    refused = client.put(f"/api/sessions/{paired_session}/pace", json={"perMinute": 12.5}, headers=account.headers)
+    assert refused.status_code == 400
+
+
+def test_patch_on_a_fixed_messages_route_is_405_not_a_missing_message(client, account):
+    for path in ("/api/messages/failed", "/api/messages/stats", "/api/messages/scheduled"):
+        response = client.patch(path, json={"sendAt": "2030-01-01T00:00:00Z"}, headers=account.headers)
+        assert response.status_code == 405, path
+        assert "PATCH" not in response.headers["Allow"]

@@ -1,3 +1,5 @@
+from uuid import UUID
+
 from flask import jsonify, request
 
 from blueprints.common import allowed_session_ids, auth_required, current_user, json_body, session_allowed
@@ -67,12 +69,14 @@ def scheduled():
     return jsonify(success=True, count=len(messages), messages=[_scheduled_view(m) for m in messages])
 
 
-@bp.patch("/<message_id>")
+# A message id is a UUID: PATCH /api/messages/failed (or /stats, /scheduled) is then a
+# method those routes do not take (405), not a search for a message called "failed".
+@bp.patch("/<uuid:message_id>")
 @auth_required
-def reschedule(message_id: str):
+def reschedule(message_id: UUID):
     """Move a scheduled message: {"sendAt": "2026-12-01T09:30:00+05:30"}."""
-    session_allowed(message_get(current_user(), message_id).session_id)
-    message = scheduled_move(current_user(), message_id, json_body().get("sendAt"))
+    session_allowed(message_get(current_user(), str(message_id)).session_id)
+    message = scheduled_move(current_user(), str(message_id), json_body().get("sendAt"))
     return jsonify(success=True, **_scheduled_view(message))
 
 
