@@ -73,6 +73,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     from blueprints import (
         auth,
         dashboard,
+        docs,
         errors,
         health,
         keys,
@@ -88,6 +89,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     realtime.register()
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(auth.bp, url_prefix="/api")
     app.register_blueprint(sessions.bp, url_prefix="/api/sessions")
     app.register_blueprint(messages.bp, url_prefix="/api/messages")
