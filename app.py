@@ -52,6 +52,9 @@ def create_app(config: type | dict | None = None) -> Flask:
     data_dir.mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(data_dir)
+    if app.config["PUBLIC_URL"].startswith("https://"):
+        # Served over HTTPS: the login cookies never travel over plain HTTP.
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = True
     if app.config["PROXY_FIX_X_FOR"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -79,6 +82,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         keys,
         messages,
         realtime,
+        security,
         sessions,
         simulator,
         webhooks,
@@ -86,6 +90,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     )
 
     errors.register(app)
+    security.register(app)
     realtime.register()
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)

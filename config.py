@@ -157,12 +157,15 @@ class Config:
     SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
     SMTP_STARTTLS = env_bool("SMTP_STARTTLS", True)
+    # The longest wait for the mail server (connect, then each command).
+    SMTP_TIMEOUT_SECONDS = env_float("SMTP_TIMEOUT_SECONDS", 10.0)
     MAIL_FROM = os.environ.get("MAIL_FROM", "wagate <no-reply@localhost>")
     PASSWORD_RESET_MAX_AGE = env_int("PASSWORD_RESET_MAX_AGE", 3600)
 
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    # Login cookies: HttpOnly (Flask's default), SameSite=Lax, and Secure when PUBLIC_URL is
+    # https (set in create_app, so a test config's PUBLIC_URL counts too).
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = PUBLIC_URL.startswith("https://")
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # tied to the login session instead of a clock
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

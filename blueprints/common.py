@@ -15,6 +15,7 @@ from services.api_keys import api_key_owner_id, api_key_user, is_api_key
 from services.auth import token_claims, token_user
 from services.errors import Forbidden, Unauthorized, ValidationError
 from services.quotas import quota_get, quota_refunds
+from services.sessions import session_get
 
 
 def json_body(*, required: bool = True) -> dict:
@@ -53,9 +54,14 @@ def authenticate(credential: str) -> None:
 
 
 def session_allowed(session_id: str) -> None:
-    """403 when the request's API key is limited to sessions other than this one."""
+    """403 when the request's API key is limited to other sessions of its user.
+
+    Another user's session (or a missing one) is 404 whatever the key, so no answer tells
+    a caller that somebody else's id exists.
+    """
     key = g.get("api_key")
     if key is not None and not key.allows(session_id):
+        session_get(g.user, session_id)
         raise Forbidden(
             "This API key may not use this session",
             error="Session not allowed",
@@ -89,8 +95,10 @@ def in_test_mode() -> bool:
 def auth_required(view):
     """Let the request through only with a valid token or API key; then `g.user` and `g.api_key`.
 
-    A key limited to some sessions is refused (403) for any other session the URL names,
-    in its path (`session_id`) or its query (`?sessionId=`).
+    A session the URL's path names (`session_id`) that is not the user's is 404 before the
+    view looks at anything else, exactly as a missing one. A key limited to some sessions
+    is refused (403) for the user's other sessions, named in the path or the query
+    (`?sessionId=`).
     """
 
     @functools.wraps(view)
@@ -103,6 +111,8 @@ def auth_required(view):
                 code="AUTH_REQUIRED",
             )
         authenticate(credential)
+        if (request.view_args or {}).get("session_id"):
+            session_get(g.user, request.view_args["session_id"])
         for session_id in ((request.view_args or {}).get("session_id"), request.args.get("sessionId")):
             if session_id:
                 session_allowed(session_id)
@@ -164,6 +174,16 @@ def _rate_limit_value() -> str:
 
 
 api_rate_limit = limiter.limit(_rate_limit_value, key_func=_rate_limit_identity, scope="api")
+
+
+def _auth_rate_limit() -> str:
+    return current_app.config["AUTH_RATE_LIMIT"]
+
+
+# Per client address. Password guesses share one budget, whether they come to the API's
+# login or the dashboard's form; registrations share another.
+login_rate_limit = limiter.shared_limit(_auth_rate_limit, scope="login", methods=["POST"])
+register_rate_limit = limiter.shared_limit(_auth_rate_limit, scope="register", methods=["POST"])
 
 
 SENT_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED}

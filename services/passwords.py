@@ -48,12 +48,18 @@ def reset_request(email: str) -> None:
         f"Open this link within {minutes} minutes to choose a new one:\n\n{link}\n\n"
         "If it was not you, ignore this email: your password stays as it is.\n"
     )
-    with smtplib.SMTP(current_app.config["SMTP_HOST"], current_app.config["SMTP_PORT"], timeout=10) as smtp:
-        if current_app.config["SMTP_STARTTLS"]:
-            smtp.starttls()
-        if current_app.config["SMTP_USERNAME"]:
-            smtp.login(current_app.config["SMTP_USERNAME"], current_app.config["SMTP_PASSWORD"])
-        smtp.send_message(message)
+    config = current_app.config
+    try:
+        with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT_SECONDS"]) as smtp:
+            if config["SMTP_STARTTLS"]:
+                smtp.starttls()
+            if config["SMTP_USERNAME"]:
+                smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+            smtp.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        # The caller answers as it does for an unknown address: a failure here must not
+        # tell anyone that this account exists.
+        log.error("password reset email to %s failed: %s", user.email, exc)
 
 
 def reset_user(token: str) -> User:

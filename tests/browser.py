@@ -47,3 +47,25 @@ def screenshot_dir(default: Path) -> Path:
     folder = Path(os.environ.get("WAGATE_SCREENSHOT_DIR") or default)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def policy_problems(context) -> list[str]:
+    """Record, for every page of `context`, what its Content-Security-Policy refused (Chromium
+    reports each refusal as a console error) and every uncaught script error."""
+    problems: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            where = message.location
+            problems.append(f"{message.text} ({where.get('url')}:{where.get('lineNumber')})")
+
+    # Chromium's own message names the directive; this one adds what was refused, and where.
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) => console.error("
+        "'Content Security Policy violation:', e.violatedDirective, JSON.stringify(e.sample),"
+        " e.sourceFile + ':' + e.lineNumber, e.target && e.target.outerHTML"
+        " ? e.target.outerHTML.slice(0, 200) : String(e.target)))"
+    )
+    context.on("console", console)
+    context.on("weberror", lambda error: problems.append(str(error.error)))
+    return problems

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image, ImageDraw
 
-from tests.browser import chromium, screenshot_dir
+from tests.browser import chromium, policy_problems, screenshot_dir
 from tests.live import embedded_server
 from tests.test_message_kinds import OGG, PDF
 
@@ -40,8 +40,22 @@ def shots(tmp_path_factory):
     return screenshot_dir(tmp_path_factory.mktemp("screenshots"))
 
 
+# For each browser context of the current test: what its Content-Security-Policy refused
+# or its scripts threw. Every test ends with none.
+PROBLEMS: list[list[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_policy_problems():
+    PROBLEMS.clear()
+    yield
+    found = [problem for problems in PROBLEMS for problem in problems]
+    assert found == [], "a page broke the CSP or threw a script error:\n" + "\n".join(found)
+
+
 def _new_page(browser, live, **options):
     context = browser.new_context(base_url=live, **({"viewport": {"width": 1280, "height": 860}} | options))
+    PROBLEMS.append(policy_problems(context))
     page = context.new_page()
     page.set_default_timeout(15000)
     return context, page
@@ -68,7 +82,7 @@ def test_a_new_user_pairs_a_session_and_sends_without_a_reload(browser, live, sh
     qr = page.get_by_test_id("qr")
     qr.wait_for()
     assert qr.get_attribute("src").startswith("data:image/png;base64,")
-    page.wait_for_function("document.body.dataset.socket === 'connected'")
+    page.wait_for_function("() => document.body.dataset.socket === 'connected'")
     page.screenshot(path=str(shots / "session-qr.png"))
 
     page.evaluate("window.__stillTheSamePage = true")
@@ -141,7 +155,9 @@ def test_a_20_number_bulk_send_shows_its_progress_to_the_end(browser, live, shot
         " return bar && bar.dataset.done === '20' && bar.dataset.total === '20'; }",
         timeout=30000,
     )
-    page.wait_for_function("document.querySelector('[data-testid=batch-status]').textContent.trim() === 'finished'")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=batch-status]').textContent.trim() === 'finished'"
+    )
     assert page.evaluate("window.__stillTheSamePage") is True
     assert page.locator("[data-testid=result-row][data-status=sent]").count() == 20
     page.screenshot(path=str(shots / "bulk-progress.png"), full_page=True)
@@ -176,9 +192,7 @@ def test_statistics_and_the_message_log_show_the_traffic(browser, live, shots):
 
 
 def test_the_dashboard_works_on_a_phone_screen(browser, live, shots):
-    context = browser.new_context(base_url=live, viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    page.set_default_timeout(15000)
+    context, page = _new_page(browser, live, viewport={"width": 390, "height": 844}, is_mobile=True)
     _login(page)
     page.locator(".session-card a").first.click()
     page.get_by_test_id("connected").wait_for()

@@ -261,12 +261,3 @@ def test_a_disconnected_session_cannot_send(client, browser, growth_session):
     assert "HX-Redirect" not in response.headers
     assert "connect it before sending" in response.get_data(as_text=True)
     assert not client.get("/bulk").get_data(as_text=True).count('data-testid="batch-row"')
-
-
-def test_another_users_batch_is_not_found(app, browser, growth_session, make_account):
-    _, session_id = growth_session
-    batch_url = browser.send_batch(session_id, NUMBERS[:1])
-    other = Browser(app.test_client(), make_account(plan="growth"))
-    assert other.client.get(batch_url).status_code == 404
-    assert other.htmx("GET", f"{batch_url}/progress").status_code == 404
-    assert other.client.get("/bulk/not-a-batch").status_code == 404

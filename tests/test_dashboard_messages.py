@@ -317,18 +317,6 @@ def test_retry_is_refused_in_place_unless_failed_outbound_on_a_connected_session
     assert _message(client, account, failed_id)["status"] == "failed"
 
 
-def test_other_users_messages_never_show_and_cannot_be_retried(app, client, account, make_account, paired_session):
-    message_id = _send(client, account, paired_session, to="919876540000", text="private")["messageId"]
-    other = Browser(app.test_client(), make_account())
-    for query in ("", "?status=failed", f"?session={paired_session}", "?q=priv", f"?before={message_id}"):
-        html = other.page(query)
-        assert _rows(html) == [] and "private" not in html
-    assert '<span class="badge ">0</span>' in other.page()
-    assert other.retry(message_id, **HTMX).status_code == 404
-    assert other.retry(message_id).status_code == 404
-    assert _message(client, account, message_id)["status"] == "failed"
-
-
 def test_a_post_without_the_csrf_token_is_rejected(browser, client, account, paired_session):
     message_id = _send(client, account, paired_session, to="919876540000")["messageId"]
     response = browser.client.post(f"/messages/{message_id}/retry", headers=HTMX)

@@ -194,11 +194,3 @@ def test_the_general_api_limit_is_the_plans(client, account):
     assert limited.headers["X-RateLimit-Limit"] == "100"
     assert limited.get_json()["code"] == "RATE_LIMITED"
     assert int(limited.headers["Retry-After"]) > 0
-
-
-def test_messages_of_other_users_are_not_visible(client, account, make_account, paired_session):
-    message_id = _send(client, account, paired_session).get_json()["messageId"]
-    other = make_account()
-    assert client.get(f"/api/messages/{message_id}", headers=other.headers).status_code == 404
-    assert client.get("/api/messages", headers=other.headers).get_json()["total"] == 0
-    assert client.get("/api/messages/failed", headers=other.headers).get_json()["count"] == 0

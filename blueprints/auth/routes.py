@@ -1,18 +1,20 @@
-from flask import current_app, jsonify
+from flask import jsonify
 
 from blueprints.auth import bp
-from blueprints.common import api_rate_limit, auth_required, current_user, json_body
-from extensions import limiter
+from blueprints.common import (
+    api_rate_limit,
+    auth_required,
+    current_user,
+    json_body,
+    login_rate_limit,
+    register_rate_limit,
+)
 from services.auth import token_issue, user_authenticate, user_register
 from services.quotas import quota_get
 
 
-def auth_rate_limit() -> str:
-    return current_app.config["AUTH_RATE_LIMIT"]
-
-
 @bp.post("/register")
-@limiter.limit(auth_rate_limit, scope="auth")
+@register_rate_limit
 def register():
     """Create an account and return a token for it."""
     body = json_body()
@@ -21,7 +23,7 @@ def register():
 
 
 @bp.post("/login")
-@limiter.limit(auth_rate_limit, scope="auth")
+@login_rate_limit
 def login():
     """Exchange email and password for a token."""
     body = json_body()

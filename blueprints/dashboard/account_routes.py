@@ -1,7 +1,8 @@
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
+from blueprints.common import login_rate_limit, register_rate_limit
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import (
     ChangePasswordForm,
@@ -27,12 +28,15 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.sessions")
 
 
-def _auth_limit() -> str:
-    return current_app.config["AUTH_RATE_LIMIT"]
+def _log_in(user) -> None:
+    """Start a fresh cookie session for `user`: nothing from before the login is carried over
+    (no session fixation), and the CSRF token changes with it."""
+    session.clear()
+    login_user(user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_auth_limit, scope="auth", methods=["POST"])
+@login_rate_limit
 def login():
     """Log in with the same account as the API."""
     form = LoginForm()
@@ -42,13 +46,13 @@ def login():
         except ApiError as exc:
             form.password.errors.append(exc.message)
         else:
-            login_user(user)
+            _log_in(user)
             return redirect(_safe_next(request.args.get("next")))
     return render("dashboard/login.html", form=form)
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit(_auth_limit, scope="auth", methods=["POST"])
+@register_rate_limit
 def register():
     """Create an account."""
     form = RegisterForm()
@@ -58,7 +62,7 @@ def register():
         except ApiError as exc:
             form.email.errors.append(exc.message)
         else:
-            login_user(user)
+            _log_in(user)
             flash("Welcome! Create your first WhatsApp session to get started.", "success")
             return redirect(url_for("dashboard.sessions"))
     return render("dashboard/register.html", form=form)
@@ -66,8 +70,9 @@ def register():
 
 @bp.post("/logout")
 def logout():
-    """Log out of the dashboard."""
+    """Log out of the dashboard (and drop everything else the cookie session held)."""
     logout_user()
+    session.clear()
     flash("You are logged out.")
     return redirect(url_for("dashboard.login"))
 
