@@ -428,7 +428,7 @@ def test_sse_streams_never_carry_another_users_events(tmp_path):
         owner_session = _live_pair(base_url, owner, OWNER_PHONE)
         intruder_session = _live_pair(base_url, intruder, "919800000002")
         refused = requests.get(f"{base_url}/api/sessions/{owner_session}/stream", headers=intruder, timeout=5)
-        assert _answer_of(refused) == (404, "SESSION_NOT_FOUND")
+        assert (refused.status_code, refused.json()["code"]) == (404, "SESSION_NOT_FOUND")
         # Resuming with an event id of the owner's stream reaches nothing either.
         resumed = requests.get(
             f"{base_url}/api/sessions/{owner_session}/stream",
@@ -462,7 +462,3 @@ def test_sse_streams_never_carry_another_users_events(tmp_path):
         finally:
             owner_stream.response.close()
             intruder_stream.response.close()
-
-
-def _answer_of(response) -> tuple[int, str | None]:
-    return response.status_code, response.json().get("code")
