@@ -499,8 +499,8 @@ def _media(kind: str) -> Schema:
     }
 
 
-SHORT_TEXT = {"type": "string", "maxLength": 256, "pattern": NOT_BLANK}
-TEXT = {"type": "string", "maxLength": 4096, "pattern": NOT_BLANK}
+SHORT_TEXT = {"type": "string", "maxLength": 256, "pattern": NOT_BLANK, "description": "Not only whitespace"}
+TEXT = {"type": "string", "maxLength": 4096, "pattern": NOT_BLANK, "description": "The text; not only whitespace"}
 LATITUDE = {"type": "number", "minimum": -90, "maximum": 90}
 LONGITUDE = {"type": "number", "minimum": -180, "maximum": 180}
 
@@ -575,8 +575,8 @@ def _kind_branch(kind: str | None) -> Schema:
             "title": "text",
             "properties": others | {"linkPreview": BOOLEAN},
             "anyOf": [
-                {"required": ["message"], "properties": {"message": TEXT}},
-                {"required": ["text"], "properties": {"message": ABSENT, "text": TEXT}},
+                {"title": "message", "required": ["message"], "properties": {"message": TEXT}},
+                {"title": "text", "required": ["text"], "properties": {"message": ABSENT, "text": TEXT}},
             ],
         }
     branch: Schema = {"title": kind, "required": [kind], "properties": others | {kind: KIND_SCHEMAS[kind]}}
@@ -607,7 +607,6 @@ SEND_BODY = {
         **COMMON_PROPERTIES,
     },
     "allOf": [MESSAGE_KINDS],
-    "examples": [{"to": "919876543210", "message": "Hello from wagate!"}],
 }
 
 
@@ -686,11 +685,11 @@ def query(name: str, description: str, schema: Schema) -> Schema:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
-def body(schema: Schema, *, required: bool = True, description: str = "") -> Schema:
-    request: Schema = {"required": required, "content": {"application/json": {"schema": schema}}}
-    if description:
-        request["description"] = description
-    return request
+def body(schema: Schema, *, required: bool = True, example: Schema | None = None) -> Schema:
+    media: Schema = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"required": required, "content": {"application/json": media}}
 
 
 SESSION_ID = path_param("sessionId", "The session's id")
@@ -1043,7 +1042,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
             "or the failure (400 for the client's errors, 502/503/504 for WhatsApp's side, see the refund matrix). "
             "`X-RateLimit-*` on the reply describe the plan's message quota after this send.",
             parameters=[SESSION_ID, IDEMPOTENCY_KEY],
-            request_body=body(SEND_BODY),
+            request_body=body(SEND_BODY, example={"to": "919876543210", "message": "Hello from wagate!"}),
         ),
     )
     _contact_paths(route)
