@@ -3,6 +3,7 @@ from datetime import datetime
 import pytest
 
 from extensions import socketio
+from tests.conftest import wait_for
 
 
 def _bulk(client, account, contacts, delay=0, message="Hi all"):
@@ -57,7 +58,14 @@ def test_paced_sends_keep_the_delay_and_report_progress_live(app, client, growth
     assert [m["to"] for m in runtime.engine_host.engine.outbox(session_id)] == contacts
     gaps = [(later - earlier).total_seconds() for earlier, later in zip(sent_at, sent_at[1:], strict=False)]
     assert all(gap >= 0.19 for gap in gaps), gaps
-    progress = [p["args"][0] for p in socket.get_received() if p["name"] == "bulk_progress"]
+    progress: list[dict] = []  # the last event follows the finished batch: wait for it too
+    wait_for(
+        lambda: (
+            progress.extend(p["args"][0] for p in socket.get_received() if p["name"] == "bulk_progress")
+            or (progress and progress[-1]["status"] == "finished")
+        ),
+        message="the finished batch's progress event",
+    )
     assert progress[-1] == {
         "batchId": body["batchId"],
         "sessionId": session_id,

@@ -101,7 +101,8 @@ def test_a_reaction_is_recorded_on_its_message_and_pushed_live(app, client, acco
         return (message.get("content") or {}).get("reactions")
 
     assert wait_for(reactions, message="the reaction") == {CONTACT: "🙏"}
-    pushed = [p["args"][0] for p in socket.get_received() if p["name"] == "message_reaction"]
+    # The live event follows the stored reaction: wait for it too.
+    pushed = wait_for(lambda: [p["args"][0] for p in socket.get_received() if p["name"] == "message_reaction"])
     assert pushed and (pushed[-1]["messageId"], pushed[-1]["emoji"]) == (sent["messageId"], "🙏")
     assert _inbound(client, account) == 0  # a reaction is not a message of its own
 
@@ -117,7 +118,7 @@ def test_inbound_kinds_are_streamed_on_socketio(app, client, account, shop):
     socket = socketio.test_client(app, flask_test_client=client, auth={"token": account.token})
     _arrive(client, account, shop, {"image": _data_url(PNG, "image/png")})
     # Socket.IO's own name "message" reaches the test client with its data unwrapped.
-    [event] = [p["args"] for p in socket.get_received() if p["name"] == "message"]
+    [event] = wait_for(lambda: [p["args"] for p in socket.get_received() if p["name"] == "message"])
     assert (event["type"], event["content"]["mimetype"]) == ("image", "image/png")
 
 
