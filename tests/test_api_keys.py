@@ -265,6 +265,11 @@ def test_a_test_key_cannot_manage_keys_or_change_sessions(client, account, paire
         ("post", f"/api/sessions/{paired_session}/logout"),
         ("delete", f"/api/sessions/{paired_session}"),
         ("post", "/api/whatsapp/init"),
+        # Presence reaches WhatsApp, and pace or a resume changes how the session sends.
+        ("post", f"/api/sessions/{paired_session}/presence"),
+        ("post", f"/api/sessions/{paired_session}/presence/subscribe"),
+        ("put", f"/api/sessions/{paired_session}/pace"),
+        ("post", f"/api/sessions/{paired_session}/resume"),
     ]:
         response = getattr(client, method)(url, json={"name": "x"}, headers=headers)
         assert (response.status_code, response.get_json()["code"]) == (403, "LIVE_KEY_REQUIRED"), url

@@ -195,6 +195,7 @@ def pace(session_id: str):
 
 @bp.put("/<session_id>/pace")
 @auth_required
+@live_required
 def pace_update(session_id: str):
     """Change pace settings: {minGapSeconds, jitterSeconds, perMinute, perDay, warmup, quietStart,
     quietEnd, timezone, typing} (any of them; null restores a default)."""
@@ -203,6 +204,7 @@ def pace_update(session_id: str):
 
 @bp.post("/<session_id>/resume")
 @auth_required
+@live_required
 def resume(session_id: str):
     """Resume a session's sending after the governor (or WhatsApp) paused it."""
     return jsonify(success=True, **pacing.session_resume(current_user(), session_id))
@@ -210,6 +212,7 @@ def resume(session_id: str):
 
 @bp.post("/<session_id>/presence")
 @auth_required
+@live_required
 def presence(session_id: str):
     """Show typing, recording or paused in a chat ({"to", "state"}), or available/unavailable."""
     body = json_body()
@@ -219,6 +222,7 @@ def presence(session_id: str):
 
 @bp.post("/<session_id>/presence/subscribe")
 @auth_required
+@live_required
 def presence_subscribe(session_id: str):
     """Follow a contact's online/offline: {"phone"}; `presence_update` events follow."""
     phone = presence_svc.presence_subscribe(current_user(), session_id, json_body().get("phone"))
