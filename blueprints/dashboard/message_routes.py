@@ -60,7 +60,8 @@ def messages():
     )
 
 
-def _own_message(message_id: str) -> Message:
+def own_message(message_id: str) -> Message:
+    """The logged-in user's message, or 404 (another user's is as missing as a made-up id)."""
     try:
         return svc.message_get(current_user, message_id)
     except NotFound:
@@ -71,7 +72,7 @@ def _own_message(message_id: str) -> Message:
 @login_required
 def message_detail(message_id: str):
     """One message in full: its content of any kind, delivery times and ids; expands in the log."""
-    return render("dashboard/message.html", "dashboard/partials/_message_detail.html", message=_own_message(message_id))
+    return render("dashboard/message.html", "dashboard/partials/_message_detail.html", message=own_message(message_id))
 
 
 @bp.get("/messages/<message_id>/media")
@@ -79,7 +80,7 @@ def message_detail(message_id: str):
 def message_media(message_id: str):
     """The photo, video, audio or document a message carries, for its owner's browser."""
     try:
-        stored = svc.message_media(_own_message(message_id))
+        stored = svc.message_media(own_message(message_id))
     except NotFound:
         abort(404)
     return media_response(stored)

@@ -5,6 +5,7 @@ from flask_login import current_user, login_required
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import RescheduleForm, local_send_at, send_at_error
+from blueprints.dashboard.message_routes import own_message
 from blueprints.dashboard.render import is_htmx, render
 from models import Message
 from services import messages as svc
@@ -43,18 +44,11 @@ def _page(*, error: tuple[str, str] | None = None, notice: str | None = None, mo
     )
 
 
-def _own_message(message_id: str) -> Message:
-    try:
-        return svc.message_get(current_user, message_id)
-    except NotFound:
-        abort(404)
-
-
 @bp.post("/scheduled/<message_id>/move")
 @login_required
 def scheduled_move(message_id: str):
     """Send a scheduled message at another time (the time as the browser's, or the session's, zone)."""
-    message = _own_message(message_id)
+    message = own_message(message_id)
     form = RescheduleForm()
     error = None
     if not form.validate_on_submit() or form.send_at.data is None:
@@ -72,7 +66,7 @@ def scheduled_move(message_id: str):
 @login_required
 def scheduled_cancel(message_id: str):
     """Call a scheduled message off: it is never sent, and its quota slot comes back."""
-    message = _own_message(message_id)
+    message = own_message(message_id)
     error = None
     try:
         svc.scheduled_cancel(current_user, message.id)
