@@ -108,6 +108,15 @@ class Pace:
         day = (datetime.fromtimestamp(now, zone).date() - linked).days
         return day + 1 if 0 <= day < len(self.warmup) else None
 
+    def day_start(self, now: float) -> float:
+        """Midnight (Unix seconds) of `now`'s day in the pace's time zone."""
+        zone = self.zone()
+        return datetime.combine(datetime.fromtimestamp(now, zone).date(), clock_time(0), zone).timestamp()
+
+    def next_day_start(self, now: float) -> float:
+        """The next midnight in the pace's time zone (days may be 23 or 25 hours long)."""
+        return self.day_start(self.day_start(now) + 86400 + 3600)
+
     def quiet_until(self, now: float) -> float | None:
         """When the quiet hours `now` falls in end (Unix seconds), or None outside them."""
         if not self.quiet_start or not self.quiet_end:
@@ -294,10 +303,8 @@ class SendQueue:
         if len(recent) >= pace.per_minute:
             return recent[-pace.per_minute][1] + 60, "per_minute"
         cap = pace.day_cap(paired_at, now)
-        midnight = _local_midnight(pace, now)
-        if self.redis.zcount(self.key("sent"), midnight, "+inf") >= cap:
-            tomorrow = _local_midnight(pace, midnight + 86400 + 3600)
-            return tomorrow, "warmup" if cap < pace.per_day else "per_day"
+        if self.sent_today(pace, now) >= cap:
+            return pace.next_day_start(now), "warmup" if cap < pace.per_day else "per_day"
         return None
 
     def sent(
@@ -323,6 +330,10 @@ class SendQueue:
 
     def lanes(self) -> int:
         return self.redis.llen(self.key("lanes"))
+
+    def sent_today(self, pace: Pace, now: float) -> int:
+        """Sends since midnight in the pace's time zone."""
+        return self.sent_since(pace.day_start(now))
 
     def sent_since(self, since: float) -> int:
         return self.redis.zcount(self.key("sent"), since, "+inf")
@@ -360,12 +371,6 @@ class SendQueue:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _local_midnight(pace: Pace, now: float) -> float:
-    zone = pace.zone()
-    day = datetime.fromtimestamp(now, zone).date()
-    return datetime.combine(day, clock_time(0), zone).timestamp()
 
 
 def utc_timestamp(value: datetime) -> float:

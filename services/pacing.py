@@ -78,7 +78,6 @@ def pace_view(session: WaSession, now: float | None = None) -> dict:
         next_at, waiting_for = queue.blocked_until(pace, now, paired_at=session.paired_at) or (now, None)
     elif due is not None:
         next_at, waiting_for = due, "scheduled"
-    midnight = datetime.fromtimestamp(now, pace.zone()).replace(hour=0, minute=0, second=0, microsecond=0)
     return {
         "sessionId": session.id,
         "pace": pace.to_dict(),
@@ -89,7 +88,7 @@ def pace_view(session: WaSession, now: float | None = None) -> dict:
             "nextSendAt": _iso(next_at),
             "waitingFor": waiting_for,
             "sentLastMinute": queue.sent_since(now - 60),
-            "sentToday": queue.sent_since(midnight.timestamp()),
+            "sentToday": queue.sent_today(pace, now),
             "todayCap": pace.day_cap(session.paired_at, now),
             "warmupDay": pace.warmup_day(session.paired_at, now),
         },
@@ -240,11 +239,10 @@ def projected_seconds(
     blocked = queue.blocked_until(pace, now, paired_at=session.paired_at)
     if blocked is not None:
         seconds += blocked[0] - now
-    midnight = datetime.fromtimestamp(now, pace.zone()).replace(hour=0, minute=0, second=0, microsecond=0)
-    left_today = max(pace.day_cap(session.paired_at, now) - queue.sent_since(midnight.timestamp()), 0)
+    left_today = max(pace.day_cap(session.paired_at, now) - queue.sent_today(pace, now), 0)
     if pending > left_today:
         extra_days = -(-(pending - left_today) // pace.per_day)
-        seconds = max(seconds, (midnight.timestamp() + 86400 - now) + (extra_days - 1) * 86400)
+        seconds = max(seconds, (pace.next_day_start(now) - now) + (extra_days - 1) * 86400)
     return seconds
 
 
