@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 _ADOPT_ORPHANS = object()
 # How often a send line looks again at a session that is not connected.
 SESSION_WAIT_SECONDS = 2.0
+# When sending a message failed unexpectedly (a bug, not WhatsApp): it is tried again this much later.
+BROKEN_SEND_RETRY_SECONDS = 5.0
 # "typing…" before a message when the session's pace asks for it: this long, by its length.
 TYPING_BASE_SECONDS = 1.0
 TYPING_SECONDS_PER_CHAR = 0.03
@@ -278,9 +280,14 @@ class EngineHost:
             return 0.0  # cancelled, or settled already: a repeated job or a reload must not send again
         if pace.typing:
             self._show_typing(message)
-        retry_in = self.message_send(message.id)
+        floor = message.min_gap_ms / 1000
+        try:
+            retry_in = self.message_send(message.id)
+        except Exception:  # a broken send must not drop the message from the queue
+            queue.later(message.id, time.time() + BROKEN_SEND_RETRY_SECONDS, lane=decision.lane, floor_seconds=floor)
+            raise
         if retry_in is not None:
-            queue.later(message.id, time.time() + retry_in, lane=decision.lane, floor_seconds=message.min_gap_ms / 1000)
+            queue.later(message.id, time.time() + retry_in, lane=decision.lane, floor_seconds=floor)
             return 0.0
         queue.sent(message.id, decision.lane, pace, time.time())
         db.session.refresh(message)

@@ -330,3 +330,21 @@ def test_typing_is_shown_before_each_message_when_the_pace_asks(client, starter,
     [sent] = runtime.engine_host.engine.outbox(shop)
     assert (shown["state"], shown["chat"]) == ("typing", CONTACT)
     assert (datetime.fromisoformat(sent["at"]) - datetime.fromisoformat(shown["at"])).total_seconds() >= 1.0
+
+
+def test_a_send_that_breaks_unexpectedly_stays_queued_and_goes_later(app, client, starter, shop, runtime, monkeypatch):  # noqa: F811
+    host = runtime.engine_host
+    real_send, calls = host.message_send, []
+
+    def breaks_once(message_id: str):
+        calls.append(message_id)
+        if len(calls) == 1:
+            raise RuntimeError("a bug between the queue and the engine")
+        return real_send(message_id)
+
+    monkeypatch.setattr(host, "message_send", breaks_once)
+    monkeypatch.setattr("services.engine_host.BROKEN_SEND_RETRY_SECONDS", 0.5)
+    answer = _send(client, starter, shop, message="Still arrives")
+    assert answer.status_code in (200, 202)
+    [entry] = wait_for(lambda: runtime.engine_host.engine.outbox(shop), timeout=15)
+    assert entry["text"] == "Still arrives" and len(calls) == 2
