@@ -33,6 +33,7 @@ from PIL import Image  # noqa: E402
 from engines.base import QR_EXPIRED_REASON, EngineError, EngineEventKind, EngineSettings  # noqa: E402
 from engines.neonize.engine import NeonizeEngine  # noqa: E402
 from engines.neonize.gate import GATE  # noqa: E402
+from engines.outgoing import ContactCard, Location, Outgoing, Poll, Reaction  # noqa: E402
 from tests.conftest import wait_for  # noqa: E402
 from tests.neonize_go import FakeGo  # noqa: E402
 
@@ -451,7 +452,8 @@ def png(size=(64, 48)) -> bytes:
 def test_an_image_is_uploaded_from_bytes_and_sent_with_its_thumbnail(nz):
     nz.online()
     data = png()
-    nz.engine.send_image("s1", "6281234567890", data, caption="Our menu", wa_id="3EB0IMAGE0000000000000")
+    image = Outgoing("image", media=data, mimetype="image/png", text="Our menu")
+    nz.engine.send("s1", "6281234567890", image, wa_id="3EB0IMAGE0000000000000")
     assert nz.go.uploads[0][0] == data
     image = nz.go.sent[0].message.imageMessage
     assert (image.caption, image.mimetype, image.directPath, image.fileLength) == (
@@ -465,15 +467,10 @@ def test_an_image_is_uploaded_from_bytes_and_sent_with_its_thumbnail(nz):
 
 def test_a_document_keeps_its_name_and_type(nz):
     nz.online()
-    nz.engine.send_document(
-        "s1",
-        "6281234567890",
-        b"%PDF-1.4 tiny",
-        filename="invoice.pdf",
-        mimetype="application/pdf",
-        caption="March",
-        wa_id="3EB0DOCUMENT00000000000",
+    document = Outgoing(
+        "document", media=b"%PDF-1.4 tiny", mimetype="application/pdf", filename="invoice.pdf", text="March"
     )
+    nz.engine.send("s1", "6281234567890", document, wa_id="3EB0DOCUMENT00000000000")
     document = nz.go.sent[0].message.documentMessage
     assert (document.fileName, document.title, document.mimetype, document.caption) == (
         "invoice.pdf",
@@ -486,8 +483,10 @@ def test_a_document_keeps_its_name_and_type(nz):
 
 def test_location_and_contact_messages(nz):
     nz.online()
-    nz.engine.send_location("s1", "6281234567890", -6.1754, 106.8272, name="Monas", wa_id="3EB0LOCATION0000000000")
-    nz.engine.send_contact("s1", "6281234567890", "Ana; Sales", "6285555555555", wa_id="3EB0CONTACT00000000000")
+    place = Outgoing("location", location=Location(-6.1754, 106.8272, name="Monas"))
+    card = Outgoing("contact", contact=ContactCard("Ana; Sales", "6285555555555"))
+    nz.engine.send("s1", "6281234567890", place, wa_id="3EB0LOCATION0000000000")
+    nz.engine.send("s1", "6281234567890", card, wa_id="3EB0CONTACT00000000000")
     location, contact = (sent.message for sent in nz.go.sent)
     assert location == wa.Message(
         locationMessage=wa.LocationMessage(degreesLatitude=-6.1754, degreesLongitude=106.8272, name="Monas")
@@ -500,7 +499,8 @@ def test_location_and_contact_messages(nz):
 def test_an_image_that_is_not_one_is_rejected_before_upload(nz):
     nz.online()
     with pytest.raises(EngineError) as failed:
-        nz.engine.send_image("s1", "6281234567890", b"not an image", wa_id="3EB0BADIMAGE0000000000")
+        not_an_image = Outgoing("image", media=b"not an image", mimetype="image/png")
+        nz.engine.send("s1", "6281234567890", not_an_image, wa_id="3EB0BADIMAGE0000000000")
     assert failed.value.code == "REJECTED" and nz.go.uploads == [] and nz.go.sent == []
 
 
@@ -521,7 +521,8 @@ def media_file(tmp_path: Path, name: str, *args: str) -> bytes:
 def test_a_voice_note_is_ogg_opus_with_its_duration(nz, tmp_path):
     nz.online()
     data = media_file(tmp_path, "note.ogg", "-f", "lavfi", "-i", "sine=duration=2", "-c:a", "libopus")
-    nz.engine.send_audio("s1", "6281234567890", data, voice=True, wa_id="3EB0VOICE0000000000000")
+    voice = Outgoing("ptt", media=data, mimetype="audio/ogg")
+    nz.engine.send("s1", "6281234567890", voice, wa_id="3EB0VOICE0000000000000")
     audio = nz.go.sent[0].message.audioMessage
     assert (audio.PTT, audio.mimetype, audio.seconds) == (True, "audio/ogg; codecs=opus", 2)
 
@@ -532,7 +533,8 @@ def test_a_video_carries_a_thumbnail_and_caption(nz, tmp_path):
     data = media_file(
         tmp_path, "clip.mp4", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120", "-pix_fmt", "yuv420p"
     )
-    nz.engine.send_video("s1", "6281234567890", data, caption="Clip", wa_id="3EB0VIDEO0000000000000")
+    video = Outgoing("video", media=data, mimetype="video/mp4", text="Clip")
+    nz.engine.send("s1", "6281234567890", video, wa_id="3EB0VIDEO0000000000000")
     video = nz.go.sent[0].message.videoMessage
     assert video.caption == "Clip" and video.mimetype == "video/mp4" and video.JPEGThumbnail
 
@@ -688,8 +690,6 @@ def test_the_web_and_worker_processes_never_load_neonize(tmp_path):
 
 
 def test_a_reply_with_mentions_quotes_whatsapps_id_of_our_own_message(nz):
-    from engines.outgoing import Outgoing
-
     nz.online()
     first = nz.engine.send_text("s1", "6281234567890", "Order 42 is ready", wa_id="3EB0OURS000000000000001")
     whatsapp_id = nz.engine.ledger.get("s1", first.wa_id).whatsapp_id
@@ -711,7 +711,6 @@ def test_a_reply_with_mentions_quotes_whatsapps_id_of_our_own_message(nz):
 
 
 def test_a_reaction_to_our_message_and_a_view_once_image(nz):
-    from engines.outgoing import Outgoing, Reaction
 
     nz.online()
     first = nz.engine.send_text("s1", "6281234567890", "New stock!", wa_id="3EB0OURS000000000000003")
@@ -845,8 +844,6 @@ def test_contacts_presence_and_typing_become_presence_events(nz):
 
 def test_a_poll_vote_is_decrypted_and_names_our_poll(nz):
     import hashlib
-
-    from engines.outgoing import Outgoing, Poll
 
     nz.online()
     poll = Outgoing("poll", poll=Poll("Which colour?", ("Red", "Green"), False))

@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import neonize.client
 from neonize.client import NewClient
@@ -400,52 +399,6 @@ class NeonizeEngine(Engine):
         self._inbox.put(None)
         self._pump.join(1.0)
         self.ledger.close()
-
-    # -- more kinds of message (the API sends text for now) ---------------------------------
-
-    def send_image(self, session_id: str, to: str, data: bytes, *, caption: str = "", wa_id: str) -> SendResult:
-        build = partial(messages.image_message, data=data, caption=caption)
-        return self.send_content(session_id, to, build, wa_id=wa_id)
-
-    def send_document(
-        self,
-        session_id: str,
-        to: str,
-        data: bytes,
-        *,
-        filename: str,
-        mimetype: str | None = None,
-        caption: str = "",
-        wa_id: str,
-    ) -> SendResult:
-        build = partial(messages.document_message, data=data, filename=filename, mimetype=mimetype, caption=caption)
-        return self.send_content(session_id, to, build, wa_id=wa_id)
-
-    def send_audio(self, session_id: str, to: str, data: bytes, *, voice: bool = False, wa_id: str) -> SendResult:
-        build = partial(messages.audio_message, data=data, voice=voice)
-        return self.send_content(session_id, to, build, wa_id=wa_id)
-
-    def send_video(self, session_id: str, to: str, data: bytes, *, caption: str = "", wa_id: str) -> SendResult:
-        build = partial(messages.video_message, data=data, caption=caption)
-        return self.send_content(session_id, to, build, wa_id=wa_id)
-
-    def send_location(
-        self,
-        session_id: str,
-        to: str,
-        latitude: float,
-        longitude: float,
-        *,
-        name: str = "",
-        address: str = "",
-        wa_id: str,
-    ) -> SendResult:
-        message = messages.location_message(latitude, longitude, name=name, address=address)
-        return self.send_content(session_id, to, lambda client: message, wa_id=wa_id)
-
-    def send_contact(self, session_id: str, to: str, name: str, phone: str, *, wa_id: str) -> SendResult:
-        message = messages.contact_message(name, phone)
-        return self.send_content(session_id, to, lambda client: message, wa_id=wa_id)
 
     def send(self, session_id: str, to: str, outgoing: Outgoing, *, wa_id: str) -> SendResult:
         """Any kind of message (engines/outgoing.py), built for the recipient's chat."""
