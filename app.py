@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 from extensions import csrf, db, limiter, login_manager, migrate, queues, socketio
-from services.auth import user_for_cookie
+from services.accounts.users import user_for_cookie
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -116,7 +116,7 @@ def main() -> None:
     """Run web, worker and engine host in this one process (the embedded default)."""
     from flask_migrate import upgrade
 
-    from services.runtime import EmbeddedRuntime
+    from roles.runtime import EmbeddedRuntime
 
     app = create_app()
     with app.app_context():

@@ -14,12 +14,12 @@ from extensions import db, queues
 from jobs.queues import DEFAULT_QUEUE
 from jobs.worker import SchedulingWorker
 from models import Plan, User, WaSession
-from services.auth import user_set_plan
+from services.accounts.passwords import reset_link
+from services.accounts.quotas import plan_quota_describe, plan_quota_set
+from services.accounts.users import user_set_plan
 from services.errors import ApiError
-from services.messages import simulate_inbound
-from services.passwords import reset_link
-from services.quotas import plan_quota_describe, plan_quota_set
-from services.simulator import ALL_SESSIONS, FAULTS, faults_clear, faults_list, faults_set
+from services.messaging.inbound import simulate_inbound
+from services.platform.faults import ALL_SESSIONS, FAULTS, faults_clear, faults_list, faults_set
 
 users_cli = AppGroup("users", help="Manage accounts.")
 plans_cli = AppGroup("plans", help="Show plans and set their message quotas.")
@@ -127,7 +127,7 @@ def inbound(session_id: str, sender: str, text: str) -> None:
 @click.option("--id", "host_id", default=None, help="Host id (default: ENGINE_HOST_ID or the hostname).")
 def engine_host(host_id: str | None) -> None:
     """Run an engine host: owns WhatsApp sessions, runs their jobs, never forks."""
-    from services.engine_host import EngineHost
+    from roles.engine_host import EngineHost
 
     host = EngineHost(current_app._get_current_object(), host_id=host_id)
 
@@ -148,7 +148,7 @@ def engine_host(host_id: str | None) -> None:
 @click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler)."""
-    from services.runtime import worker_startup
+    from roles.runtime import worker_startup
 
     worker_startup()
     SchedulingWorker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import fakeredis
 import redis
 
-from services.governor import Pace, SendQueue
+from services.governor.queue import Pace, SendQueue
 
 
 def say(line: str) -> None:

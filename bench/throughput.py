@@ -73,7 +73,7 @@ def bench_numbers(prefix: str, count: int) -> list[str]:
 
 
 def numbers_check(numbers: list[str]) -> None:
-    from services.phones import phone_normalize
+    from services.platform.phones import phone_normalize
 
     bad = [number for number in numbers if phone_normalize(number) != number]
     if bad or len(set(numbers)) != len(numbers):
@@ -123,7 +123,7 @@ def bare_rq(jobs: int) -> dict:
         start = time.perf_counter()
         last = None
         for i in range(jobs):
-            # The same options as the app's send jobs (services.messages.message_enqueue).
+            # The same options as the app's send jobs (services.hosts.calls.message_enqueue).
             last = queue.enqueue(NOOP_JOB, i, job_id=f"noop-{i}", result_ttl=600, failure_ttl=86400)
         enqueued = time.perf_counter() - start
         if not wait_until(lambda: last.get_status(refresh=True) in (JobStatus.FINISHED, JobStatus.FAILED), 300, 0.01):
@@ -161,7 +161,7 @@ class Gateway:
         from flask_migrate import upgrade
 
         from app import MIGRATIONS_DIR, create_app
-        from services.runtime import EmbeddedRuntime
+        from roles.runtime import EmbeddedRuntime
 
         self.app = create_app(
             {
@@ -239,7 +239,7 @@ class Gateway:
 
         from extensions import db
         from models import Message, MessageStatus
-        from services.bulk import SENT_LIKE
+        from services.messaging.bulk import SENT_LIKE
 
         def count() -> tuple[int, int]:
             where = Message.batch_id.is_(None) if batch_id is None else Message.batch_id == batch_id
@@ -256,7 +256,7 @@ class Gateway:
 
     def quiesce(self, timeout: float = 60.0) -> bool:
         """Wait for the engine host to go idle: no events, no pending simulator receipts, no sends."""
-        from services.governor import SendQueue
+        from services.governor.queue import SendQueue
 
         host = self.runtime.engine_host
 

@@ -11,11 +11,11 @@ from blueprints.errors.handlers import response_headers_final
 from extensions import db, limiter
 from models import Message, MessageStatus, User
 from models.base import isoformat
-from services.api_keys import api_key_owner_id, api_key_user, is_api_key
-from services.auth import token_claims, token_user
+from services.accounts.api_keys import api_key_owner_id, api_key_user, is_api_key
+from services.accounts.quotas import quota_get, quota_refunds
+from services.accounts.users import token_claims, token_user
 from services.errors import Forbidden, Unauthorized, ValidationError
-from services.quotas import quota_get, quota_refunds
-from services.sessions import session_get
+from services.sessions.lifecycle import session_get
 
 
 def json_body(*, required: bool = True) -> dict:

@@ -2,7 +2,7 @@
 
 from flask import Response, send_file
 
-from services.messages import StoredMedia
+from services.messaging.history import StoredMedia
 
 
 def media_response(stored: StoredMedia) -> Response:

@@ -2,7 +2,7 @@
 
 The services build it from a checked request (media already fetched and checked, as
 bytes); an engine maps it to its own calls. `to_record`/`from_record` store it with the
-message (the bytes live in a file beside it, see services/outgoing.py), so a send line
+message (the bytes live in a file beside it, see services/messaging/outgoing.py), so a send line
 rebuilt after a restart sends exactly what was accepted.
 """
 

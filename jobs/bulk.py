@@ -1,7 +1,7 @@
 """Bulk send fan-out (default queue)."""
 
 from jobs.context import app_job
-from services import bulk
+from services.messaging import bulk
 
 
 @app_job

@@ -1,7 +1,7 @@
 """Jobs for the engine host: they run only in the process that owns the sessions."""
 
 from jobs.context import app_job
-from services.engine_host import engine_host_current
+from roles.engine_host import engine_host_current
 
 
 @app_job

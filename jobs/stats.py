@@ -1,7 +1,7 @@
 """Statistics aggregation jobs (default queue)."""
 
 from jobs.context import app_job
-from services import stats
+from services.messaging import stats
 
 
 @app_job

@@ -1,7 +1,7 @@
 """Webhook delivery attempts (default queue)."""
 
 from jobs.context import app_job
-from services import webhooks
+from services.webhooks import endpoints as webhooks
 
 
 @app_job

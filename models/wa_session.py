@@ -44,7 +44,7 @@ class WaSession(db.Model):
     messages_sent: Mapped[int] = mapped_column(Integer, default=0)
     messages_received: Mapped[int] = mapped_column(Integer, default=0)
     connected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # The send governor (services/governor.py): the owner's pace settings (only those changed
+    # The send governor (services/governor/queue.py): the owner's pace settings (only those changed
     # from the defaults), when the phone was first linked (warm-up counts days from it), and
     # why sending is paused (None while it is not).
     pace: Mapped[dict | None] = mapped_column(JSON)

@@ -18,8 +18,8 @@ from engines.base import PRESENCE_CHAT_STATES, PRESENCE_SEEN, PRESENCE_STATES
 from engines.outgoing import KINDS
 from engines.simulator import FAULTS
 from models.message import MessageStatus
-from services.event_stream import STREAMED
-from services.webhooks import EVENTS
+from services.events.stream import STREAMED
+from services.webhooks.endpoints import EVENTS
 
 Schema = dict[str, Any]
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from app import MIGRATIONS_DIR, create_app
 from config import TestConfig
-from services.runtime import EmbeddedRuntime
+from roles.runtime import EmbeddedRuntime
 
 _emails = itertools.count(1)
 

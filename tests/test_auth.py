@@ -3,7 +3,7 @@ import time
 import jwt
 import pytest
 
-from services.auth import password_hasher
+from services.accounts.users import password_hasher
 
 
 def test_register_returns_the_documented_shape(client):

@@ -1,6 +1,6 @@
 import pytest
 
-from services.charts import SERIES, bar_chart, nice_ticks, rate
+from blueprints.dashboard.charts import SERIES, bar_chart, nice_ticks, rate
 
 LABELS = ["Mon, Jan 5", "Tue, Jan 6", "Wed, Jan 7", "Thu, Jan 8", "Fri, Jan 9", "Sat, Jan 10", "Sun, Jan 11"]
 

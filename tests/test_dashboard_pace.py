@@ -165,7 +165,7 @@ def test_a_waiting_message_says_what_it_waits_for(client, account, paired_sessio
 def _pause(app, session_id: str, reason: str = "9 of the last 10 messages went to numbers not on WhatsApp.") -> None:
     from extensions import db
     from models import WaSession
-    from services.pacing import session_pause
+    from services.governor.pace import session_pause
 
     with app.app_context():
         assert session_pause(db.session.get(WaSession, session_id), reason)

@@ -13,8 +13,8 @@ import fakeredis
 import pytest
 
 from extensions import socketio
-from services.governor import Pace, SendQueue
-from services.runtime import EmbeddedRuntime
+from roles.runtime import EmbeddedRuntime
+from services.governor.queue import Pace, SendQueue
 from tests.conftest import pair_session, wait_for
 from tests.webhooks_support import LOCAL, receiver, starter  # noqa: F401 - fixtures
 
@@ -276,7 +276,7 @@ def test_unknown_recipients_pause_the_session_with_an_event_and_a_webhook(
 
 def test_whatsapps_warnings_pause_sending(app, client, starter, shop):  # noqa: F811
     from engines import EngineEvent, EngineEventKind
-    from services.engine_events import engine_event_apply
+    from roles.engine_events import engine_event_apply
 
     with app.app_context():
         event = EngineEvent(
@@ -343,7 +343,7 @@ def test_a_send_that_breaks_unexpectedly_stays_queued_and_goes_later(app, client
         return real_send(message_id)
 
     monkeypatch.setattr(host, "message_send", breaks_once)
-    monkeypatch.setattr("services.engine_host.BROKEN_SEND_RETRY_SECONDS", 0.5)
+    monkeypatch.setattr("roles.engine_host.BROKEN_SEND_RETRY_SECONDS", 0.5)
     answer = _send(client, starter, shop, message="Still arrives")
     assert answer.status_code in (200, 202)
     [entry] = wait_for(lambda: runtime.engine_host.engine.outbox(shop), timeout=15)

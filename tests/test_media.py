@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from services.errors import ApiError
-from services.media import LIMITS, media_load, media_sniff
+from services.messaging.media import LIMITS, media_load, media_sniff
 
 
 def _png() -> bytes:

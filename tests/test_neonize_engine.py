@@ -624,7 +624,7 @@ def test_offline_neonizes_own_dial_failure_is_reported_and_retried(app, client, 
 def test_restore_on_start_reconnects_a_paired_store_without_a_qr(app, make_account):
     from extensions import db
     from models import SessionStatus, WaSession
-    from services.runtime import EmbeddedRuntime
+    from roles.runtime import EmbeddedRuntime
 
     account = make_account()
     with app.app_context():
@@ -668,7 +668,7 @@ PROCESS_ROLES = """
 import sys
 from app import create_app
 app = create_app({"DATA_DIR": sys.argv[1], "SQLALCHEMY_DATABASE_URI": "sqlite:///" + sys.argv[1] + "/t.db"})
-import wsgi, cli, jobs.bulk, jobs.stats, jobs.engine, jobs.webhooks, services.runtime  # web, worker and job code
+import wsgi, cli, jobs.bulk, jobs.stats, jobs.engine, jobs.webhooks, roles.runtime  # web, worker and job code
 assert app.config["WA_ENGINE"] == "neonize"
 assert app.test_client().get("/healthz").status_code in (200, 503)
 print("loaded" if "neonize" in sys.modules else "clean")

@@ -129,7 +129,7 @@ def live(tmp_path_factory):
         "NUMBER_CHECK_WAIT_SECONDS": "5",
         "PAIR_CODE_WAIT_SECONDS": "3",
         "LOG_LEVEL": "WARNING",
-        # The send governor (services/governor.py) paces sends like a person; the fuzzer may not wait.
+        # The send governor (services/governor/queue.py) paces sends like a person; the fuzzer may not wait.
         "PACE_MIN_GAP_SECONDS": "0",
         "PACE_JITTER_SECONDS": "0",
         "PACE_PER_MINUTE": "1000000",

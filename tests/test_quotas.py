@@ -141,8 +141,8 @@ def test_a_refund_is_given_once_and_a_retry_takes_a_new_slot(app, client, runtim
 
     with app.app_context():
         from models import Message
-        from services.messages import message_retry
-        from services.quotas import quota_refund
+        from services.accounts.quotas import quota_refund
+        from services.messaging.lifecycle import message_retry
 
         message = db.session.get(Message, message_id)
         assert quota_refund(message) is False  # already refunded: nothing more comes back

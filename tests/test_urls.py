@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from services.errors import ValidationError
-from services.urls import address_is_public, url_target
+from services.platform.urls import address_is_public, url_target
 
 
 @pytest.mark.parametrize(

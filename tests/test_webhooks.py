@@ -16,7 +16,7 @@ import pytest
 
 from extensions import db
 from models import WebhookDelivery
-from services.webhooks import webhook_deliveries_resume, webhook_delivery_attempt, webhooks_dispatch
+from services.webhooks.endpoints import webhook_deliveries_resume, webhook_delivery_attempt, webhooks_dispatch
 from tests import webhooks_support
 from tests.conftest import decode_qr, pair_session, wait_for
 from tests.receiver import HANG, Answer, Receiver

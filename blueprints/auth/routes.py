@@ -9,8 +9,8 @@ from blueprints.common import (
     login_rate_limit,
     register_rate_limit,
 )
-from services.auth import token_issue, user_authenticate, user_register
-from services.quotas import quota_get
+from services.accounts.quotas import quota_get
+from services.accounts.users import token_issue, user_authenticate, user_register
 
 
 @bp.post("/register")

@@ -14,11 +14,11 @@ from blueprints.dashboard.forms import (
 from blueprints.dashboard.render import render
 from extensions import db, limiter
 from models import Message, WaSession
-from services.auth import token_issue, user_authenticate, user_change_password, user_register
+from services.accounts.passwords import reset_password, reset_request, reset_user
+from services.accounts.quotas import plan_quota_describe, quota_get
+from services.accounts.users import token_issue, user_authenticate, user_change_password, user_register
 from services.errors import ApiError
-from services.passwords import reset_password, reset_request, reset_user
-from services.quotas import plan_quota_describe, quota_get
-from services.sessions import session_list
+from services.sessions.lifecycle import session_list
 
 
 def _safe_next(target: str | None) -> str:

@@ -11,7 +11,9 @@ from blueprints.dashboard.forms import BulkForm, BulkPreviewForm, local_send_at,
 from blueprints.dashboard.render import is_htmx, render
 from blueprints.errors.handlers import HTTP_CODES, error_response
 from models import BulkBatch, SessionStatus, WaSession
-from services.bulk import (
+from services.errors import ApiError
+from services.governor.pace import session_pace
+from services.messaging.bulk import (
     batch_cancel,
     batch_get,
     batch_overview,
@@ -22,10 +24,8 @@ from services.bulk import (
     contacts_from_text,
     contacts_preview,
 )
-from services.errors import ApiError
-from services.messages import send_at_parse
-from services.pacing import session_pace
-from services.sessions import session_get, session_list
+from services.messaging.scheduling import send_at_parse
+from services.sessions.lifecycle import session_get, session_list
 
 # Long lists are cut short on screen; the whole report stays available from the API.
 PREVIEW_SHOWN = 200

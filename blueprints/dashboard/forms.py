@@ -25,8 +25,8 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, NumberRange
 from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 
 from services.errors import ApiError
-from services.governor import field_camel
-from services.webhooks import DEFAULT_EVENTS, EVENTS
+from services.governor.queue import field_camel
+from services.webhooks.endpoints import DEFAULT_EVENTS, EVENTS
 
 
 class LoginForm(FlaskForm):
@@ -121,7 +121,7 @@ class WarmupField(StringField):
 
 
 class PaceForm(FlaskForm):
-    """A session's pace (services/governor.py's Pace): the form reads numbers and times, the
+    """A session's pace (services/governor/queue.py's Pace): the form reads numbers and times, the
     service checks the values (and its errors are shown beside their field)."""
 
     min_gap_seconds = FloatField("Minimum gap (seconds)", invalid_value_message="Enter a number of seconds")
@@ -153,7 +153,7 @@ class PaceForm(FlaskForm):
 
     @classmethod
     def showing(cls, pace: dict) -> "PaceForm":
-        """The form filled in with a pace as services.pacing.pace_view gives it (camelCase)."""
+        """The form filled in with a pace as services.governor.pace.pace_view gives it (camelCase)."""
         values = {name: pace[field_camel(name)] for name in cls.SETTINGS}
         for name in ("min_gap_seconds", "jitter_seconds"):
             values[name] = plain_number(values[name])
@@ -172,7 +172,7 @@ class PaceForm(FlaskForm):
         return valid
 
     def settings(self) -> dict:
-        """The values as services.pacing.pace_set takes them (camelCase)."""
+        """The values as services.governor.pace.pace_set takes them (camelCase)."""
         values = {name: getattr(self, name).data for name in self.SETTINGS}
         for name in ("quiet_start", "quiet_end"):
             values[name] = values[name].strftime("%H:%M") if values[name] else None

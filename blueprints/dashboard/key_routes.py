@@ -8,9 +8,9 @@ from flask_login import current_user, login_required
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ApiKeyForm
 from blueprints.dashboard.render import is_htmx, render
-from services.api_keys import api_key_create, api_key_revoke, api_keys_list
+from services.accounts.api_keys import api_key_create, api_key_revoke, api_keys_list
 from services.errors import ApiError
-from services.sessions import session_list
+from services.sessions.lifecycle import session_list
 
 # The service's field names, and the form fields that show their errors.
 FORM_FIELDS = {"name": "name", "mode": "mode", "sessionIds": "sessions", "expiresAt": "expires"}

@@ -6,9 +6,9 @@ from blueprints.dashboard.message_view import KIND_LABELS, message_view
 from blueprints.dashboard.render import is_htmx, render
 from blueprints.media import media_response
 from models import Message, MessageStatus
-from services import messages as svc
 from services.errors import ApiError, NotFound
-from services.sessions import session_list
+from services.messaging import history, lifecycle
+from services.sessions.lifecycle import session_list
 
 # The log's query parameters; the filters are the ones the form on the page sets.
 FILTERS = ("q", "session", "status", "direction", "type", "from", "to")
@@ -31,7 +31,7 @@ def messages():
     cursor = {name: request.args[name] for name in CURSORS if request.args.get(name)}
     error = None
     try:
-        log = svc.messages_search(
+        log = history.messages_search(
             current_user,
             session_id=filters["session"],
             status=filters["status"],
@@ -44,7 +44,7 @@ def messages():
             **cursor,
         )
     except ApiError as exc:
-        log, error = svc.MessagePage([]), exc.message
+        log, error = history.MessagePage([]), exc.message
     return render(
         "dashboard/messages.html",
         "dashboard/partials/_message_table.html",
@@ -53,7 +53,7 @@ def messages():
         filters=filters,
         query=query,
         log_url=url_for("dashboard.messages", **query, **cursor),
-        failed_count=svc.messages_failed_count(current_user),
+        failed_count=history.messages_failed_count(current_user),
         sessions=session_list(current_user),
         statuses=list(MessageStatus),
         kinds=KIND_LABELS,
@@ -63,7 +63,7 @@ def messages():
 def own_message(message_id: str) -> Message:
     """The logged-in user's message, or 404 (another user's is as missing as a made-up id)."""
     try:
-        return svc.message_get(current_user, message_id)
+        return history.message_get(current_user, message_id)
     except NotFound:
         abort(404)
 
@@ -80,7 +80,7 @@ def message_detail(message_id: str):
 def message_media(message_id: str):
     """The photo, video, audio or document a message carries, for its owner's browser."""
     try:
-        stored = svc.message_media(own_message(message_id))
+        stored = history.message_media(own_message(message_id))
     except NotFound:
         abort(404)
     return media_response(stored)
@@ -92,11 +92,11 @@ def message_retry(message_id: str):
     """Queue a failed message again; its row re-renders with the new status, or why it cannot."""
     error = None
     try:
-        message = svc.message_retry(current_user, message_id)
+        message = lifecycle.message_retry(current_user, message_id)
     except NotFound:
         abort(404)
     except ApiError as exc:
-        message, error = svc.message_get(current_user, message_id), exc.message
+        message, error = history.message_get(current_user, message_id), exc.message
     if is_htmx():
         # 200 even when refused, so htmx swaps the row with its inline error in place.
         return render_template("dashboard/partials/_message_row.html", message=message, retry_error=error)

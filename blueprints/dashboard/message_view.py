@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 from flask import url_for
 
 from models import Message
-from services.messages import message_by_wa_id, poll_results
+from services.messaging.history import message_by_wa_id
+from services.messaging.inbound import poll_results
 
 # Each kind's icon and name, in the order the log's kind filter lists them.
 KIND_LABELS = {

@@ -8,8 +8,8 @@ from blueprints.dashboard import bp
 from blueprints.dashboard.forms import PaceForm, plain_number
 from blueprints.dashboard.render import is_htmx
 from blueprints.dashboard.routes import own_session, session_page
-from services import pacing
 from services.errors import ApiError, Conflict
+from services.governor import pace as pacing
 
 
 @bp.get("/sessions/<session_id>/pace")

@@ -8,12 +8,13 @@ from blueprints.dashboard.forms import PaceForm, PairCodeForm, SendForm, Session
 from blueprints.dashboard.render import is_htmx, render
 from models import Message, MessageStatus, WaSession
 from models.base import as_utc, isoformat
-from services import sessions as svc
+from services.accounts.quotas import quota_get
 from services.errors import ApiError
-from services.messages import message_send, message_wait, messages_recent
-from services.pacing import pace_view, session_pace
-from services.quotas import quota_get
-from services.simulator_phone import simulated_scan
+from services.governor.pace import pace_view, session_pace
+from services.messaging.history import messages_recent
+from services.messaging.sending import message_send, message_wait
+from services.sessions import lifecycle as svc
+from services.sessions.pairing import simulated_scan
 
 
 @bp.get("/")

@@ -8,10 +8,10 @@ from blueprints.dashboard.forms import RescheduleForm, local_send_at, send_at_er
 from blueprints.dashboard.message_routes import own_message
 from blueprints.dashboard.render import is_htmx, render
 from models import Message
-from services import messages as svc
 from services.errors import ApiError, NotFound
-from services.pacing import session_pace
-from services.sessions import session_list
+from services.governor.pace import session_pace
+from services.messaging import scheduling
+from services.sessions.lifecycle import session_list
 
 
 @bp.get("/scheduled")
@@ -26,7 +26,7 @@ def _page(*, error: tuple[str, str] | None = None, notice: str | None = None, mo
     the list once the message has left it), `notice` above, the `moved` row marked."""
     session_id = request.values.get("session", "").strip() or None
     try:
-        messages = svc.scheduled_list(current_user, session_id=session_id, limit=500)
+        messages = scheduling.scheduled_list(current_user, session_id=session_id, limit=500)
     except NotFound:
         abort(404)
     listed = {message.id for message in messages}
@@ -56,7 +56,7 @@ def scheduled_move(message_id: str):
     else:
         send_at = local_send_at(form.send_at.data, form.timezone.data, session_pace(message.session).timezone)
         try:
-            svc.scheduled_move(current_user, message.id, send_at)
+            scheduling.scheduled_move(current_user, message.id, send_at)
         except ApiError as exc:
             error = send_at_error(exc) if exc.code == "INVALID_SEND_AT" else exc.message
     return _answer(message, error, moved=error is None, done="Rescheduled the message to +{phone}.")
@@ -69,7 +69,7 @@ def scheduled_cancel(message_id: str):
     message = own_message(message_id)
     error = None
     try:
-        svc.scheduled_cancel(current_user, message.id)
+        scheduling.scheduled_cancel(current_user, message.id)
     except ApiError as exc:
         error = exc.message
     return _answer(message, error, moved=False, done="Cancelled the message to +{phone}: it will not be sent.")

@@ -4,9 +4,9 @@ from flask import current_app
 from flask_login import current_user, login_required
 
 from blueprints.dashboard import bp
+from blueprints.dashboard.charts import bar_chart, rate
 from blueprints.dashboard.render import render
-from services.charts import bar_chart, rate
-from services.stats import stats_get
+from services.messaging.stats import stats_get
 
 
 @bp.get("/stats")

@@ -7,9 +7,9 @@ from flask_login import current_user, login_required
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import WebhookForm
 from blueprints.dashboard.render import is_htmx, render
-from services import webhooks as svc
 from services.errors import ApiError
-from services.sessions import session_list
+from services.sessions.lifecycle import session_list
+from services.webhooks import endpoints as svc
 
 # The service's field names, and the form fields that show their errors.
 FORM_FIELDS = {"url": "url", "events": "events", "sessionId": "session_id"}

@@ -1,7 +1,7 @@
 from flask import jsonify
 
 from blueprints.health import bp
-from services.health import health_check
+from services.platform.health import health_check
 
 
 @bp.get("/healthz")

@@ -4,7 +4,7 @@ from flask import jsonify
 
 from blueprints.common import auth_required, current_user, json_body, live_required, unrestricted_required
 from blueprints.keys import bp
-from services.api_keys import api_key_create, api_key_revoke, api_keys_list
+from services.accounts.api_keys import api_key_create, api_key_revoke, api_keys_list
 
 
 def full_access_required(view):

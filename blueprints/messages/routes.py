@@ -6,16 +6,9 @@ from blueprints.common import allowed_session_ids, auth_required, current_user, 
 from blueprints.media import media_response
 from blueprints.messages import bp
 from models.base import isoformat
-from services.messages import (
-    message_get,
-    message_media,
-    messages_failed,
-    messages_list,
-    scheduled_cancel,
-    scheduled_list,
-    scheduled_move,
-)
-from services.stats import stats_get
+from services.messaging.history import message_get, message_media, messages_failed, messages_list
+from services.messaging.scheduling import scheduled_cancel, scheduled_list, scheduled_move
+from services.messaging.stats import stats_get
 
 
 @bp.get("/stats")

@@ -3,10 +3,10 @@ from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 
 from extensions import socketio
-from services.api_keys import api_key_user
-from services.auth import token_user
+from services.accounts.api_keys import api_key_user
+from services.accounts.users import token_user
 from services.errors import Unauthorized
-from services.realtime import user_room
+from services.events.socketio import user_room
 
 
 def _user_for(auth: dict):

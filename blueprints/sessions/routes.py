@@ -12,15 +12,15 @@ from blueprints.common import (
 )
 from blueprints.sessions import bp
 from models.base import isoformat
-from services import groups as group_svc
-from services import pacing
-from services import presence as presence_svc
-from services import sessions as svc
-from services.contacts import contact_get, contact_upsert, contacts_list
-from services.event_stream import stream_events, stream_position
-from services.messages import message_send, message_wait
-from services.numbers import numbers_check
-from services.outgoing import explicit_audio_body, explicit_media_body
+from services.contacts.book import contact_get, contact_upsert, contacts_list
+from services.events.stream import stream_events, stream_position
+from services.governor import pace as pacing
+from services.messaging.outgoing import explicit_audio_body, explicit_media_body
+from services.messaging.sending import message_send, message_wait
+from services.sessions import groups as group_svc
+from services.sessions import lifecycle as svc
+from services.sessions import presence as presence_svc
+from services.sessions.numbers import numbers_check
 
 
 @bp.post("")

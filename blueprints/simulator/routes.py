@@ -10,11 +10,11 @@ from blueprints.common import (
 )
 from blueprints.simulator import bp
 from extensions import queues
-from services import sessions as svc
 from services.errors import ApiError, Forbidden, NotFound
-from services.messages import simulate_address_book, simulate_inbound
-from services.presence import simulate_presence
-from services.simulator import ALL_SESSIONS, faults_clear, faults_list, faults_set
+from services.messaging.inbound import simulate_address_book, simulate_inbound
+from services.platform.faults import ALL_SESSIONS, faults_clear, faults_list, faults_set
+from services.sessions import lifecycle as svc
+from services.sessions.presence import simulate_presence
 
 
 def _require_simulator() -> None:

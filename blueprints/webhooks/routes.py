@@ -11,7 +11,7 @@ from blueprints.common import (
 )
 from blueprints.webhooks import bp
 from models import Webhook
-from services import webhooks as svc
+from services.webhooks import endpoints as svc
 
 
 def _webhook(webhook_id: str) -> Webhook:

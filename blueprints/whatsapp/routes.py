@@ -14,11 +14,11 @@ from blueprints.common import (
 )
 from blueprints.whatsapp import bp
 from models.base import isoformat
-from services import bulk
-from services import sessions as svc
+from services.accounts.legacy import legacy_owner, request_is_trusted
 from services.errors import NotFound, Unauthorized
-from services.legacy import legacy_owner, request_is_trusted
-from services.messages import message_send, message_wait
+from services.messaging import bulk
+from services.messaging.sending import message_send, message_wait
+from services.sessions import lifecycle as svc
 
 
 def legacy_auth(view):

@@ -20,22 +20,17 @@ from sqlalchemy import func, select, update
 from extensions import db, queues
 from models import BulkBatch, Message, MessageStatus, User, WaSession
 from models.base import as_utc, utcnow
+from services.accounts.quotas import quota_refund, quota_reserve
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
-from services.messages import (
-    message_enqueue,
-    message_simulated,
-    new_wa_id,
-    send_at_parse,
-    session_require_not_overloaded,
-    text_check,
-)
-from services.pacing import projected_seconds, seconds_per_message
-from services.phones import phone_normalize
-from services.quotas import quota_refund, quota_reserve
-from services.realtime import event_emit
-from services.sessions import session_require_connected
-from services.stats import stats_refresh_soon
-from services.waiting import wait_until
+from services.events.socketio import event_emit
+from services.governor.pace import projected_seconds, seconds_per_message
+from services.hosts.calls import message_enqueue
+from services.messaging.scheduling import send_at_parse
+from services.messaging.sending import message_simulated, new_wa_id, session_require_not_overloaded, text_check
+from services.messaging.stats import stats_refresh_soon
+from services.platform.phones import phone_normalize
+from services.platform.waiting import wait_until
+from services.sessions.lifecycle import session_require_connected
 
 DISPATCH_JOB = "jobs.bulk.bulk_dispatch"
 DISPATCH_CHUNK = 100

@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from extensions import db
 from models import Contact, User, WaSession
 from services.errors import NotFound, ValidationError
-from services.phones import phone_normalize
-from services.sessions import session_get
+from services.platform.paging import page_number
+from services.platform.phones import phone_normalize
+from services.sessions.lifecycle import session_get
 
 NAME_MAX = 256
 NOTES_MAX = 5000
@@ -58,11 +59,9 @@ def contact_seen(session: WaSession, phone: str, *, push_name: str | None, at: d
 
 def contacts_list(user: User, session_id: str, *, search: str | None = None, page=None, limit=None) -> dict:
     """One page of the session's contacts, by name; `search` matches name, number, tag or notes."""
-    from services.messages import _limit
-
     session = session_get(user, session_id)
-    limit = _limit(limit, default=50, maximum=200)
-    page = _limit(page, default=1, maximum=10**6, field="page")
+    limit = page_number(limit, default=50, maximum=200)
+    page = page_number(page, default=1, maximum=10**6, field="page")
     query = select(Contact).where(Contact.user_id == user.id, Contact.session_id == session.id)
     if search and search.strip():
         needle = search.strip()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import User
-from services.auth import password_check, password_hasher
+from services.accounts.users import password_check, password_hasher
 from services.errors import ValidationError
 
 log = logging.getLogger(__name__)

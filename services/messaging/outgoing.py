@@ -24,8 +24,8 @@ from extensions import db
 from models import Message, WaSession
 from models.message import OUTBOUND
 from services.errors import NotFound, ValidationError
-from services.media import media_load
-from services.phones import phone_normalize
+from services.messaging.media import media_load
+from services.platform.phones import phone_normalize
 
 OUTGOING_FIELDS = frozenset(field.name for field in fields(Outgoing)) - {"media"}
 TEXT_MAX = 4096

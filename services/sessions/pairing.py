@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 from models import WaSession
 from services.errors import Conflict
-from services.sessions import session_pair_simulated
+from services.sessions.lifecycle import session_pair_simulated
 
 
 def simulated_scan(session: WaSession, phone: str | None = None) -> WaSession | None:

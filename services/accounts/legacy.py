@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models import User
-from services.auth import TOP_PLAN, password_hasher
+from services.accounts.users import TOP_PLAN, password_hasher
 from services.errors import Unauthorized
 
 

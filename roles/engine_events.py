@@ -8,12 +8,13 @@ from engines import EngineEvent, EngineEventKind
 from extensions import db
 from models import SessionStatus, WaSession
 from models.base import isoformat, utcnow
-from services.contacts import contacts_sync
-from services.messages import message_inbound, message_receipt
-from services.pacing import engine_signal_pause
-from services.presence import presence_seen
-from services.qr import qr_data_url
-from services.realtime import event_emit
+from services.contacts.book import contacts_sync
+from services.events.socketio import event_emit
+from services.governor.pace import engine_signal_pause
+from services.messaging.inbound import message_inbound
+from services.messaging.lifecycle import message_receipt
+from services.sessions.presence import presence_seen
+from services.sessions.qr import qr_data_url
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,13 @@
 
 Emits go through Flask-SocketIO's Redis message queue when Redis is configured, so the
 engine host and workers can emit from their own processes. The same events become
-webhook deliveries (services/webhooks.py) for the endpoints that want them, and a
-session's events are kept for its Server-Sent Events stream (services/event_stream.py).
+webhook deliveries (services/webhooks/endpoints.py) for the endpoints that want them, and a
+session's events are kept for its Server-Sent Events stream (services/events/stream.py).
 """
 
 from extensions import socketio
-from services.event_stream import stream_append
-from services.webhooks import webhooks_on_event
+from services.events.stream import stream_append
+from services.webhooks.endpoints import webhooks_on_event
 
 
 def user_room(user_id: str) -> str:

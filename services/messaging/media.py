@@ -2,7 +2,7 @@
 
 Media comes as a base64 data URL (`data:image/png;base64,...`) or an http(s) URL. URLs
 are fetched by the server itself, never by the engine: every hop (redirects included)
-goes through the same address check as webhooks (services/urls.py), the whole fetch has
+goes through the same address check as webhooks (services/platform/urls.py), the whole fetch has
 a deadline, and the body is counted while it streams, so a huge or endless answer is cut
 off at the kind's limit. The format is then read from the content's first bytes, not
 from a file name or a Content-Type header: an executable renamed .jpg is refused.
@@ -20,7 +20,7 @@ import httpx
 from flask import current_app
 
 from services.errors import ApiError, ValidationError
-from services.urls import url_target
+from services.platform.urls import url_target
 
 MB = 1024 * 1024
 # The largest file each kind may be (wamux-api.txt's limits; WhatsApp's own).

@@ -1,7 +1,7 @@
 """Per-session send lines inside the engine host.
 
 Each session with messages waiting gets a thread that asks the session's send governor
-(services/governor.py) what to do next, one step at a time: send a message, or wait as long
+(services/governor/queue.py) what to do next, one step at a time: send a message, or wait as long
 as the governor says. Slow or paused sessions never hold up others. The queue itself lives
 in Redis and the database, so a line that ends (idle, or its host stopping) loses nothing.
 """

@@ -14,10 +14,10 @@ from rq.serializers import JSONSerializer
 from extensions import queues
 from jobs.queues import DEFAULT_QUEUE
 from jobs.worker import ThreadScheduler, ThreadWorker
-from services.bulk import bulk_resume
-from services.engine_host import EngineHost
-from services.stats import stats_schedule_periodic
-from services.webhooks import webhook_deliveries_resume
+from roles.engine_host import EngineHost
+from services.messaging.bulk import bulk_resume
+from services.messaging.stats import stats_schedule_periodic
+from services.webhooks.endpoints import webhook_deliveries_resume
 
 
 def worker_startup() -> None:

@@ -15,8 +15,9 @@ from flask import current_app
 from extensions import queues
 from models import User
 from services.errors import ValidationError
-from services.phones import phone_normalize
-from services.sessions import engine_ask, session_get, session_require_connected
+from services.hosts.calls import engine_ask
+from services.platform.phones import phone_normalize
+from services.sessions.lifecycle import session_get, session_require_connected
 
 BATCH_MAX = 100
 CACHE_KEY = "wagate:on-whatsapp:{}:{}"

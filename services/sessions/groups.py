@@ -7,8 +7,9 @@ from flask import current_app
 
 from models import User
 from services.errors import ValidationError
-from services.phones import group_id_check, phone_normalize
-from services.sessions import engine_call, session_get, session_require_connected
+from services.hosts.calls import engine_call
+from services.platform.phones import group_id_check, phone_normalize
+from services.sessions.lifecycle import session_get, session_require_connected
 
 NAME_MAX = 100
 PARTICIPANTS_MAX = 256

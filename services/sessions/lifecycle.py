@@ -5,25 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
-from rq.job import Job, JobStatus
 from sqlalchemy import func, select
 
 from extensions import db
 from models import SessionStatus, User, WaSession
 from models.base import as_utc
-from services.engine_hosts import engine_queue_for
 from services.errors import (
     ApiError,
     Conflict,
     Forbidden,
     NotFound,
-    ServiceUnavailable,
     ValidationError,
     session_not_found,
 )
-from services.waiting import wait_until
+from services.hosts.calls import engine_ask, engine_enqueue
+from services.platform.waiting import wait_until
 
-ENGINE_JOB_TIMEOUT = 120
 NAME_MAX = 100
 DESCRIPTION_MAX = 500
 WAITING_FOR_QR = (SessionStatus.CONNECTING, SessionStatus.PENDING)
@@ -38,58 +35,6 @@ def _text_field(value: object, field: str, max_length: int) -> str:
             f"'{field}' must be at most {max_length} characters", code="INVALID_FIELD", details={"field": field}
         )
     return value
-
-
-def engine_enqueue(session: WaSession, job: str, *args: object) -> Job:
-    """Send an engine job to the host that owns the session (after the caller committed)."""
-    return engine_queue_for(session.engine_host).enqueue(
-        job, args=args, job_timeout=ENGINE_JOB_TIMEOUT, result_ttl=300, failure_ttl=86400
-    )
-
-
-def engine_ask(session: WaSession, job: str, *args: object, seconds: float) -> object:
-    """Run an engine job that answers (services.engine_host._answer) and wait for its value.
-
-    The engine's refusals become API errors: 503 for WhatsApp's side (worth a retry), 409
-    for the session's state; 504 if the engine host does not answer in time.
-    """
-    queued = engine_enqueue(session, job, *args)
-    finished = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
-    status = wait_until(lambda: queued.get_status(refresh=True), lambda status: status in finished, seconds)
-    if status not in finished:
-        queued.cancel()  # nobody waits for its answer any more
-        raise ApiError(
-            "The engine host did not answer in time; try again in a moment",
-            error="Engine timeout",
-            code="ENGINE_TIMEOUT",
-            status=504,
-        )
-    if status != JobStatus.FINISHED:
-        raise ServiceUnavailable("The engine host could not handle the request; try again", code="ENGINE_ERROR")
-    answer = queued.return_value()
-    if "error" in answer:
-        if answer["transient"]:
-            raise ServiceUnavailable(answer["message"], error="WhatsApp unavailable", code=answer["error"])
-        raise Conflict(answer["message"], code=answer["error"])
-    return answer["value"]
-
-
-def engine_call(
-    session: WaSession,
-    action: str,
-    *args: object,
-    seconds: float,
-    refusals: dict[str, tuple[int, str]] | None = None,
-    **options: object,
-) -> object:
-    """One of the engine's calls (EngineHost.ENGINE_CALLS) on the host that owns `session`,
-    answered. `refusals` give some of the engine's refusals their own status and title."""
-    try:
-        return engine_ask(session, "jobs.engine.engine_call", session.id, action, list(args), options, seconds=seconds)
-    except ApiError as exc:
-        if refusals and exc.code in refusals:
-            exc.status, exc.error = refusals[exc.code]
-        raise
 
 
 def session_list(user: User, *, only: list[str] | None = None) -> list[WaSession]:

@@ -13,11 +13,12 @@ from engines.base import PRESENCE_CHAT_STATES, PRESENCE_SEEN, PRESENCE_STATES
 from extensions import db
 from models import User, WaSession
 from models.base import isoformat, utcnow
-from services.engine_hosts import engine_queue_for
 from services.errors import ValidationError
-from services.phones import is_group_id, phone_normalize, recipient_normalize
-from services.realtime import event_emit
-from services.sessions import engine_call, session_get, session_require_connected
+from services.events.socketio import event_emit
+from services.hosts.calls import engine_call
+from services.hosts.routing import engine_queue_for
+from services.platform.phones import is_group_id, phone_normalize, recipient_normalize
+from services.sessions.lifecycle import session_get, session_require_connected
 
 REFUSALS = {
     "NUMBER_NOT_ON_WHATSAPP": (400, "Number not on WhatsApp"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from extensions import db, queues
-from services.engine_hosts import hosts_alive
+from services.hosts.routing import hosts_alive
 
 
 def health_check() -> dict:

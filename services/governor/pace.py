@@ -24,9 +24,10 @@ from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat, utcnow
 from models.message import INBOUND, OUTBOUND
 from services.errors import Conflict
-from services.governor import PACE_FIELDS, Pace, SendQueue, field_camel, pace_changes, pace_from
-from services.realtime import event_emit
-from services.sessions import session_get
+from services.events.socketio import event_emit
+from services.governor.queue import PACE_FIELDS, Pace, SendQueue, field_camel, pace_changes, pace_from
+from services.hosts.routing import engine_queue_for
+from services.sessions.lifecycle import session_get
 
 log = logging.getLogger(__name__)
 UNKNOWN_CODES = frozenset({"NUMBER_NOT_ON_WHATSAPP"})
@@ -257,6 +258,4 @@ def seconds_per_message(session: WaSession, *, floor_seconds: float = 0.0) -> fl
 
 def _nudge(session: WaSession) -> None:
     """Have the engine host that owns the session look at its queue again."""
-    from services.engine_hosts import engine_queue_for
-
     engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_queue_nudge", session.id)

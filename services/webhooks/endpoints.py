@@ -31,8 +31,9 @@ from models import User, WaSession, Webhook, WebhookAttempt, WebhookDelivery
 from models.base import as_utc, isoformat, new_id, utcnow
 from models.webhook import SECRET_PREFIX, DeliveryStatus
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
-from services.sessions import session_get
-from services.urls import url_check, url_target
+from services.platform.paging import page_number
+from services.platform.urls import url_check, url_target
+from services.sessions.lifecycle import session_get
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def webhook_secret_rotate(webhook: Webhook) -> tuple[Webhook, str]:
 
 def webhook_deliveries(webhook: Webhook, *, status: object = None, limit: object = None) -> list[WebhookDelivery]:
     """The endpoint's delivery log, newest first, each delivery with its attempts."""
-    limit = _limit(limit, default=50, maximum=200)
+    limit = page_number(limit, default=50, maximum=200)
     query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
     if status not in (None, ""):
         if status not in tuple(DeliveryStatus):
@@ -215,18 +216,6 @@ def webhook_deliveries(webhook: Webhook, *, status: object = None, limit: object
         query = query.where(WebhookDelivery.status == status)
     query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
     return list(db.session.scalars(query))
-
-
-def _limit(value: object, *, default: int, maximum: int) -> int:
-    if value in (None, ""):
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError("'limit' must be a whole number", code="INVALID_FIELD") from None
-    if number < 1:
-        raise ValidationError("'limit' must be at least 1", code="INVALID_FIELD")
-    return min(number, maximum)
 
 
 def _require_enabled(webhook: Webhook) -> None:

@@ -26,8 +26,11 @@ from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
 from models.base import as_utc, utcnow
-from services.engine_events import engine_event_apply
-from services.engine_hosts import (
+from roles.engine_events import engine_event_apply
+from roles.send_lines import SessionSenders
+from services.governor.pace import health_after_send, send_queue, session_pace
+from services.governor.queue import API_LANE
+from services.hosts.routing import (
     engine_queue_for,
     host_heartbeat,
     host_is_alive,
@@ -35,12 +38,10 @@ from services.engine_hosts import (
     hosts_alive,
     session_overload_mark,
 )
-from services.governor import API_LANE
-from services.messages import message_status_set, scheduled_change
-from services.outgoing import outgoing_load
-from services.pacing import health_after_send, send_queue, session_pace
-from services.sender import SessionSenders
-from services.simulator import faults_read
+from services.messaging.lifecycle import message_status_set
+from services.messaging.outgoing import outgoing_load
+from services.messaging.scheduling import scheduled_change
+from services.platform.faults import faults_read
 
 log = logging.getLogger(__name__)
 # Queued on the event thread to adopt sessions whose host died, between engine events.

@@ -1,0 +1,1 @@
+"""The send governor: each session's durable send queue and the pace it keeps."""

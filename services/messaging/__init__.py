@@ -1,0 +1,1 @@
+"""Messages: sending, scheduling, the delivery lifecycle, inbound ones, history, bulk batches and stats."""

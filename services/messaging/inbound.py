@@ -1,0 +1,246 @@
+"""Messages contacts send: stored once, reactions and poll votes recorded on their message; the simulator's contacts."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from engines.outgoing import KINDS
+from extensions import db
+from models import Message, MessageStatus, User, WaSession
+from models.base import isoformat
+from models.message import INBOUND
+from services.contacts.book import contact_seen
+from services.errors import NotFound, ValidationError
+from services.events.socketio import event_emit
+from services.hosts.routing import engine_queue_for
+from services.messaging.outgoing import media_root, outgoing_parse
+from services.messaging.sending import text_check
+from services.messaging.stats import stats_refresh_soon
+from services.platform.phones import phone_normalize
+from services.sessions.lifecycle import session_get, session_require_connected
+
+
+def message_inbound(
+    session_id: str,
+    *,
+    wa_id: str,
+    sender: str,
+    text: str,
+    at: datetime,
+    kind: str = "text",
+    details: dict | None = None,
+    media: bytes | None = None,
+) -> Message | None:
+    """Store a message a contact sent to the session (once), count it, tell the owner.
+
+    `details` are the kind's (location, contact card, quoted message, group chat...),
+    `media` its bytes (kept under DATA_DIR/media/inbound, up to INBOUND_MEDIA_MAX_BYTES).
+    A reaction or a poll vote is not a message of its own: it is recorded on the message it
+    reacts to, or the poll.
+    """
+    session = db.session.get(WaSession, session_id)
+    duplicate = db.session.scalar(select(Message.id).where(Message.session_id == session_id, Message.wa_id == wa_id))
+    if session is None or duplicate:
+        return None
+    details = dict(details or {})
+    if kind == "reaction":
+        _reaction_record(session, sender, details.get("reaction") or {}, at)
+        return None
+    if kind == "poll_vote":
+        _poll_vote_record(session, sender, details.get("pollVote") or {}, at)
+        return None
+    message = Message(
+        user_id=session.user_id,
+        session_id=session_id,
+        direction=INBOUND,
+        phone=sender,
+        body=text or _inbound_preview(kind, details),
+        type=kind if kind in KINDS else "text",
+        wa_id=wa_id,
+        status=MessageStatus.RECEIVED,
+        created_at=at,
+    )
+    db.session.add(message)
+    db.session.flush()
+    if media is not None:
+        details |= inbound_media_store(message, media)
+    message.payload = details or None
+    session.messages_received += 1
+    contact_seen(session, sender, push_name=details.get("pushName"), at=at)
+    db.session.commit()
+    event_emit(
+        session.user_id,
+        "message",
+        {
+            "messageId": message.id,
+            "sessionId": session_id,
+            "from": sender,
+            "message": message.body,
+            "type": message.type,
+            **({"content": message.payload_public()} if message.payload else {}),
+            "timestamp": isoformat(at),
+        },
+    )
+    stats_refresh_soon(session.user_id)
+    return message
+
+
+def _inbound_preview(kind: str, details: dict) -> str:
+    place, card, poll = details.get("location") or {}, details.get("contact") or {}, details.get("poll") or {}
+    named = place.get("name") or card.get("full_name") or poll.get("question") or details.get("filename")
+    labels = {"image": "🖼 Photo", "video": "🎬 Video", "audio": "🎵 Audio", "ptt": "🎤 Voice message"}
+    return named or labels.get(kind, f"[{kind}]")
+
+
+def inbound_media_store(message: Message, media: bytes) -> dict:
+    """Keep a received file (if not too big); what the message records about it."""
+    limit = current_app.config["INBOUND_MEDIA_MAX_BYTES"]
+    facts = {"size": len(media), "sha256": hashlib.sha256(media).hexdigest()}
+    if len(media) > limit:
+        return facts | {"media_dropped": f"larger than {limit} bytes"}
+    folder = media_root() / "inbound"
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = folder / f"{message.id}.part"
+    temporary.write_bytes(media)
+    temporary.replace(folder / message.id)
+    return facts | {"media_file": f"inbound/{message.id}"}
+
+
+def _reaction_record(session: WaSession, sender: str, reaction: dict, at: datetime) -> None:
+    """A contact reacted to one of the session's messages ("" takes the reaction back)."""
+    target_wa_id = reaction.get("message_wa_id") or reaction.get("messageWaId")
+    target = db.session.scalar(select(Message).where(Message.session_id == session.id, Message.wa_id == target_wa_id))
+    if target is None:
+        return
+    emoji = reaction.get("emoji") or ""
+    reactions = _payload_entry_set(target, "reactions", sender, emoji)
+    event_emit(
+        session.user_id,
+        "message_reaction",
+        {
+            "messageId": target.id,
+            "sessionId": session.id,
+            "from": sender,
+            "emoji": emoji,
+            "reactions": reactions,
+            "timestamp": isoformat(at),
+        },
+    )
+
+
+def _poll_vote_record(session: WaSession, voter: str, vote: dict, at: datetime) -> None:
+    """A contact voted on one of the session's polls: their latest choice replaces the earlier
+    one (none takes the vote back). Engines name the options, or give their SHA-256 (WhatsApp's
+    encrypted votes do)."""
+    target = db.session.scalar(
+        select(Message).where(Message.session_id == session.id, Message.wa_id == vote.get("messageWaId"))
+    )
+    poll = (target.payload or {}).get("poll") if target is not None else None
+    if not poll:
+        return
+    options = list(poll.get("options") or [])
+    by_hash = {hashlib.sha256(option.encode()).hexdigest(): option for option in options}
+    chosen = [option for option in vote.get("options") or [] if option in options]
+    chosen += [by_hash[digest] for digest in vote.get("optionHashes") or [] if digest in by_hash]
+    chosen = list(dict.fromkeys(chosen))
+    votes = _payload_entry_set(target, "votes", voter, chosen)
+    event_emit(
+        session.user_id,
+        "poll_vote",
+        {
+            "messageId": target.id,
+            "sessionId": session.id,
+            "from": voter,
+            "options": chosen,
+            "results": poll_results(options, votes),
+            "timestamp": isoformat(at),
+        },
+    )
+
+
+def _payload_entry_set(message: Message, key: str, sender: str, value: object) -> dict:
+    """Record what `sender` says of a message under payload[key] (an empty value takes it
+    back), commit, and return the whole record: {sender: value}."""
+    payload = dict(message.payload or {})
+    entries = dict(payload.get(key) or {})
+    if value:
+        entries[sender] = value
+    else:
+        entries.pop(sender, None)
+    payload[key] = entries
+    message.payload = payload
+    db.session.commit()
+    return entries
+
+
+def poll_results(options: list[str], votes: dict[str, list[str]]) -> list[dict]:
+    """Each option of a poll with its number of votes, in the poll's order."""
+    return [{"option": option, "votes": sum(option in chosen for chosen in votes.values())} for option in options]
+
+
+def simulate_inbound(
+    user: User, session_id: str, *, sender: object, text: object = None, content: dict | None = None
+) -> None:
+    """Simulator only: have a contact send the session a message, through the engine host.
+
+    It is `text`, or any kind `content` describes (the same payload as a send).
+    """
+    session = session_get(user, session_id)
+    sender = phone_normalize(sender, field="from")
+    if content is not None and content.get("vote") is not None:
+        _simulate_vote(session, sender, content["vote"])
+        return
+    message: str | dict = text_check(text) if content is None else ""
+    media_file = None
+    if content is not None:
+        outgoing = outgoing_parse(session, content)
+        message = outgoing.to_record()
+        if outgoing.media is not None:
+            media_file = f"simulated/{secrets.token_hex(16)}"
+            path = Path(current_app.config["DATA_DIR"]) / "media" / media_file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(outgoing.media)
+    session_require_connected(session, "only a connected session receives messages")
+    engine_queue_for(session.engine_host).enqueue(
+        "jobs.engine.engine_simulate_inbound", session.id, sender, message, media_file
+    )
+
+
+def _simulate_vote(session: WaSession, sender: str, vote: object) -> None:
+    """A contact votes on one of the session's polls: {"messageId", "options": [...]}."""
+    if not isinstance(vote, dict) or not isinstance(vote.get("messageId"), str):
+        raise ValidationError("'vote' must be an object {messageId, options}", code="INVALID_FIELD")
+    poll = db.session.scalar(select(Message).where(Message.id == vote["messageId"], Message.session_id == session.id))
+    if poll is None or poll.type != "poll":
+        raise NotFound("No poll with that id in this session", code="POLL_NOT_FOUND")
+    options, known = vote.get("options"), poll.payload["poll"]["options"]
+    if not isinstance(options, list) or any(option not in known for option in options):
+        raise ValidationError(f"'options' must be a list of the poll's options: {known}", code="INVALID_FIELD")
+    if len(options) > 1 and not poll.payload["poll"].get("multiple_answers"):
+        raise ValidationError("This poll takes one answer", code="INVALID_FIELD")
+    session_require_connected(session, "only a connected session receives votes")
+    engine_queue_for(session.engine_host).enqueue(
+        "jobs.engine.engine_simulate_vote", session.id, sender, poll.wa_id, options
+    )
+
+
+def simulate_address_book(user: User, session_id: str, contacts: object) -> int:
+    """Simulator only: the simulated phone's address book syncs to the session."""
+    session = session_get(user, session_id)
+    if not isinstance(contacts, list) or len(contacts) > 5000:
+        raise ValidationError("'contacts' must be a list of up to 5000 {phone, name}", code="INVALID_CONTACTS")
+    entries = []
+    for entry in contacts:
+        if not isinstance(entry, dict):
+            raise ValidationError("Each contact is an object {phone, name}", code="INVALID_CONTACTS")
+        name = entry.get("name")
+        entries.append({"phone": phone_normalize(entry.get("phone"), field="contacts"), "name": str(name or "")[:256]})
+    session_require_connected(session, "the phone syncs its address book while connected")
+    engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_simulate_address_book", session.id, entries)
+    return len(entries)

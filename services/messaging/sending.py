@@ -1,0 +1,170 @@
+"""Sending a message: checked, persisted as queued (or scheduled) with its quota slot, handed to the engine host."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from engines.outgoing import Outgoing
+from extensions import db
+from models import Message, MessageStatus, User, WaSession
+from services.accounts.quotas import quota_reserve
+from services.errors import ApiError, Conflict, ServiceUnavailable, ValidationError
+from services.hosts.calls import message_enqueue
+from services.hosts.routing import session_overloaded_for
+from services.messaging.outgoing import outgoing_parse, outgoing_preview, outgoing_store
+from services.messaging.scheduling import send_at_parse
+from services.platform.phones import recipient_normalize
+from services.platform.waiting import wait_until
+from services.sessions.lifecycle import session_get, session_require_connected
+
+MAX_TEXT_LENGTH = 4096
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def new_wa_id() -> str:
+    """A WhatsApp-style message id (3EB0 + 18 hex digits), chosen before the first attempt."""
+    return "3EB0" + secrets.token_hex(9).upper()
+
+
+def text_check(text: object, field: str = "message") -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(
+            f"'{field}' is required: the text to send", code="EMPTY_MESSAGE", details={"field": field}
+        )
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValidationError(
+            f"'{field}' is too long: at most {MAX_TEXT_LENGTH} characters",
+            code="MESSAGE_TOO_LONG",
+            details={"field": field},
+        )
+    return text
+
+
+def message_send(
+    user: User,
+    session_id: str,
+    *,
+    to: object,
+    text: object = None,
+    content: dict | None = None,
+    idempotency_key: str | None,
+    simulated: bool = False,
+    send_at: object = None,
+) -> Message:
+    """Persist a message as queued and enqueue it; a repeated idempotency key returns the first.
+
+    With `send_at` (ISO 8601) it is stored as scheduled and goes at that time through the
+    session's send queue; the session need not be connected until then.
+
+    The message is `text`, or any kind `content` (a send request's body, see
+    services/messaging/outgoing.py) describes. `simulated` (a test key's send) checks everything a
+    real send checks, then answers with an unsaved message marked sent (id `sim_...`):
+    nothing is stored, enqueued or counted.
+    """
+    session = session_get(user, session_id)
+    if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationError(
+            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters", code="INVALID_IDEMPOTENCY_KEY"
+        )
+    phone = recipient_normalize(to)
+    if content is None:
+        outgoing = Outgoing("text", text=text_check(text))
+    else:
+        outgoing = outgoing_parse(session, content)
+    preview = outgoing_preview(outgoing)
+    scheduled_for = send_at_parse(send_at)
+    if idempotency_key and not simulated:
+        earlier = _by_idempotency_key(user, idempotency_key)
+        if earlier is not None:
+            return _same_request(earlier, phone, preview)
+    if simulated:
+        session_require_connected(session, "connect it (and scan the QR) before sending")
+        return message_simulated(user, session, phone=phone, text=preview, type=outgoing.kind)
+    session_require_not_overloaded(session)
+    quota = quota_reserve(user)
+    try:
+        if scheduled_for is None:
+            session_require_connected(session, "connect it (and scan the QR) before sending")
+    except ApiError as exc:  # a client error: the slot is kept (aulm's refund matrix)
+        db.session.commit()
+        exc.headers.update(quota.headers())
+        raise
+    message = Message(
+        user_id=user.id,
+        session_id=session.id,
+        phone=phone,
+        body=preview,
+        type=outgoing.kind,
+        wa_id=new_wa_id(),
+        idempotency_key=idempotency_key or None,
+        dispatched_at=datetime.now(UTC),
+        quota_period=quota.period,
+        **({"status": MessageStatus.SCHEDULED, "send_after": scheduled_for} if scheduled_for else {}),
+    )
+    db.session.add(message)
+    try:
+        db.session.flush()
+        outgoing_store(message, outgoing)
+        db.session.commit()
+    except IntegrityError:  # a concurrent request with the same key got there first (its slot is undone too)
+        db.session.rollback()
+        return _same_request(_by_idempotency_key(user, idempotency_key), phone, preview)
+    message_enqueue(message, session)
+    return message
+
+
+def session_require_not_overloaded(session: WaSession) -> None:
+    """503 with Retry-After while WhatsApp is backing the session off; nothing is reserved."""
+    seconds = session_overloaded_for(session.id)
+    if seconds is not None:
+        raise ServiceUnavailable(
+            f"WhatsApp is overloaded for this session; try again in {seconds} s",
+            error="Service unavailable",
+            code="ENGINE_OVERLOADED",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def message_simulated(user: User, session: WaSession, *, phone: str, text: str, **fields: object) -> Message:
+    """What a test key's send answers with: a message as sent, never added to the database."""
+    now = datetime.now(UTC)
+    message = Message(
+        id="sim_" + secrets.token_hex(16),
+        user_id=user.id,
+        session_id=session.id,
+        phone=phone,
+        body=text,
+        status=MessageStatus.SENT,
+        created_at=now,
+        sent_at=now,
+        updated_at=now,
+        **fields,
+    )
+    message.simulated = True
+    return message
+
+
+def _by_idempotency_key(user: User, key: str) -> Message | None:
+    return db.session.scalar(select(Message).where(Message.user_id == user.id, Message.idempotency_key == key))
+
+
+def _same_request(message: Message, phone: str, text: str) -> Message:
+    if (message.phone, message.body) != (phone, text):
+        raise Conflict(
+            "This Idempotency-Key was already used for a different message",
+            error="Idempotency key reused",
+            code="IDEMPOTENCY_KEY_REUSED",
+        )
+    return message
+
+
+def message_wait(message: Message, seconds: float) -> Message:
+    """Re-read the message until the engine has answered (sent or failed) or time is up."""
+    if message.status != MessageStatus.QUEUED:  # answered already (or simulated)
+        return message
+    message_id = message.id
+    return wait_until(lambda: db.session.get(Message, message_id), lambda m: m.status != MessageStatus.QUEUED, seconds)

@@ -1,0 +1,1 @@
+"""What every domain leans on: phone numbers, checked URLs, waiting, health, simulator faults."""

@@ -1,0 +1,1 @@
+"""Webhooks: endpoints, signed deliveries on a retry ladder, the delivery log."""
