@@ -9,21 +9,16 @@ from typing import ParamSpec, TypeVar
 
 from flask import Flask, current_app, has_app_context
 
-_process_app: Flask | None = None
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def _job_app() -> Flask:
-    """The app of the calling worker thread, or (in a bare `rq worker`) one built once."""
-    global _process_app
-    if has_app_context():
-        return current_app._get_current_object()
-    if _process_app is None:
-        from app import create_app
-
-        _process_app = create_app()
-    return _process_app
+    """The app of the process running the job: `flask worker`, the engine host and the embedded
+    runtime all run jobs inside theirs (a bare `rq worker` has none, and is not a wagate role)."""
+    if not has_app_context():
+        raise RuntimeError("wagate jobs run in `flask --app app worker` or an engine host, which give them the app")
+    return current_app._get_current_object()
 
 
 def app_job(fn: Callable[P, R]) -> Callable[P, R]:

@@ -1,7 +1,16 @@
 """Jobs for the engine host: they run only in the process that owns the sessions."""
 
+from flask import current_app
+
 from jobs.context import app_job
-from roles.engine_host import engine_host_current
+
+
+def engine_host_current():
+    """The engine host of this process (an `EngineHost`, registered in the app by the role)."""
+    host = current_app.extensions.get("wagate.engine_host")
+    if host is None:
+        raise RuntimeError("This process runs no engine host; engine jobs belong on an engine host queue")
+    return host
 
 
 @app_job

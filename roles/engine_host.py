@@ -15,13 +15,14 @@ import threading
 import time
 from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
 
 from engines import Engine, EngineError, EngineEvent, EngineSettings, engine_create
 from engines.outgoing import Outgoing
 from extensions import db, queues
+from jobs import engine as engine_jobs
 from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
@@ -54,13 +55,6 @@ BROKEN_SEND_RETRY_SECONDS = 5.0
 TYPING_BASE_SECONDS = 1.0
 TYPING_SECONDS_PER_CHAR = 0.03
 TYPING_MAX_SECONDS = 8.0
-
-
-def engine_host_current() -> EngineHost:
-    host = current_app.extensions.get("wagate.engine_host")
-    if host is None:
-        raise RuntimeError("This process runs no engine host; engine jobs belong on an engine host queue")
-    return host
 
 
 class EngineHost:
@@ -155,7 +149,7 @@ class EngineHost:
         owner = session.engine_host
         if owner not in (None, self.id) and host_is_alive(owner):
             # Another living host holds this session: it must do the work.
-            engine_queue_for(owner).enqueue("jobs.engine.engine_session_start", args=(session_id,))
+            engine_queue_for(owner).enqueue(engine_jobs.engine_session_start, args=(session_id,))
             return
         claimed = db.session.execute(
             update(WaSession).where(WaSession.id == session_id, _same_owner(owner)).values(engine_host=self.id)

@@ -20,13 +20,14 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from extensions import db, queues
+from jobs import engine as engine_jobs
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat, utcnow
 from models.message import INBOUND, OUTBOUND
 from services.errors import Conflict
 from services.events.socketio import event_emit
 from services.governor.queue import PACE_FIELDS, Pace, SendQueue, field_camel, pace_changes, pace_from
-from services.hosts.routing import engine_queue_for
+from services.hosts.calls import engine_enqueue
 from services.sessions.lifecycle import session_get
 
 log = logging.getLogger(__name__)
@@ -258,4 +259,4 @@ def seconds_per_message(session: WaSession, *, floor_seconds: float = 0.0) -> fl
 
 def _nudge(session: WaSession) -> None:
     """Have the engine host that owns the session look at its queue again."""
-    engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_queue_nudge", session.id)
+    engine_enqueue(session, engine_jobs.engine_queue_nudge, session.id)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 
 from rq.job import Job, JobStatus
 
+from jobs import engine as engine_jobs
 from models import Message, WaSession
-from services.errors import (
-    ApiError,
-    Conflict,
-    ServiceUnavailable,
-)
+from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.hosts.routing import engine_queue_for
 from services.platform.waiting import wait_until
-
-SEND_JOB = "jobs.engine.engine_message_send"
 
 
 def message_enqueue(message: Message, session: WaSession, *, again: bool = False) -> None:
@@ -23,21 +19,21 @@ def message_enqueue(message: Message, session: WaSession, *, again: bool = False
     (`again`: once more, for a rescheduled message)."""
     job_id = f"send-{message.id}" + (f"-{secrets.token_hex(4)}" if again else "")
     engine_queue_for(session.engine_host).enqueue(
-        SEND_JOB, message.id, job_id=job_id, result_ttl=600, failure_ttl=86400
+        engine_jobs.engine_message_send, message.id, job_id=job_id, result_ttl=600, failure_ttl=86400
     )
 
 
 ENGINE_JOB_TIMEOUT = 120
 
 
-def engine_enqueue(session: WaSession, job: str, *args: object) -> Job:
+def engine_enqueue(session: WaSession, job: Callable, *args: object) -> Job:
     """Send an engine job to the host that owns the session (after the caller committed)."""
     return engine_queue_for(session.engine_host).enqueue(
         job, args=args, job_timeout=ENGINE_JOB_TIMEOUT, result_ttl=300, failure_ttl=86400
     )
 
 
-def engine_ask(session: WaSession, job: str, *args: object, seconds: float) -> object:
+def engine_ask(session: WaSession, job: Callable, *args: object, seconds: float) -> object:
     """Run an engine job that answers (roles.engine_host._answer) and wait for its value.
 
     The engine's refusals become API errors: 503 for WhatsApp's side (worth a retry), 409
@@ -75,7 +71,7 @@ def engine_call(
     """One of the engine's calls (EngineHost.ENGINE_CALLS) on the host that owns `session`,
     answered. `refusals` give some of the engine's refusals their own status and title."""
     try:
-        return engine_ask(session, "jobs.engine.engine_call", session.id, action, list(args), options, seconds=seconds)
+        return engine_ask(session, engine_jobs.engine_call, session.id, action, list(args), options, seconds=seconds)
     except ApiError as exc:
         if refusals and exc.code in refusals:
             exc.status, exc.error = refusals[exc.code]

@@ -12,13 +12,14 @@ from sqlalchemy import select
 
 from engines.outgoing import KINDS
 from extensions import db
+from jobs import engine as engine_jobs
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
 from models.message import INBOUND
 from services.contacts.book import contact_seen
 from services.errors import NotFound, ValidationError
 from services.events.socketio import event_emit
-from services.hosts.routing import engine_queue_for
+from services.hosts.calls import engine_enqueue
 from services.messaging.outgoing import media_root, outgoing_parse
 from services.messaging.sending import text_check
 from services.messaging.stats import stats_refresh_soon
@@ -207,9 +208,7 @@ def simulate_inbound(
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(outgoing.media)
     session_require_connected(session, "only a connected session receives messages")
-    engine_queue_for(session.engine_host).enqueue(
-        "jobs.engine.engine_simulate_inbound", session.id, sender, message, media_file
-    )
+    engine_enqueue(session, engine_jobs.engine_simulate_inbound, session.id, sender, message, media_file)
 
 
 def _simulate_vote(session: WaSession, sender: str, vote: object) -> None:
@@ -225,9 +224,7 @@ def _simulate_vote(session: WaSession, sender: str, vote: object) -> None:
     if len(options) > 1 and not poll.payload["poll"].get("multiple_answers"):
         raise ValidationError("This poll takes one answer", code="INVALID_FIELD")
     session_require_connected(session, "only a connected session receives votes")
-    engine_queue_for(session.engine_host).enqueue(
-        "jobs.engine.engine_simulate_vote", session.id, sender, poll.wa_id, options
-    )
+    engine_enqueue(session, engine_jobs.engine_simulate_vote, session.id, sender, poll.wa_id, options)
 
 
 def simulate_address_book(user: User, session_id: str, contacts: object) -> int:
@@ -242,5 +239,5 @@ def simulate_address_book(user: User, session_id: str, contacts: object) -> int:
         name = entry.get("name")
         entries.append({"phone": phone_normalize(entry.get("phone"), field="contacts"), "name": str(name or "")[:256]})
     session_require_connected(session, "the phone syncs its address book while connected")
-    engine_queue_for(session.engine_host).enqueue("jobs.engine.engine_simulate_address_book", session.id, entries)
+    engine_enqueue(session, engine_jobs.engine_simulate_address_book, session.id, entries)
     return len(entries)

@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from extensions import db
+from jobs import engine as engine_jobs
 from models import SessionStatus, User, WaSession
 from models.base import as_utc
 from services.errors import (
@@ -80,7 +81,7 @@ def session_create(user: User, *, name: object = None, description: object = Non
     session = WaSession(user_id=user.id, name=name, description=description, status=SessionStatus.CONNECTING)
     db.session.add(session)
     db.session.commit()
-    engine_enqueue(session, "jobs.engine.engine_session_start", session.id)
+    engine_enqueue(session, engine_jobs.engine_session_start, session.id)
     return session
 
 
@@ -112,7 +113,7 @@ def session_connect(user: User, session_id: str) -> WaSession:
     session.status_reason = None
     session.wanted_online = True
     db.session.commit()
-    engine_enqueue(session, "jobs.engine.engine_session_start", session.id)
+    engine_enqueue(session, engine_jobs.engine_session_start, session.id)
     return session
 
 
@@ -120,7 +121,7 @@ def session_disconnect(user: User, session_id: str) -> WaSession:
     session = session_get(user, session_id)
     session.wanted_online = False
     db.session.commit()
-    engine_enqueue(session, "jobs.engine.engine_session_stop", session.id, "Disconnected by the owner")
+    engine_enqueue(session, engine_jobs.engine_session_stop, session.id, "Disconnected by the owner")
     return session
 
 
@@ -128,7 +129,7 @@ def session_logout(user: User, session_id: str) -> WaSession:
     session = session_get(user, session_id)
     session.wanted_online = False
     db.session.commit()
-    engine_enqueue(session, "jobs.engine.engine_session_logout", session.id, "Logged out by the owner")
+    engine_enqueue(session, engine_jobs.engine_session_logout, session.id, "Logged out by the owner")
     return session
 
 
@@ -137,7 +138,7 @@ def session_delete(user: User, session_id: str) -> None:
     db.session.delete(session)
     db.session.commit()
     # The row is gone; the engine still unlinks the device and wipes its store.
-    engine_enqueue(session, "jobs.engine.engine_session_logout", session.id, "Session deleted")
+    engine_enqueue(session, engine_jobs.engine_session_logout, session.id, "Session deleted")
 
 
 def session_qr(user: User, session_id: str) -> WaSession:
@@ -167,7 +168,7 @@ def session_pair_simulated(session_id: str, token: str, phone: object = None) ->
     if as_utc(session.qr_expires_at) <= datetime.now(UTC):
         raise Conflict("This QR code has expired; scan the new QR", error="QR code expired", code="QR_EXPIRED")
     owner = session.user_id
-    engine_enqueue(session, "jobs.engine.engine_session_pair", session.id, token, phone)
+    engine_enqueue(session, engine_jobs.engine_session_pair, session.id, token, phone)
     return _connected_soon(owner, session_id)
 
 
@@ -206,7 +207,7 @@ def session_pair_code(user: User, session_id: str, phone: object) -> str:
             code="NOT_PAIRING",
         )
     seconds = current_app.config["PAIR_CODE_WAIT_SECONDS"]
-    return engine_ask(session, "jobs.engine.engine_session_pair_code", session.id, phone, seconds=seconds)
+    return engine_ask(session, engine_jobs.engine_session_pair_code, session.id, phone, seconds=seconds)
 
 
 def session_pair_code_simulated(session_id: str, code: object) -> WaSession | None:
@@ -223,5 +224,5 @@ def session_pair_code_simulated(session_id: str, code: object) -> WaSession | No
         raise NotFound("No session is waiting for a pairing code here", error="Not pairing", code="NOT_PAIRING")
     owner = session.user_id
     seconds = current_app.config["PAIR_WAIT_SECONDS"]
-    engine_ask(session, "jobs.engine.engine_session_pair", session.id, code.strip(), None, seconds=seconds)
+    engine_ask(session, engine_jobs.engine_session_pair, session.id, code.strip(), None, seconds=seconds)
     return _connected_soon(owner, session_id)

@@ -13,6 +13,7 @@ import json
 from flask import current_app
 
 from extensions import queues
+from jobs import engine as engine_jobs
 from models import User
 from services.errors import ValidationError
 from services.hosts.calls import engine_ask
@@ -42,7 +43,7 @@ def numbers_check(user: User, session_id: str, phones: object) -> list[dict]:
         session_require_connected(session, "numbers are checked through a connected session")
         found = engine_ask(
             session,
-            "jobs.engine.engine_numbers_check",
+            engine_jobs.engine_numbers_check,
             session.id,
             missing,
             seconds=current_app.config["NUMBER_CHECK_WAIT_SECONDS"],

@@ -11,12 +11,12 @@ from flask import current_app
 
 from engines.base import PRESENCE_CHAT_STATES, PRESENCE_SEEN, PRESENCE_STATES
 from extensions import db
+from jobs import engine as engine_jobs
 from models import User, WaSession
 from models.base import isoformat, utcnow
 from services.errors import ValidationError
 from services.events.socketio import event_emit
-from services.hosts.calls import engine_call
-from services.hosts.routing import engine_queue_for
+from services.hosts.calls import engine_call, engine_enqueue
 from services.platform.phones import is_group_id, phone_normalize, recipient_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
 
@@ -81,6 +81,4 @@ def simulate_presence(user: User, session_id: str, *, sender: object, state: obj
     if chat is not None and not is_group_id(chat):
         raise ValidationError("'chat' is the group the contact types in (like 1203...@g.us)", code="INVALID_GROUP_ID")
     session_require_connected(session, "only a connected session sees presence")
-    engine_queue_for(session.engine_host).enqueue(
-        "jobs.engine.engine_simulate_presence", session.id, sender, state, chat
-    )
+    engine_enqueue(session, engine_jobs.engine_simulate_presence, session.id, sender, state, chat)
