@@ -1,4 +1,4 @@
-# Client snippets printed in shared/reference/wamessenger-api.txt, copied verbatim.
+# Client snippets printed in docs/reference/wamessenger-api.txt, copied verbatim.
 # The tests change only the base URL (and fill in the token and session id placeholders).
 DOC_BASE = "https://wamessenger.alintro.com"
 

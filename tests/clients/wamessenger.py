@@ -1,4 +1,4 @@
-# The "Python - Complete Integration" client printed in shared/reference/wamessenger-api.txt,
+# The "Python - Complete Integration" client printed in docs/reference/wamessenger-api.txt,
 # copied unchanged except for BASE_URL (the tests point it at a live wagate server).
 import requests
 import time
