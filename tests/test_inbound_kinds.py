@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 
-from extensions import socketio
+from extensions import db, socketio
+from models import Message
+from services.messaging.inbound import message_inbound
 from tests.conftest import pair_session, wait_for
 from tests.test_message_kinds import MP4, OGG, PDF, PNG, WEBP
 
@@ -70,6 +73,42 @@ def test_received_media_is_stored_and_served_to_its_owner(client, account, shop,
         assert "sandbox" in served.headers["Content-Security-Policy"]
         if kind == "document":
             assert served.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_a_document_named_with_line_breaks_is_stored_and_served_under_a_clean_name(app, client, account, shop):
+    """Any contact can name a document anything, header-breaking CR/LF included."""
+    with app.app_context():
+        stored = message_inbound(
+            shop,
+            wa_id="3EB0NAMEDWITHNEWLINES",
+            sender=CONTACT,
+            text="",
+            at=datetime.now(UTC),
+            kind="document",
+            details={"fileName": "a\r\nX-Injected: 1.pdf", "mimetype": PDF_TYPE},
+            media=PDF,
+        )
+        message_id = stored.id
+    message = client.get(f"/api/messages/{message_id}", headers=account.headers).get_json()
+    assert message["content"]["fileName"] == "a X-Injected: 1.pdf"
+    with client.get(message["mediaUrl"], headers=account.headers) as served:
+        assert served.status_code == 200
+        assert served.data == PDF
+        assert "X-Injected" not in served.headers
+        assert served.headers["Content-Disposition"] == 'attachment; filename="a X-Injected: 1.pdf"'
+
+
+def test_a_name_stored_with_line_breaks_is_served_clean(app, client, account, shop):
+    """A message kept before names were cleaned still downloads (a 200, not a 500)."""
+    message = _arrive(client, account, shop, MEDIA[3][1])
+    with app.app_context():
+        row = db.session.get(Message, message["messageId"])
+        row.payload = {**row.payload, "filename": "b\r\nSet-Cookie: x=1.pdf"}
+        db.session.commit()
+    with client.get(message["mediaUrl"], headers=account.headers) as served:
+        assert served.status_code == 200
+        assert "Set-Cookie" not in served.headers
+        assert "\n" not in served.headers["Content-Disposition"]
 
 
 def test_location_contact_poll_and_replies_arrive_with_their_details(client, account, shop):

@@ -16,6 +16,7 @@ from models import Message, MessageStatus, User
 from models.base import isoformat
 from models.message import INBOUND, OUTBOUND
 from services.errors import NotFound, ValidationError
+from services.messaging.media import file_name_safe
 from services.messaging.outgoing import media_root
 from services.platform.paging import page_number
 from services.platform.phones import phone_normalize
@@ -324,5 +325,8 @@ def message_media(message: Message) -> StoredMedia:
             code="MEDIA_NOT_FOUND",
         )
     mimetype = payload.get("mimetype") or "application/octet-stream"
-    filename = payload.get("filename") or payload.get("fileName") or f"{message.type}-{message.id}"
+    # Cleaned again: a message stored before names were cleaned keeps the name it came with.
+    filename = (
+        file_name_safe(payload.get("filename") or payload.get("fileName") or "") or f"{message.type}-{message.id}"
+    )
     return StoredMedia(path, mimetype, filename, mimetype in INLINE_MEDIA)

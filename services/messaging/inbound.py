@@ -20,6 +20,7 @@ from services.contacts.book import contact_seen
 from services.errors import NotFound, ValidationError
 from services.events.socketio import event_emit
 from services.hosts.calls import engine_enqueue
+from services.messaging.media import file_name_safe
 from services.messaging.outgoing import media_root, outgoing_parse
 from services.messaging.sending import text_check
 from services.messaging.stats import stats_refresh_soon
@@ -50,6 +51,9 @@ def message_inbound(
     if session is None or duplicate:
         return None
     details = dict(details or {})
+    for name in ("filename", "fileName"):
+        if isinstance(details.get(name), str):
+            details[name] = file_name_safe(details[name])
     if kind == "reaction":
         _reaction_record(session, sender, details.get("reaction") or {}, at)
         return None

@@ -57,6 +57,8 @@ MAX_REDIRECTS = 3
 DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w-]+=[\w.-]+)*;base64,(?P<data>.*)$", re.S)
 # Names of documents (and their extension) as WhatsApp shows them.
 FILENAME_MAX = 255
+# C0 and C1 control characters (CR, LF, NEL...) and the Unicode line and paragraph separators.
+UNSAFE_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,15 @@ def _unreachable(field: str, why: str) -> ValidationError:
 
 
 def _filename(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
+    name = file_name_safe(value) if isinstance(value, str) else ""
+    if not name:
         raise ValidationError("'filename' must be a file name like invoice.pdf", code="INVALID_FIELD")
-    name = value.strip().replace("/", "_").replace("\\", "_")
-    return name[:FILENAME_MAX]
+    return name
+
+
+def file_name_safe(name: str) -> str:
+    """A file name fit for a download header and a disk, whoever chose it (a contact's document
+    may be called anything): control characters such as CR and LF become a space, path
+    separators an underscore; at most FILENAME_MAX characters, "" when nothing is left."""
+    name = UNSAFE_IN_NAMES.sub(" ", name).replace("/", "_").replace("\\", "_")
+    return name.strip()[:FILENAME_MAX].strip()
