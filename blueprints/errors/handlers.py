@@ -24,6 +24,7 @@ HTTP_CODES = {
     413: ("Request too large", "PAYLOAD_TOO_LARGE"),
     415: ("Unsupported media type", "UNSUPPORTED_MEDIA_TYPE"),
     429: ("Too many requests", "RATE_LIMITED"),
+    500: ("Internal server error", "INTERNAL_ERROR"),
 }
 
 
