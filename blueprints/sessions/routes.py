@@ -246,7 +246,7 @@ def stream(session_id: str):
 @auth_required
 def on_whatsapp(session_id: str, phone: str):
     """Is this number on WhatsApp? {phone, exists, waId, cached} (answers cached a while)."""
-    [answer] = numbers_check(current_user(), session_id, [phone])
+    [answer] = numbers_check(current_user(), session_id, [phone], field="phone")
     return jsonify(success=True, **answer)
 
 

@@ -86,7 +86,9 @@ def contact_get(user: User, session_id: str, phone: object) -> Contact:
     session = session_get(user, session_id)
     contact = db.session.scalar(
         select(Contact).where(
-            Contact.user_id == user.id, Contact.session_id == session.id, Contact.phone == phone_normalize(phone)
+            Contact.user_id == user.id,
+            Contact.session_id == session.id,
+            Contact.phone == phone_normalize(phone, field="phone"),
         )
     )
     if contact is None:
@@ -97,7 +99,7 @@ def contact_get(user: User, session_id: str, phone: object) -> Contact:
 def contact_upsert(user: User, session_id: str, phone: object, changes: dict) -> tuple[Contact, bool]:
     """Save the owner's name, tags and notes for a number; (contact, whether it is new)."""
     session = session_get(user, session_id)
-    phone = phone_normalize(phone)
+    phone = phone_normalize(phone, field="phone")
     unknown = sorted(set(changes) - {"name", "tags", "notes"})
     if unknown:
         raise ValidationError(f"Unknown field(s): {', '.join(unknown)}; a contact has name, tags, notes")

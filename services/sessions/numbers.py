@@ -24,8 +24,9 @@ BATCH_MAX = 100
 CACHE_KEY = "wagate:on-whatsapp:{}:{}"
 
 
-def numbers_check(user: User, session_id: str, phones: object) -> list[dict]:
-    """For each number, in the order given: {phone, exists, waId, cached}."""
+def numbers_check(user: User, session_id: str, phones: object, *, field: str = "phones") -> list[dict]:
+    """For each number, in the order given: {phone, exists, waId, cached}. `field` names the
+    numbers in errors as the caller gave them (a list in the body, or one in the path)."""
     session = session_get(user, session_id)
     if not isinstance(phones, list) or not phones:
         raise ValidationError("'phones' must be a non-empty list of phone numbers", code="INVALID_FIELD")
@@ -33,7 +34,7 @@ def numbers_check(user: User, session_id: str, phones: object) -> list[dict]:
         raise ValidationError(
             f"'phones' has {len(phones)} numbers; at most {BATCH_MAX} per check", code="TOO_MANY_NUMBERS"
         )
-    normalized = [phone_normalize(phone, field="phones") for phone in phones]
+    normalized = [phone_normalize(phone, field=field) for phone in phones]
     unique = list(dict.fromkeys(normalized))
     connection = queues.connection
     cached = dict(zip(unique, connection.mget([CACHE_KEY.format(session.id, p) for p in unique]), strict=True))
