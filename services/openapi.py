@@ -388,13 +388,13 @@ BULK_REPORT = obj(
         "results": array(
             obj(
                 {
-                    "contact": STRING,
+                    "contact": {"description": "The contact as given: a number, or the JSON value refused"},
                     "success": BOOLEAN,
                     "status": {"type": "string", "enum": ["Sent", "Failed", "Pending", "Cancelled"]},
                     "error": STRING_OR_NULL,
                     "messageId": STRING,
                 },
-                ["contact", "success", "status"],
+                ["contact", "status"],
             )
         ),
         "progressUrl": {"type": "string", "format": "uri", "description": "Where a long batch's progress is (202)"},

@@ -31,6 +31,21 @@ def test_bad_contact_lists_are_400(client, growth_session, contacts, code):
     assert (response.status_code, response.get_json()["code"]) == (400, code)
 
 
+def test_contacts_that_are_not_numbers_are_refused_one_by_one_and_echoed_as_given(client, growth_session):
+    account, _ = growth_session
+    contacts = [None, {}, ["x"], True, "919876543210", {"number": 12}]
+    response = _bulk(client, account, contacts)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["total"], body["sent"], body["failed"]) == (6, 1, 5)
+    refused = [result for result in body["results"] if result["status"] == "Failed"]
+    assert [result["contact"] for result in refused[:4]] == [None, {}, ["x"], True]
+    for index, result in enumerate(refused[:4]):
+        assert result["success"] is False
+        assert result["error"].startswith(f"contacts[{index}] is not a phone number")
+    assert refused[4] == {"contact": "12", "success": False, "status": "Failed", "error": "Invalid phone number"}
+
+
 @pytest.mark.parametrize("config_overrides", [{"BULK_MAX_CONTACTS": 3, "BULK_MIN_DELAY_MS": 250}])
 def test_batch_size_is_bounded_and_the_delay_has_a_floor(client, growth_session):
     account, _ = growth_session

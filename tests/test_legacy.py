@@ -95,6 +95,9 @@ def test_a_long_batch_answers_202_with_a_progress_url_and_finishes(client, accou
     assert response.status_code == 202
     body = response.get_json()
     assert body["status"] == "running" and body["total"] == 5
+    pending = [result for result in body["results"] if result["status"] == "Pending"]
+    assert pending, body["results"]  # not sent yet, and not failed: no success either way
+    assert all("success" not in result and result["messageId"] for result in pending)
     progress_path = urlsplit(body["progressUrl"]).path
     assert progress_path == f"/api/whatsapp/bulk-send/{body['batchId']}"
     final = wait_for(lambda: (b := client.get(progress_path).get_json())["status"] == "finished" and b)

@@ -50,6 +50,11 @@ def _contacts_parse(contacts: object) -> tuple[list[tuple[int, str, str]], list[
     valid, rejected, seen = [], [], set()
     for position, contact in enumerate(contacts):
         raw = contact.get("number") if isinstance(contact, dict) else contact
+        if not isinstance(raw, str | int) or isinstance(raw, bool):
+            # Echoed as it came (null, {}, ["x"], true), with where it stands in the list.
+            error = f'contacts[{position}] is not a phone number: give "919876543210" or {{"number": "919876543210"}}'
+            rejected.append({"position": position, "contact": contact, "error": error})
+            continue
         shown = raw if isinstance(raw, str) else str(raw)
         try:
             phone = phone_normalize(raw, field="contacts")
@@ -328,8 +333,8 @@ def batch_report(batch: BulkBatch) -> dict:
             result = {"contact": message.phone, "success": False, "status": "Failed", "error": message.error}
         elif message.status == MessageStatus.CANCELLED:
             result = {"contact": message.phone, "success": False, "status": "Cancelled"}
-        else:
-            result = {"contact": message.phone, "success": False, "status": "Pending"}
+        else:  # not sent yet, and not failed either
+            result = {"contact": message.phone, "status": "Pending"}
         results[message.position] = {**result, "messageId": message.id}
     counts = batch_counts(batch)
     report = {**batch.summary(), **counts, "results": [results[position] for position in sorted(results)]}
