@@ -181,6 +181,20 @@ def test_a_file_over_1_mb_is_refused_even_when_uploads_may_be_larger(browser, gr
     assert "The file is over 1 MB" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    "config_overrides", [{"PACE_MIN_GAP_SECONDS": 4.0, "PACE_JITTER_SECONDS": 3.0, "PACE_PER_MINUTE": 12}]
+)
+def test_the_preview_estimates_at_the_sessions_pace(browser, growth_session):
+    """11 numbers at the default pace (a 4 s gap plus up to 3 s, 12 a minute): about a minute,
+    not the 20 seconds a 2 s delay alone would give."""
+    _, session_id = growth_session
+    numbers = [f"9198765432{i:02d}" for i in range(11)]
+    html = browser.preview(session_id, "\n".join(numbers), delay=2000).get_data(as_text=True)
+    estimate = re.search(r'data-testid="bulk-estimate">([^<]*)<', html).group(1)
+    assert estimate == "about 61 seconds"  # 11 x (4 + 3/2) s
+    assert "one message every ~5.5 s" in html
+
+
 def test_preview_needs_numbers_and_a_message(browser, growth_session):
     _, session_id = growth_session
     html = browser.preview(session_id, "\n".join(NUMBERS), message="").get_data(as_text=True)

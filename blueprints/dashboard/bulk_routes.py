@@ -113,7 +113,7 @@ def bulk_preview():
             except ApiError as exc:
                 form.numbers.errors.append(exc.message)
             else:
-                estimate = bulk_estimate(len(preview["valid"]), form.delay.data)
+                estimate = bulk_estimate(chosen, len(preview["valid"]), form.delay.data)
                 confirm = BulkPreviewForm(
                     formdata=None,
                     session_id=form.session_id.data,

@@ -431,10 +431,17 @@ def contacts_preview(contacts: object) -> dict:
     }
 
 
-def bulk_estimate(count: int, delay: int) -> dict:
-    """The delay a batch would really use (the server's floor applies) and how long `count` sends take."""
+def bulk_estimate(session: WaSession, count: int, delay: int) -> dict:
+    """What a batch of `count` on `session` would wait for: the delay it would really use (the
+    server's floor applies), how often the session's pace lets one of its messages go, and how
+    long all take - the same projection its batch page then shows."""
     delay_ms = max(delay, current_app.config["BULK_MIN_DELAY_MS"])
-    return {"delay_ms": delay_ms, "seconds": max(count - 1, 0) * delay_ms / 1000}
+    floor = delay_ms / 1000
+    return {
+        "delay_ms": delay_ms,
+        "every": seconds_per_message(session, floor_seconds=floor),
+        "seconds": projected_seconds(session, count, floor_seconds=floor),
+    }
 
 
 def batches_recent(user: User, limit: int = 20) -> list[dict]:
