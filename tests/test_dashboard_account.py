@@ -9,6 +9,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.conftest import wait_for
 from tests.live import free_port
 
 PASSWORD = "correct horse battery"
@@ -30,6 +31,22 @@ def test_log_in_and_out_with_the_api_account(app, client, account):
     token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/sessions").get_data(as_text=True)).group(1)
     client.post("/logout", data={"csrf_token": token})
     assert client.get("/sessions").status_code == 302
+
+
+def test_the_account_counts_messages_as_the_statistics_do(client, account, paired_session):
+    """One sent and one failed (a number not on WhatsApp): "sent 1, failed 1" on both pages."""
+    for to in ("919876543210", "919876540000"):
+        client.post(f"/api/sessions/{paired_session}/send", json={"to": to, "message": "Hi"}, headers=account.headers)
+
+    def totals():
+        found = client.get("/api/messages/stats", headers=account.headers).get_json()["totals"]
+        return found if (found["sent"], found["failed"]) == (1, 1) else None
+
+    wait_for(totals, message="the statistics to count both messages")
+    _login(client, account.email)
+    page = client.get("/account").get_data(as_text=True)
+    assert re.search(r'data-testid="account-sent">1<', page)
+    assert re.search(r'data-testid="account-failed">1<', page)
 
 
 def test_a_wrong_password_is_explained_on_the_form(client, account):

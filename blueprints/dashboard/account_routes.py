@@ -13,11 +13,12 @@ from blueprints.dashboard.forms import (
 )
 from blueprints.dashboard.render import render
 from extensions import db, limiter
-from models import Message, WaSession
+from models import WaSession
 from services.accounts.passwords import reset_password, reset_request, reset_user
 from services.accounts.quotas import plan_quota_describe, quota_get
 from services.accounts.users import token_issue, user_authenticate, user_change_password, user_register
 from services.errors import ApiError
+from services.messaging.stats import stats_get
 from services.sessions.lifecycle import session_list
 
 
@@ -92,11 +93,6 @@ def account():
             flash("Password changed. Other browsers have been logged out.", "success")
             return redirect(url_for("dashboard.account"))
     sessions = session_list(current_user)
-    sent = db.session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(Message.user_id == current_user.id, Message.direction == "outbound")
-    )
     return render(
         "dashboard/account.html",
         form=form,
@@ -104,7 +100,7 @@ def account():
         session_count=db.session.scalar(
             select(func.count()).select_from(WaSession).where(WaSession.user_id == current_user.id)
         ),
-        messages_sent=sent,
+        totals=stats_get(current_user)["totals"],
         quota=quota_get(current_user),
         quota_text=plan_quota_describe(current_user.plan),
         public_url=current_app.config["PUBLIC_URL"],
