@@ -32,6 +32,9 @@ STATUS_RANK = {
 }
 OUTBOUND = "outbound"
 INBOUND = "inbound"
+# Failures that sending the same message again cannot mend: the number is not on WhatsApp,
+# or WhatsApp refuses the message itself.
+RETRY_CANNOT_HELP = frozenset({"NUMBER_NOT_ON_WHATSAPP", "REJECTED"})
 
 
 class Message(db.Model):
@@ -85,6 +88,15 @@ class Message(db.Model):
 
     # True only on the stand-in a test key's send answers with; such a message is never stored.
     simulated = False
+
+    @property
+    def retry_can_help(self) -> bool:
+        """A failed outgoing message whose failure another attempt may get past."""
+        return (
+            self.direction == OUTBOUND
+            and self.status == MessageStatus.FAILED
+            and self.error_code not in RETRY_CANNOT_HELP
+        )
 
     def to_dict(self) -> dict:
         return {

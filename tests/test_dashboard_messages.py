@@ -303,7 +303,7 @@ def test_retry_is_refused_in_place_unless_failed_outbound_on_a_connected_session
     assert response.status_code == 200
     assert "Only failed outgoing messages can be retried" in response.get_data(as_text=True)
 
-    failed_id = _send(client, account, paired_session, to="919876540000")["messageId"]
+    failed_id = _failed_send(client, account, paired_session)
     client.post(f"/api/sessions/{paired_session}/disconnect", headers=account.headers)
     wait_for(
         lambda: (
@@ -315,6 +315,21 @@ def test_retry_is_refused_in_place_unless_failed_outbound_on_a_connected_session
     assert "Session is disconnected; reconnect it before retrying" in html
     assert _rows(html)[0]["status"] == "failed"
     assert _message(client, account, failed_id)["status"] == "failed"
+
+
+def test_no_retry_is_offered_where_it_cannot_help(browser, client, account, paired_session):
+    """A number not on WhatsApp stays so: the row offers no Retry, and a retry is refused in place."""
+    failed_id = _send(client, account, paired_session, to="919876540000")["messageId"]
+    wait_for(lambda: _message(client, account, failed_id)["status"] == "failed", message="the send to fail")
+    html = browser.page("?status=failed")
+    assert _rows(html)[0]["id"] == failed_id
+    assert "Number not on WhatsApp" in html and f"/messages/{failed_id}/retry" not in html
+    refused = browser.retry(failed_id, **HTMX).get_data(as_text=True)
+    assert "Sending it again cannot help: Number not on WhatsApp" in refused
+    assert _message(client, account, failed_id)["status"] == "failed"
+
+    upstream_id = _failed_send(client, account, paired_session)  # WhatsApp's side: worth another try
+    assert f"/messages/{upstream_id}/retry" in browser.page("?status=failed")
 
 
 def test_a_post_without_the_csrf_token_is_rejected(browser, client, account, paired_session):

@@ -70,6 +70,12 @@ def message_retry(user: User, message_id: str) -> Message:
     message = message_get(user, message_id)
     if message.direction != OUTBOUND or message.status != MessageStatus.FAILED:
         raise _not_retryable(message)
+    if not message.retry_can_help:
+        raise Conflict(
+            f"Sending it again cannot help: {message.error or message.error_code}",
+            error="Message not retryable",
+            code="MESSAGE_NOT_RETRYABLE",
+        )
     session = message.session
     session_require_connected(session, "reconnect it before retrying")
     # A refunded message takes a new slot; one whose failure kept its slot uses it again.
