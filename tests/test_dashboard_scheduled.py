@@ -79,6 +79,14 @@ def test_a_time_in_the_past_or_too_far_ahead_is_refused_beside_the_field(client,
     assert _scheduled(client, account) == []
 
 
+def test_a_refused_number_is_explained_in_the_forms_words(client, account, paired_session):
+    user = DashboardUser(client, account)
+    data = {"to": "12", "message": "Hello", "send_at": "", "timezone": "UTC"}
+    html = user.htmx("POST", f"/sessions/{paired_session}/send", data=data).get_data(as_text=True)
+    assert "The phone number must be a phone number with country code" in html
+    assert "'to'" not in html
+
+
 def test_the_scheduled_page_lists_moves_and_cancels_messages(client, account, paired_session):
     user = DashboardUser(client, account)
     assert 'data-testid="no-scheduled"' in client.get("/scheduled").get_data(as_text=True)

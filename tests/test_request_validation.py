@@ -83,3 +83,15 @@ def test_patch_on_a_fixed_messages_route_is_405_not_a_missing_message(client, ac
         response = client.patch(path, json={"sendAt": "2030-01-01T00:00:00Z"}, headers=account.headers)
         assert response.status_code == 405, path
         assert "PATCH" not in response.headers["Allow"]
+
+
+def test_a_number_with_the_international_dialling_prefix_is_explained(client, account, paired_session):
+    response = client.post(
+        f"/api/sessions/{paired_session}/send", json={"to": "00919876543210", "message": "Hi"}, headers=account.headers
+    )
+    assert response.status_code == 400
+    body = response.get_json()
+    assert (body["code"], body["field"]) == ("INVALID_NUMBER", "to")
+    assert body["message"] == (
+        "'to' starts with 00, the prefix for dialling abroad: give the country code without it, e.g. 919876543210"
+    )

@@ -11,6 +11,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     EmailField,
+    Field,
     FloatField,
     HiddenField,
     IntegerField,
@@ -89,6 +90,13 @@ def local_send_at(moment: datetime | None, zone: str | None, fallback_zone: str)
 def send_at_error(exc: ApiError) -> str:
     """A refused `sendAt`, said about the form's time field."""
     return exc.message.replace("'sendAt'", "That time")
+
+
+def field_error(field: Field, exc: ApiError, api_name: str) -> None:
+    """Show the service's refusal beside `field`, in the words of its label, not the API's field name."""
+    label = str(field.label.text)
+    message = exc.message.replace(f"'{api_name}'", f"the {label[0].lower()}{label[1:]}", 1)
+    field.errors = [*field.errors, message[0].upper() + message[1:]]
 
 
 class SendForm(FlaskForm):

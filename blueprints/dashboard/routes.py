@@ -4,7 +4,15 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from blueprints.dashboard import bp
-from blueprints.dashboard.forms import PaceForm, PairCodeForm, SendForm, SessionForm, local_send_at, send_at_error
+from blueprints.dashboard.forms import (
+    PaceForm,
+    PairCodeForm,
+    SendForm,
+    SessionForm,
+    field_error,
+    local_send_at,
+    send_at_error,
+)
 from blueprints.dashboard.render import is_htmx, render
 from models import Message, MessageStatus, WaSession
 from models.base import as_utc, isoformat
@@ -192,8 +200,10 @@ def session_send(session_id: str):
             if exc.code == "INVALID_SEND_AT":
                 form.send_at.errors = [*form.send_at.errors, send_at_error(exc)]
             else:
-                field = form.to if exc.code in {"INVALID_NUMBER"} else form.message
-                field.errors = [*field.errors, exc.message]
+                if exc.code == "INVALID_NUMBER":
+                    field_error(form.to, exc, "to")
+                else:
+                    field_error(form.message, exc, "message")
         else:
             sent = message
             if message.status != MessageStatus.SCHEDULED:

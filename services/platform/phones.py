@@ -28,6 +28,13 @@ def phone_normalize(raw: object, field: str = "to") -> str:
             code="INVALID_NUMBER",
             details={"field": field},
         )
+    if digits.startswith("00"):  # how many countries dial abroad; WhatsApp wants the country code alone
+        raise ValidationError(
+            f"'{field}' starts with 00, the prefix for dialling abroad: give the country code without it, "
+            f"e.g. {digits[2:]}",
+            code="INVALID_NUMBER",
+            details={"field": field},
+        )
     try:
         parsed = phonenumbers.parse("+" + digits)
     except phonenumbers.NumberParseException as exc:
