@@ -194,3 +194,33 @@ def test_the_general_api_limit_is_the_plans(client, account):
     assert limited.headers["X-RateLimit-Limit"] == "100"
     assert limited.get_json()["code"] == "RATE_LIMITED"
     assert int(limited.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("to", "stored"),
+    [("+237612345678", "237612345678"), ("+966501234567", "966501234567"), ("14155551234", "14155551234")],
+)
+def test_the_documents_example_numbers_are_recipients(client, account, paired_session, runtime, to, stored):
+    """Possible numbers go, whatever a country's allocation tables say of them today."""
+    response = _send(client, account, paired_session, to=to)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["to"] == stored
+    assert [m["to"] for m in _outbox(runtime, paired_session)] == [stored]
+
+
+@pytest.mark.parametrize(
+    ("to", "why"),
+    [("+919876543", "too short"), ("+1415555123456", "too long"), ("+99912345678", "not a phone number with a valid")],
+)
+def test_an_impossible_number_says_what_is_wrong(client, account, paired_session, to, why):
+    response = _send(client, account, paired_session, to=to)
+    assert response.status_code == 400
+    assert why in response.get_json()["message"]
+
+
+def test_a_contact_cards_number_is_its_content_not_a_recipient(client, account, paired_session, runtime):
+    body = {"to": "919876543210", "contact": {"fullName": "Help desk", "phoneNumber": "+1 (800) 555-0100"}}
+    response = client.post(f"/api/sessions/{paired_session}/send", json=body, headers=account.headers)
+    assert response.status_code == 200, response.get_json()
+    [sent] = _outbox(runtime, paired_session)
+    assert sent["contact"]["phone"] == "18005550100"

@@ -25,7 +25,7 @@ from models import Message, WaSession
 from models.message import OUTBOUND
 from services.errors import NotFound, ValidationError
 from services.messaging.media import media_load
-from services.platform.phones import phone_normalize
+from services.platform.phones import card_phone, phone_normalize
 
 OUTGOING_FIELDS = frozenset(field.name for field in fields(Outgoing)) - {"media"}
 TEXT_MAX = 4096
@@ -262,7 +262,7 @@ def _location(spec: dict) -> Location:
 
 def _contact(spec: dict) -> ContactCard:
     name = _short(spec, "fullName", required=True)
-    return ContactCard(full_name=name, phone=phone_normalize(spec.get("phoneNumber"), field="contact.phoneNumber"))
+    return ContactCard(full_name=name, phone=card_phone(spec.get("phoneNumber")))
 
 
 def _poll(spec: dict) -> Poll:

@@ -43,14 +43,43 @@ def phone_normalize(raw: object, field: str = "to") -> str:
             code="INVALID_NUMBER",
             details={"field": field},
         ) from exc
-    if not phonenumbers.is_valid_number(parsed):
+    # Possible, not "valid": a country's allocation tables lag behind its operators (a new
+    # Cameroonian mobile range, a US 555 number in an example), and whether WhatsApp knows a
+    # number is the number check's to say. Length and country code are what can be wrong here.
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
+        why = {
+            phonenumbers.ValidationResult.TOO_SHORT: "too short",
+            phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "too short (a local number)",
+            phonenumbers.ValidationResult.TOO_LONG: "too long",
+            phonenumbers.ValidationResult.INVALID_LENGTH: "not of a length its country uses",
+        }.get(reason, "not a number of its country")
         raise ValidationError(
-            f"'{field}' is not a valid phone number for its country (+{parsed.country_code}); "
+            f"'{field}' is {why} for a phone number of its country (+{parsed.country_code}); "
             "include the country code, e.g. 919876543210",
             code="INVALID_NUMBER",
             details={"field": field},
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def card_phone(raw: object, field: str = "contact.phoneNumber") -> str:
+    """A contact card's number: what the card shows and WhatsApp links to, not a recipient, so
+    any number written with digits (and + - ( ) . spaces) goes, as its digits."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    digits = (
+        "".join(ch for ch in raw.strip().removeprefix("+") if ch not in ALLOWED_PUNCTUATION)
+        if isinstance(raw, str)
+        else ""
+    )
+    if not digits.isdigit() or not 3 <= len(digits) <= 20:
+        raise ValidationError(
+            f"'{field}' must be a phone number (3 to 20 digits), e.g. 919876543210",
+            code="INVALID_NUMBER",
+            details={"field": field},
+        )
+    return digits
 
 
 GROUP_ID = re.compile(r"^\d{5,25}(-\d{5,15})?@g\.us$")
