@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import Config
 from extensions import csrf, db, limiter, login_manager, migrate, queues, socketio
 from services.accounts.users import user_for_cookie
+from services.events.subscribers import subscribers_connect
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -72,6 +73,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     login_manager.login_view = "dashboard.login"
     login_manager.login_message = "Log in to see that page."
     login_manager.user_loader(user_for_cookie)
+    subscribers_connect()
 
     from blueprints import (
         auth,

@@ -126,17 +126,6 @@ class Message(db.Model):
         hidden = {"media_file", "kind"}
         return {_camel(key): value for key, value in (self.payload or {}).items() if key not in hidden}
 
-    def to_status_event(self) -> dict:
-        return {
-            "messageId": self.id,
-            "sessionId": self.session_id,
-            "batchId": self.batch_id,
-            "to": self.phone,
-            "status": self.status,
-            "error": self.error,
-            "timestamp": isoformat(self.updated_at),
-        }
-
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")

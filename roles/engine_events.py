@@ -7,9 +7,17 @@ import logging
 from engines import EngineEvent, EngineEventKind
 from extensions import db
 from models import SessionStatus, WaSession
-from models.base import isoformat, utcnow
+from models.base import utcnow
 from services.contacts.book import contacts_sync
-from services.events.socketio import event_emit
+from services.events.bus import event_publish
+from services.events.catalog import (
+    DomainEvent,
+    SessionConnected,
+    SessionDisconnected,
+    SessionQr,
+    SessionReconnecting,
+    SessionStatusChanged,
+)
 from services.governor.pace import engine_signal_pause
 from services.messaging.inbound import message_inbound
 from services.messaging.lifecycle import message_receipt
@@ -66,15 +74,18 @@ def engine_event_apply(event: EngineEvent) -> None:
     if session is None:  # deleted while the engine was still busy with it
         return
     data = event.data
-    emits: list[tuple[str, dict]] = []
+    events: list[DomainEvent] = []
     if event.kind == EngineEventKind.QR:
         session.status = SessionStatus.PENDING
         session.status_reason = None
         session.qr_code = qr_data_url(data["payload"])
         session.qr_payload = data["payload"]
         session.qr_expires_at = data["expiresAt"]
-        expires_at = isoformat(data["expiresAt"])
-        emits.append(("qr", {"sessionId": session.id, "qrCode": session.qr_code, "expiresAt": expires_at}))
+        events.append(
+            SessionQr(
+                session_id=session.id, qr_code=session.qr_code, expires_at=data["expiresAt"], qr_text=data["payload"]
+            )
+        )
     elif event.kind == EngineEventKind.CONNECTED:
         session.status = SessionStatus.CONNECTED
         session.status_reason = None
@@ -84,10 +95,10 @@ def engine_event_apply(event: EngineEvent) -> None:
         session.connected_at = utcnow()
         session.paired_at = session.paired_at or session.connected_at  # warm-up counts from here
         _clear_qr(session)
-        emits.append(("connected", {"sessionId": session.id, "phone": session.phone}))
+        events.append(SessionConnected(session_id=session.id, phone=session.phone))
     elif event.kind == EngineEventKind.RECONNECTING:
         session.status = SessionStatus.RECONNECTING
-        emits.append(("reconnecting", {"sessionId": session.id}))
+        events.append(SessionReconnecting(session_id=session.id))
     elif event.kind == EngineEventKind.DISCONNECTED:
         session.status = SessionStatus.DISCONNECTED
         session.status_reason = data.get("reason")
@@ -98,7 +109,7 @@ def engine_event_apply(event: EngineEvent) -> None:
         if data.get("loggedOut"):
             session.paired = False
             session.phone = None
-        emits.append(("disconnected", {"sessionId": session.id, "reason": session.status_reason}))
+        events.append(SessionDisconnected(session_id=session.id, reason=session.status_reason))
     elif event.kind == EngineEventKind.ERROR:
         session.status = SessionStatus.ERROR
         session.status_reason = data.get("reason")
@@ -106,7 +117,7 @@ def engine_event_apply(event: EngineEvent) -> None:
     db.session.commit()
     if data.get("signal"):  # WhatsApp's warnings about the number: its sending pauses
         engine_signal_pause(session, data["signal"], data.get("reason"))
-    emits.append(("session_status", session.to_status_dict()))
-    for name, payload in emits:
-        event_emit(session.user_id, name, payload)
+    events.append(SessionStatusChanged.of(session))
+    for domain_event in events:
+        event_publish(session.user_id, domain_event)
     log.info("session %s: %s -> %s", session.id, event.kind, session.status)

@@ -16,6 +16,7 @@ import pytest
 
 from extensions import db
 from models import WebhookDelivery
+from services.events.catalog import BulkProgress
 from services.webhooks.endpoints import webhook_deliveries_resume, webhook_delivery_attempt, webhooks_dispatch
 from tests import webhooks_support
 from tests.conftest import decode_qr, pair_session, wait_for
@@ -467,7 +468,8 @@ def test_a_bulk_send_finishing_makes_one_delivery(app, client, make_account, rec
     }
     # Progress that says "finished" again (a racing message, a reopened batch) makes no second one.
     with app.app_context():
-        assert webhooks_dispatch(account.user_id, "bulk_progress", delivery["payload"]["data"]) == []
+        finished_again = BulkProgress.model_validate(delivery["payload"]["data"])
+        assert webhooks_dispatch(account.user_id, finished_again) == []
     assert len(_deliveries(client, account, created["id"])) == 1
 
 

@@ -1,1 +1,2 @@
-"""Live events to their subscribers: Socket.IO rooms and each session's SSE stream."""
+"""Domain events: declared once (catalog), published once (bus), heard by Socket.IO, SSE
+streams, webhooks, stats and bulk progress (subscribers)."""

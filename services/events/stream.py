@@ -1,7 +1,7 @@
 """Each session's recent live events, kept in a Redis stream for Server-Sent Events clients.
 
-Every event a session's owner is told about over Socket.IO is also appended to the
-session's stream (`wagate:stream:<sessionId>`), trimmed to the last STREAM_RETENTION_SECONDS.
+Every event declared `streamed` (services/events/catalog.py) is appended to its session's
+stream (`wagate:stream:<sessionId>`), trimmed to the last STREAM_RETENTION_SECONDS.
 Stream entry ids ("1732350000123-0") are the SSE event ids, so a client that reconnects
 with `Last-Event-ID` gets exactly what it missed, from any web process.
 """
@@ -18,24 +18,11 @@ from flask import current_app
 
 from extensions import queues
 from services.errors import ValidationError
+from services.events.catalog import EVENTS, DomainEvent
 
 STREAM_KEY = "wagate:stream:{}"
-# The Socket.IO events that belong to one session, and so to its stream.
-STREAMED = frozenset(
-    {
-        "qr",
-        "connected",
-        "disconnected",
-        "reconnecting",
-        "message",
-        "message_status",
-        "message_reaction",
-        "poll_vote",
-        "presence_update",
-        "session_paused",
-        "session_resumed",
-    }
-)
+# The names of the events a stream carries (its `event:` lines).
+STREAMED = frozenset(event.name for event in EVENTS if event.streamed)
 EVENT_ID = re.compile(r"^\d{1,15}-\d{1,10}$")
 
 
@@ -49,16 +36,16 @@ class StreamEvent:
         return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n"
 
 
-def stream_append(event: str, payload: dict) -> None:
-    """Keep `event` in its session's stream (events without a session are not streamed)."""
-    session_id = payload.get("sessionId")
-    if event not in STREAMED or not session_id:
+def stream_on_event(user_id: str, event: DomainEvent) -> None:
+    """Keep a streamed event in its session's stream."""
+    if not event.streamed:
         return
     retention = current_app.config["STREAM_RETENTION_SECONDS"]
     oldest = f"{int((time.time() - retention) * 1000)}-0"
-    key = STREAM_KEY.format(session_id)
+    key = STREAM_KEY.format(event.session_id)
+    data = json.dumps(event.to_payload(), separators=(",", ":"))
     with queues.connection.pipeline(transaction=False) as pipe:
-        pipe.xadd(key, {"event": event, "data": json.dumps(payload, separators=(",", ":"))}, minid=oldest)
+        pipe.xadd(key, {"event": event.name, "data": data}, minid=oldest)
         pipe.expire(key, int(retention) + 60)
         pipe.execute()
 

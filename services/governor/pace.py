@@ -25,7 +25,8 @@ from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat, utcnow
 from models.message import INBOUND, OUTBOUND
 from services.errors import Conflict
-from services.events.socketio import event_emit
+from services.events.bus import event_publish
+from services.events.catalog import SessionPaused, SessionResumed
 from services.governor.queue import PACE_FIELDS, Pace, SendQueue, field_camel, pace_changes, pace_from
 from services.hosts.calls import engine_enqueue
 from services.sessions.lifecycle import session_get
@@ -158,10 +159,8 @@ def session_pause(session: WaSession, reason: str) -> bool:
     session.paused_at, session.paused_reason = utcnow(), reason[:500]
     db.session.commit()
     log.warning("session %s paused: %s", session.id, reason)
-    event_emit(
-        session.user_id,
-        "session_paused",
-        {"sessionId": session.id, "reason": session.paused_reason, "pausedAt": isoformat(session.paused_at)},
+    event_publish(
+        session.user_id, SessionPaused(session_id=session.id, reason=session.paused_reason, paused_at=session.paused_at)
     )
     return True
 
@@ -173,7 +172,7 @@ def session_resume(user: User, session_id: str) -> dict:
     session.paused_at = session.paused_reason = None
     db.session.commit()
     send_queue(session.id).outcomes_clear()  # a fresh start: old failures do not pause it again
-    event_emit(session.user_id, "session_resumed", {"sessionId": session.id})
+    event_publish(session.user_id, SessionResumed(session_id=session.id))
     _nudge(session)
     return pace_view(session)
 

@@ -22,7 +22,8 @@ from models import BulkBatch, Message, MessageStatus, User, WaSession
 from models.base import as_utc, utcnow
 from services.accounts.quotas import quota_refund, quota_reserve
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
-from services.events.socketio import event_emit
+from services.events.bus import event_publish
+from services.events.catalog import BulkProgress
 from services.governor.pace import projected_seconds, seconds_per_message
 from services.hosts.calls import message_enqueue
 from services.messaging.scheduling import send_at_parse
@@ -309,10 +310,8 @@ def batch_progress(batch_id: str) -> None:
         db.session.commit()
         if finished:
             stats_refresh_soon(batch.user_id)
-    event_emit(
-        batch.user_id,
-        "bulk_progress",
-        {"batchId": batch.id, "sessionId": batch.session_id, "status": batch.status, **counts},
+    event_publish(
+        batch.user_id, BulkProgress(batch_id=batch.id, session_id=batch.session_id, status=batch.status, **counts)
     )
 
 

@@ -14,11 +14,11 @@ from engines.outgoing import KINDS
 from extensions import db
 from jobs import engine as engine_jobs
 from models import Message, MessageStatus, User, WaSession
-from models.base import isoformat
 from models.message import INBOUND
 from services.contacts.book import contact_seen
 from services.errors import NotFound, ValidationError
-from services.events.socketio import event_emit
+from services.events.bus import event_publish
+from services.events.catalog import MessageReaction, MessageReceived, PollVote
 from services.hosts.calls import engine_enqueue
 from services.messaging.media import file_name_safe
 from services.messaging.outgoing import media_root, outgoing_parse
@@ -79,18 +79,17 @@ def message_inbound(
     session.messages_received += 1
     contact_seen(session, sender, push_name=details.get("pushName"), at=at)
     db.session.commit()
-    event_emit(
+    event_publish(
         session.user_id,
-        "message",
-        {
-            "messageId": message.id,
-            "sessionId": session_id,
-            "from": sender,
-            "message": message.body,
-            "type": message.type,
-            **({"content": message.payload_public()} if message.payload else {}),
-            "timestamp": isoformat(at),
-        },
+        MessageReceived(
+            message_id=message.id,
+            session_id=session_id,
+            sender=sender,
+            message=message.body,
+            type=message.type,
+            content=message.payload_public() if message.payload else None,
+            timestamp=at,
+        ),
     )
     stats_refresh_soon(session.user_id)
     return message
@@ -125,17 +124,11 @@ def _reaction_record(session: WaSession, sender: str, reaction: dict, at: dateti
         return
     emoji = reaction.get("emoji") or ""
     reactions = _payload_entry_set(target, "reactions", sender, emoji)
-    event_emit(
+    event_publish(
         session.user_id,
-        "message_reaction",
-        {
-            "messageId": target.id,
-            "sessionId": session.id,
-            "from": sender,
-            "emoji": emoji,
-            "reactions": reactions,
-            "timestamp": isoformat(at),
-        },
+        MessageReaction(
+            message_id=target.id, session_id=session.id, sender=sender, emoji=emoji, reactions=reactions, timestamp=at
+        ),
     )
 
 
@@ -155,17 +148,16 @@ def _poll_vote_record(session: WaSession, voter: str, vote: dict, at: datetime) 
     chosen += [by_hash[digest] for digest in vote.get("optionHashes") or [] if digest in by_hash]
     chosen = list(dict.fromkeys(chosen))
     votes = _payload_entry_set(target, "votes", voter, chosen)
-    event_emit(
+    event_publish(
         session.user_id,
-        "poll_vote",
-        {
-            "messageId": target.id,
-            "sessionId": session.id,
-            "from": voter,
-            "options": chosen,
-            "results": poll_results(options, votes),
-            "timestamp": isoformat(at),
-        },
+        PollVote(
+            message_id=target.id,
+            session_id=session.id,
+            sender=voter,
+            options=chosen,
+            results=poll_results(options, votes),
+            timestamp=at,
+        ),
     )
 
 

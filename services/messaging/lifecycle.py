@@ -11,7 +11,8 @@ from models import Message, MessageStatus, User, WaSession
 from models.message import OUTBOUND, STATUS_RANK
 from services.accounts.quotas import quota_refund, quota_refunds, quota_reserve
 from services.errors import Conflict
-from services.events.socketio import event_emit
+from services.events.bus import event_publish
+from services.events.catalog import MessageStatusChanged
 from services.hosts.calls import message_enqueue
 from services.messaging.bulk import batch_count_settled, batch_progress, batch_recount
 from services.messaging.history import message_get
@@ -52,7 +53,7 @@ def message_status_set(
     message.status = status
     setattr(message, STATUS_TIMESTAMP[status], at)
     db.session.commit()
-    event_emit(message.user_id, "message_status", message.to_status_event())
+    event_publish(message.user_id, MessageStatusChanged.of(message))
     stats_refresh_soon(message.user_id)
     if settled and message.batch_id:
         batch_progress(message.batch_id)
@@ -102,7 +103,7 @@ def message_retry(user: User, message_id: str) -> Message:
     db.session.commit()
     db.session.refresh(message)
     message_enqueue(message, session)
-    event_emit(message.user_id, "message_status", message.to_status_event())
+    event_publish(message.user_id, MessageStatusChanged.of(message))
     stats_refresh_soon(message.user_id)
     if message.batch_id:
         batch_recount(message.batch_id)

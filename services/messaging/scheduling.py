@@ -10,7 +10,8 @@ from extensions import db
 from models import Message, MessageStatus, User, WaSession
 from services.accounts.quotas import quota_refund
 from services.errors import Conflict, ValidationError
-from services.events.socketio import event_emit
+from services.events.bus import event_publish
+from services.events.catalog import MessageStatusChanged
 from services.governor.pace import send_queue
 from services.hosts.calls import message_enqueue
 from services.messaging.history import message_get
@@ -106,5 +107,5 @@ def scheduled_cancel(user: User, message_id: str) -> Message:
     quota_refund(message)
     db.session.commit()
     send_queue(message.session_id).forget(message.id)
-    event_emit(message.user_id, "message_status", message.to_status_event())
+    event_publish(message.user_id, MessageStatusChanged.of(message))
     return message

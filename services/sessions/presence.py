@@ -13,9 +13,10 @@ from engines.base import PRESENCE_CHAT_STATES, PRESENCE_SEEN, PRESENCE_STATES
 from extensions import db
 from jobs import engine as engine_jobs
 from models import User, WaSession
-from models.base import isoformat, utcnow
+from models.base import utcnow
 from services.errors import ValidationError
-from services.events.socketio import event_emit
+from services.events.bus import event_publish
+from services.events.catalog import PresenceUpdate
 from services.hosts.calls import engine_call, engine_enqueue
 from services.platform.phones import is_group_id, phone_normalize, recipient_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
@@ -64,13 +65,15 @@ def presence_seen(session_id: str, data: dict) -> None:
     session = db.session.get(WaSession, session_id)
     if session is None or data.get("state") not in PRESENCE_SEEN:
         return
-    payload = {"sessionId": session.id, "from": data["from"], "state": data["state"]}
-    if data.get("chat"):
-        payload["chat"] = data["chat"]
-    if data.get("lastSeen"):
-        payload["lastSeen"] = isoformat(data["lastSeen"])
-    payload["timestamp"] = isoformat(utcnow())
-    event_emit(session.user_id, "presence_update", payload)
+    event = PresenceUpdate(
+        session_id=session.id,
+        sender=data["from"],
+        state=data["state"],
+        chat=data.get("chat") or None,
+        last_seen=data.get("lastSeen") or None,
+        timestamp=utcnow(),
+    )
+    event_publish(session.user_id, event)
 
 
 def simulate_presence(user: User, session_id: str, *, sender: object, state: object, chat: object = None) -> None:

@@ -1,11 +1,11 @@
 """Webhooks: endpoints that receive an account's events as signed HTTP POSTs, retried on a ladder.
 
-An event (services/realtime.py) becomes one delivery row per enabled endpoint that wants
-it, committed before its job is enqueued with ids only. A delivery's body is fixed when
-the row is made, so every attempt, retry and manual redelivery sends the same bytes under
-the same delivery id; only the signature's timestamp is new. An attempt first claims its
-number with a conditional update, so a scheduled retry and a manual redelivery (or a
-resumed copy of a job) racing each other send it once.
+A domain event declared with a webhook name (services/events/catalog.py) becomes one
+delivery row per enabled endpoint that wants it, committed before its job is enqueued with
+ids only. A delivery's body is fixed when the row is made, so every attempt, retry and manual
+redelivery sends the same bytes under the same delivery id; only the signature's timestamp
+is new. An attempt first claims its number with a conditional update, so a scheduled retry
+and a manual redelivery (or a resumed copy of a job) racing each other send it once.
 """
 
 from __future__ import annotations
@@ -27,42 +27,24 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db, queues
-from models import User, WaSession, Webhook, WebhookAttempt, WebhookDelivery
+from models import User, Webhook, WebhookAttempt, WebhookDelivery
 from models.base import as_utc, isoformat, new_id, utcnow
 from models.webhook import SECRET_PREFIX, DeliveryStatus
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
+from services.events import catalog
 from services.platform.paging import page_number
 from services.platform.urls import url_check, url_target
 from services.sessions.lifecycle import session_get
 
 log = logging.getLogger(__name__)
 
-EVENTS = (
-    "message.received",
-    "message.status",
-    "session.connected",
-    "session.disconnected",
-    "session.qr",
-    "bulk.finished",
-    "session.paused",
-    "presence.update",
-)
+# What endpoints can subscribe to: the events declared with a webhook name.
+EVENTS = tuple(event.webhook for event in catalog.EVENTS if event.webhook)
 # What a new endpoint gets when it names no events: all but presence, which is chatty (every
 # time a contact types) and asked for by name.
 DEFAULT_EVENTS = tuple(event for event in EVENTS if event != "presence.update")
 # What "send test event" sends, whatever the endpoint's filter; its body says "test": true.
 TEST_EVENT = "webhook.test"
-# The live (Socket.IO) event each webhook event is made from.
-SOCKET_EVENTS = {
-    "message": "message.received",
-    "message_status": "message.status",
-    "connected": "session.connected",
-    "disconnected": "session.disconnected",
-    "qr": "session.qr",
-    "bulk_progress": "bulk.finished",
-    "presence_update": "presence.update",
-    "session_paused": "session.paused",
-}
 MAX_WEBHOOKS = 20
 DELIVER_JOB = "jobs.webhooks.webhook_deliver"
 USER_AGENT = "wagate-webhooks/1.0"
@@ -257,39 +239,38 @@ def webhook_redeliver(webhook: Webhook, delivery_id: str) -> WebhookDelivery:
 # Events in: one delivery per endpoint that wants the event.
 
 
-def webhooks_on_event(user_id: str, socket_event: str, payload: dict) -> None:
-    """Fan a live event out to the user's endpoints. Never raises: the event itself has happened."""
+def webhooks_on_event(user_id: str, event: catalog.DomainEvent) -> None:
+    """Fan an event out to the user's endpoints. Never raises: the event itself has happened."""
     try:
-        webhooks_dispatch(user_id, socket_event, payload)
+        webhooks_dispatch(user_id, event)
     except Exception:
         db.session.rollback()
-        log.exception("webhook deliveries for %s of user %s could not be made", socket_event, user_id)
+        log.exception("webhook deliveries for %s of user %s could not be made", event.name, user_id)
 
 
-def webhooks_dispatch(user_id: str, socket_event: str, payload: dict) -> list[str]:
+def webhooks_dispatch(user_id: str, event: catalog.DomainEvent) -> list[str]:
     """Store and enqueue a delivery for each enabled endpoint of the user that wants this event.
 
-    Runs for every live event, the receipts of big batches included: when no endpoint wants
-    it, that costs one indexed query.
+    Runs for every event with a webhook, the receipts of big batches included: when no
+    endpoint wants it, that costs one indexed query.
     """
-    event = SOCKET_EVENTS.get(socket_event)
-    if event is None or (event == "bulk.finished" and payload.get("status") != "finished"):
+    data = event.webhook_data()
+    if data is None:
         return []
-    session_id = payload.get("sessionId")
+    name, session_id = event.webhook, event.session_id
     endpoints = db.session.execute(
         select(Webhook.id, Webhook.session_id, Webhook.events).where(
             Webhook.user_id == user_id, Webhook.enabled.is_(True)
         )
     ).all()
-    webhook_ids = [id_ for id_, only, events in endpoints if event in events and only in (None, session_id)]
+    webhook_ids = [id_ for id_, only, events in endpoints if name in events and only in (None, session_id)]
     if not webhook_ids:
         return []
-    data = _event_data(event, payload)
     deliveries = [
-        _delivery_new(webhook_id, user_id, event, session_id, data, delivery_id=_fixed_id(event, webhook_id, data))
+        _delivery_new(webhook_id, user_id, name, session_id, data, delivery_id=_fixed_id(name, webhook_id, data))
         for webhook_id in webhook_ids
     ]
-    if event == "bulk.finished":
+    if name == "bulk.finished":
         # A batch finishes once, however often its progress says so (a retried message can reopen it).
         ids = [delivery.id for delivery in deliveries]
         made = set(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.id.in_(ids))))
@@ -311,14 +292,6 @@ def _fixed_id(event: str, webhook_id: str, data: dict) -> str | None:
     if event != "bulk.finished":
         return None
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"wagate:bulk.finished:{webhook_id}:{data['batchId']}"))
-
-
-def _event_data(event: str, payload: dict) -> dict:
-    if event == "session.qr":
-        # The live event carries a PNG data URL; receivers get the text the QR encodes (far smaller).
-        qr = db.session.scalar(select(WaSession.qr_payload).where(WaSession.id == payload["sessionId"]))
-        return {"sessionId": payload["sessionId"], "qr": qr, "expiresAt": payload.get("expiresAt")}
-    return dict(payload)
 
 
 def _delivery_new(
