@@ -129,3 +129,26 @@ def test_a_new_event_reaches_socketio_sse_and_webhooks_through_one_publish(app, 
     assert (body["event"], body["sessionId"], body["data"]) == ("shelf.restocked", session_id, wire)
     deliveries = client.get(f"/api/webhooks/{webhook_id}/deliveries", headers=account.headers).get_json()
     assert [d["event"] for d in deliveries["deliveries"]] == ["shelf.restocked"]
+
+
+def test_the_owner_hears_a_message_status_before_the_batch_progress_it_moves(app, client, growth_session):
+    account, session_id = growth_session
+    socket = socketio.test_client(app, flask_test_client=client, auth={"token": account.token})
+    socket.get_received()
+    batch = client.post(
+        "/api/whatsapp/bulk-send",
+        json={"contacts": ["919876543210"], "message": "Sale!", "delay": 0},
+        headers=account.headers,
+    ).get_json()
+    packets: list[dict] = []
+    wait_for(
+        lambda: (
+            packets.extend(socket.get_received())
+            or any(p["name"] == "bulk_progress" and p["args"][0]["status"] == "finished" for p in packets)
+        ),
+        message="the finished batch",
+    )
+    names = [p["name"] for p in packets if p["name"] in {"message_status", "bulk_progress"}]
+    first_status = next(p["args"][0] for p in packets if p["name"] == "message_status")
+    assert (first_status["batchId"], first_status["status"]) == (batch["batchId"], "sent")
+    assert names.index("message_status") < names.index("bulk_progress")

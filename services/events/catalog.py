@@ -80,9 +80,11 @@ class MessageStatusChanged(DomainEvent):
     status: str
     error: str | None
     timestamp: Timestamp | None
+    # It left the queue just now (sent or failed): its bulk batch, if any, moves on.
+    settled: bool = Field(default=False, exclude=True)
 
     @classmethod
-    def of(cls, message: Message) -> MessageStatusChanged:
+    def of(cls, message: Message, *, settled: bool = False) -> MessageStatusChanged:
         return cls(
             message_id=message.id,
             session_id=message.session_id,
@@ -91,6 +93,7 @@ class MessageStatusChanged(DomainEvent):
             status=message.status,
             error=message.error,
             timestamp=message.updated_at,
+            settled=settled,
         )
 
 

@@ -23,12 +23,11 @@ from models.base import as_utc, utcnow
 from services.accounts.quotas import quota_refund, quota_reserve
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.events.bus import event_publish
-from services.events.catalog import BulkProgress
+from services.events.catalog import BulkProgress, MessageStatusChanged
 from services.governor.pace import projected_seconds, seconds_per_message
 from services.hosts.calls import message_enqueue
 from services.messaging.scheduling import send_at_parse
 from services.messaging.sending import message_simulated, new_wa_id, session_require_not_overloaded, text_check
-from services.messaging.stats import stats_refresh_soon
 from services.platform.phones import phone_normalize
 from services.platform.waiting import wait_until
 from services.sessions.lifecycle import session_require_connected
@@ -308,11 +307,20 @@ def batch_progress(batch_id: str) -> None:
         batch.status = "finished" if finished else "running"
         batch.finished_at = utcnow() if finished else None
         db.session.commit()
-        if finished:
-            stats_refresh_soon(batch.user_id)
     event_publish(
         batch.user_id, BulkProgress(batch_id=batch.id, session_id=batch.session_id, status=batch.status, **counts)
     )
+
+
+def batch_on_message_status(user_id: str, event: MessageStatusChanged) -> None:
+    """A subscriber: one of a batch's messages left the queue (its progress moves on) or was
+    put back in it (the batch is recounted)."""
+    if event.batch_id is None:
+        return
+    if event.status == MessageStatus.QUEUED:
+        batch_recount(event.batch_id)
+    elif event.settled:
+        batch_progress(event.batch_id)
 
 
 def batch_report(batch: BulkBatch) -> dict:

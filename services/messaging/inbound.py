@@ -23,7 +23,6 @@ from services.hosts.calls import engine_enqueue
 from services.messaging.media import file_name_safe
 from services.messaging.outgoing import media_root, outgoing_parse
 from services.messaging.sending import text_check
-from services.messaging.stats import stats_refresh_soon
 from services.platform.phones import phone_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
 
@@ -91,7 +90,6 @@ def message_inbound(
             timestamp=at,
         ),
     )
-    stats_refresh_soon(session.user_id)
     return message
 
 

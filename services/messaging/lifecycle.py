@@ -14,9 +14,8 @@ from services.errors import Conflict
 from services.events.bus import event_publish
 from services.events.catalog import MessageStatusChanged
 from services.hosts.calls import message_enqueue
-from services.messaging.bulk import batch_count_settled, batch_progress, batch_recount
+from services.messaging.bulk import batch_count_settled
 from services.messaging.history import message_get
-from services.messaging.stats import stats_refresh_soon
 from services.sessions.lifecycle import session_require_connected
 
 FINAL_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED}
@@ -32,7 +31,8 @@ STATUS_TIMESTAMP = {
 def message_status_set(
     message: Message, status: str, *, at: datetime, error_code: str | None = None, error: str | None = None
 ) -> bool:
-    """Move a message along its lifecycle (never backwards), stamp it, tell its owner."""
+    """Move a message along its lifecycle (never backwards), stamp it, tell its owner (and so
+    its stats and its bulk batch: services/events/subscribers.py)."""
     if status == MessageStatus.FAILED:
         if message.status != MessageStatus.QUEUED:
             return False
@@ -48,15 +48,12 @@ def message_status_set(
             .where(WaSession.id == message.session_id)
             .values(messages_sent=WaSession.messages_sent + 1)
         )
-    if settled and message.batch_id:
+    if settled and message.batch_id:  # counted in the same transaction as the status itself
         batch_count_settled(message.batch_id, failed=status == MessageStatus.FAILED)
     message.status = status
     setattr(message, STATUS_TIMESTAMP[status], at)
     db.session.commit()
-    event_publish(message.user_id, MessageStatusChanged.of(message))
-    stats_refresh_soon(message.user_id)
-    if settled and message.batch_id:
-        batch_progress(message.batch_id)
+    event_publish(message.user_id, MessageStatusChanged.of(message, settled=settled))
     return True
 
 
@@ -103,10 +100,7 @@ def message_retry(user: User, message_id: str) -> Message:
     db.session.commit()
     db.session.refresh(message)
     message_enqueue(message, session)
-    event_publish(message.user_id, MessageStatusChanged.of(message))
-    stats_refresh_soon(message.user_id)
-    if message.batch_id:
-        batch_recount(message.batch_id)
+    event_publish(message.user_id, MessageStatusChanged.of(message))  # queued again: its batch is recounted
     return message
 
 

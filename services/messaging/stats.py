@@ -12,6 +12,7 @@ from extensions import db, queues
 from models import DailyStat, Message, User
 from models.base import as_utc
 from models.message import INBOUND
+from services.events.catalog import DomainEvent
 
 COUNTERS = ("sent", "delivered", "read", "failed", "received")
 CHART_DAYS = 7
@@ -29,6 +30,11 @@ def stats_refresh_soon(user_id: str) -> None:
     delay = current_app.config["STATS_DEBOUNCE_SECONDS"]
     if queues.connection.set(PENDING_KEY.format(user_id), 1, nx=True, ex=max(1, int(delay) + 1)):
         queues.queue().enqueue_in(timedelta(seconds=delay), AGGREGATE_JOB, user_id, result_ttl=60)
+
+
+def stats_on_event(user_id: str, event: DomainEvent) -> None:
+    """A subscriber: a message came in or changed status, so its owner's counters change."""
+    stats_refresh_soon(user_id)
 
 
 def stats_schedule_periodic() -> None:
