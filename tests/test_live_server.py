@@ -76,8 +76,27 @@ def test_a_socketio_client_sees_qr_then_connected_for_its_own_sessions_only(live
         other.disconnect()
 
 
-def test_a_socketio_client_without_a_token_is_refused(live):
+def test_a_socketio_client_with_a_forged_token_is_refused(live):
     client = socketio.Client()
     with pytest.raises(socketio.exceptions.ConnectionError):
-        client.connect(live, wait_timeout=10)
+        client.connect(live, auth={"token": "forged"}, wait_timeout=10)
     assert not client.connected
+
+
+def test_the_documented_socketio_snippet_connects_from_loopback_without_credentials(live):
+    """WAMessenger's example: io(url, {transports: ['websocket']}), no token; then a legacy
+    script's /api/whatsapp/init. It hears the legacy default session's qr and connected."""
+    seen: list[tuple[str, dict]] = []
+    client = socketio.Client()
+    for name in ("qr", "connected"):
+        client.on(name, lambda data, name=name: seen.append((name, data)))
+    client.connect(live, transports=["websocket"], wait_timeout=10)
+    try:
+        session_id = requests.post(f"{live}/api/whatsapp/init", timeout=10).json()["sessionId"]
+        qr_event = wait_for(lambda: next((d for n, d in seen if n == "qr"), None), message="qr event")
+        assert qr_event["sessionId"] == session_id and qr_event["qrCode"].startswith("data:image/png;base64,")
+        requests.post(decode_qr(qr_event["qrCode"]), json={"phone": "919876543210"}, timeout=10)
+        connected = wait_for(lambda: next((d for n, d in seen if n == "connected"), None), message="connected")
+        assert connected == {"sessionId": session_id, "phone": "919876543210"}
+    finally:
+        client.disconnect()

@@ -1,5 +1,6 @@
 from urllib.parse import urlsplit
 
+import pytest
 from flask_socketio import SocketIOTestClient
 
 from extensions import socketio
@@ -16,9 +17,31 @@ def _names(received: list[dict]) -> list[str]:
     return [packet["name"] for packet in received]
 
 
+@pytest.mark.parametrize("config_overrides", [{"TRUSTED_NETWORKS": []}])
 def test_unauthenticated_or_forged_connections_are_refused(app, client):
     assert not _socket(app, client, None).is_connected()
     assert not _socket(app, client, "not-a-jwt").is_connected()
+
+
+def test_a_legacy_script_on_a_trusted_network_hears_only_the_default_sessions_events(app, client, account):
+    """The WAMessenger example connects without credentials: from loopback it hears the legacy
+    default session (made by /api/whatsapp/init) and nobody else's."""
+    legacy = _socket(app, client, None)
+    assert legacy.is_connected()
+    client.post("/api/sessions", json={"name": "Someone else's"}, headers=account.headers)
+    default_id = client.post("/api/whatsapp/init").get_json()["sessionId"]
+    received: list[dict] = []
+
+    def saw(name: str) -> bool:
+        received.extend(legacy.get_received())
+        return name in _names(received)
+
+    wait_for(lambda: saw("qr"), message="the default session's qr event")
+    qr_event = next(p["args"][0] for p in received if p["name"] == "qr")
+    assert qr_event["sessionId"] == default_id
+    client.post(urlsplit(decode_qr(qr_event["qrCode"])).path)
+    wait_for(lambda: saw("connected"), message="the default session's connected event")
+    assert {p["args"][0]["sessionId"] for p in received} == {default_id}
 
 
 def test_the_owner_sees_qr_then_connected_and_nobody_else_sees_anything(app, client, make_account):

@@ -4,9 +4,10 @@ from flask_socketio import ConnectionRefusedError, join_room
 
 from extensions import socketio
 from services.accounts.api_keys import api_key_user
+from services.accounts.legacy import request_is_trusted
 from services.accounts.users import token_user
 from services.errors import Unauthorized
-from services.events.socketio import user_room
+from services.events.socketio import LEGACY_ROOM, user_room
 
 
 def _user_for(auth: dict):
@@ -24,13 +25,17 @@ def _user_for(auth: dict):
 
 
 def connect(auth=None):
-    """Accept only clients with a valid token, API key or dashboard login; each joins its own user's room only."""
+    """Accept clients with a valid token, API key or dashboard login, each to its own user's room only;
+    and, from a trusted network without credentials, legacy scripts to the legacy session's events."""
     auth = auth if isinstance(auth, dict) else {}
     if not auth.get("token") and request.args.get("token"):
         auth = {**auth, "token": request.args["token"]}
     if not auth.get("token") and not auth.get("apiKey"):
         if current_user.is_authenticated:  # the dashboard: its login cookie
             join_room(user_room(current_user.id))
+            return
+        if request_is_trusted(request.remote_addr):  # a legacy script, as the legacy API trusts it
+            join_room(LEGACY_ROOM)
             return
         raise ConnectionRefusedError("Authentication required: connect with auth={'token': <JWT>} or {'apiKey': <key>}")
     try:

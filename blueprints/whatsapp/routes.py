@@ -14,7 +14,7 @@ from blueprints.common import (
 )
 from blueprints.whatsapp import bp
 from models.base import isoformat
-from services.accounts.legacy import legacy_owner, request_is_trusted
+from services.accounts.legacy import legacy_owner, legacy_session, request_is_trusted
 from services.errors import NotFound, Unauthorized
 from services.messaging import bulk
 from services.messaging.sending import message_send, message_wait
@@ -44,7 +44,7 @@ def legacy_auth(view):
 
 def _session(*, required: bool = True):
     """The caller's default session (if its API key may use it)."""
-    session = bulk.legacy_session(g.user)
+    session = legacy_session(g.user)
     if session is not None:
         session_allowed(session.id)
     elif required:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
-from models import User
+from models import User, WaSession
 from services.accounts.users import TOP_PLAN, password_hasher
 from services.errors import Unauthorized
 
@@ -21,6 +21,17 @@ def request_is_trusted(remote_addr: str | None) -> bool:
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(net, strict=False) for net in current_app.config["TRUSTED_NETWORKS"])
+
+
+def legacy_owner_id() -> str | None:
+    """The legacy owner's id, once the account exists (it never changes, so it is kept)."""
+    known = current_app.extensions.get("wagate.legacy_owner_id")
+    if known is None:
+        email = current_app.config["LEGACY_OWNER_EMAIL"].lower()
+        known = db.session.scalar(select(User.id).where(User.email == email))
+        if known is not None:
+            current_app.extensions["wagate.legacy_owner_id"] = known
+    return known
 
 
 def legacy_owner() -> User:
@@ -48,3 +59,10 @@ def legacy_owner() -> User:
         db.session.rollback()
         user = db.session.scalar(select(User).where(User.email == email))
     return user
+
+
+def legacy_session(user: User) -> WaSession | None:
+    """The single session of the legacy API: the user's oldest."""
+    return db.session.scalar(
+        select(WaSession).where(WaSession.user_id == user.id).order_by(WaSession.created_at).limit(1)
+    )

@@ -368,13 +368,6 @@ def batch_expected_seconds(batch: BulkBatch) -> float:
     return max(valid - 1, 0) * batch.delay_ms / 1000
 
 
-def legacy_session(user: User) -> WaSession | None:
-    """The single session of the legacy API: the user's oldest."""
-    return db.session.scalar(
-        select(WaSession).where(WaSession.user_id == user.id).order_by(WaSession.created_at).limit(1)
-    )
-
-
 # The dashboard's bulk send: contact lists from pasted text or a CSV file, a preview of
 # who a batch would reach, and the batches' progress.
 
