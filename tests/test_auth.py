@@ -129,6 +129,19 @@ def test_auth_routes_allow_five_attempts_per_window_then_429(client):
     assert int(blocked.headers["X-RateLimit-Reset"]) > time.time()
 
 
+def test_only_a_refusal_to_come_back_later_carries_retry_after(client, account):
+    answers = {
+        "200": client.get("/api/sessions", headers=account.headers),
+        "400": client.post("/api/sessions", data="{", headers=account.headers),
+        "401": client.get("/api/sessions"),
+        "401 login": client.post("/api/login", json={"email": account.email, "password": "not the password"}),
+    }
+    for name, answer in answers.items():
+        assert answer.status_code == int(name[:3]), name
+        assert "X-RateLimit-Limit" in answer.headers, name  # a rate-limited route all the same
+        assert "Retry-After" not in answer.headers, name
+
+
 @pytest.mark.parametrize("config_overrides", [{"FIRST_USER_IS_ADMIN": True, "DEFAULT_PLAN": "starter"}])
 def test_first_account_of_a_self_hosted_server_is_an_enterprise_admin(client, make_account):
     first, second = make_account(), make_account()

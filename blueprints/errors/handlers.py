@@ -26,6 +26,8 @@ HTTP_CODES = {
     429: ("Too many requests", "RATE_LIMITED"),
     500: ("Internal server error", "INTERNAL_ERROR"),
 }
+# The answers that tell the client when to come back.
+RETRY_STATUSES = {429, 503}
 
 
 def _wants_json() -> bool:
@@ -72,6 +74,10 @@ def register(app: Flask) -> None:
     def apply_final_headers(response):
         for name, value in g.get("final_headers", {}).items():
             response.headers[name] = value
+        # Flask-Limiter stamps Retry-After on every limited answer; it means "wait, then try
+        # again", which only a refusal for being too many (429) or unavailable (503) asks for.
+        if response.status_code not in RETRY_STATUSES:
+            response.headers.pop("Retry-After", None)
         return response
 
     # After-request functions run last-registered first; this one must run after
