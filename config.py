@@ -132,6 +132,8 @@ class Config:
     STATS_INTERVAL_SECONDS = env_float("STATS_INTERVAL_SECONDS", 300.0)
     # Overrides every plan's general API limit when set (plans carry their own by default).
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "")
+    # Polling a session's status has its own limit per session, in place of the plan's.
+    STATUS_RATE_LIMIT = os.environ.get("STATUS_RATE_LIMIT", "60 per minute")
 
     # Legacy /api/whatsapp/* scripts send no credentials: requests from these networks act
     # as the legacy owner account.

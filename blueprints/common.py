@@ -176,13 +176,39 @@ def _rate_limit_value() -> str:
 api_rate_limit = limiter.limit(_rate_limit_value, key_func=_rate_limit_identity, scope="api")
 
 
+def _status_poll_key() -> str:
+    """A user's polls of one session count together; unidentified callers' all together."""
+    identity = _rate_limit_identity()
+    if identity.startswith("user:"):
+        return f"{identity}:{(request.view_args or {}).get('session_id', '')}"
+    return identity
+
+
+# Waiting for a scan means polling the session's status (the WAMessenger clients'
+# waitForConnection asks every 2 s for 2 minutes): such polls have their own budget per
+# session, in place of the plan's, so waiting leaves the plan's requests for the work.
+status_poll_rate_limit = limiter.limit(
+    lambda: current_app.config["STATUS_RATE_LIMIT"], key_func=_status_poll_key, scope="status"
+)
+
+
 def _auth_rate_limit() -> str:
     return current_app.config["AUTH_RATE_LIMIT"]
 
 
+def login_succeeded() -> None:
+    """Mark this request's login attempt as a success: it costs nothing of the guessing budget."""
+    g.login_succeeded = True
+
+
+def _login_failed(response) -> bool:
+    return not g.get("login_succeeded", False)
+
+
 # Per client address. Password guesses share one budget, whether they come to the API's
-# login or the dashboard's form; registrations share another.
-login_rate_limit = limiter.shared_limit(_auth_rate_limit, scope="login", methods=["POST"])
+# login or the dashboard's form, and only attempts that log nobody in count: a script that
+# logs in before each run never locks itself out. Registrations share another budget.
+login_rate_limit = limiter.shared_limit(_auth_rate_limit, scope="login", methods=["POST"], deduct_when=_login_failed)
 register_rate_limit = limiter.shared_limit(_auth_rate_limit, scope="register", methods=["POST"])
 
 

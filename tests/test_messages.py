@@ -186,6 +186,20 @@ def test_stats_count_the_week_with_zeros_for_quiet_days(client, account, paired_
 
 
 @pytest.mark.parametrize("config_overrides", [{"API_RATE_LIMIT": ""}])
+def test_waiting_for_a_scan_by_polling_the_status_leaves_the_plans_requests_alone(client, account):
+    session_id = client.post("/api/sessions", json={"name": "Shop"}, headers=account.headers).get_json()["sessionId"]
+    # The WAMessenger clients' waitForConnection: 60 polls, 2 s apart (here back to back),
+    # counted against a budget of polls (a minute's worth), not the plan's 100 requests.
+    for left in range(59, -1, -1):
+        poll = client.get(f"/api/sessions/{session_id}/status", headers=account.headers)
+        assert poll.status_code == 200
+        assert (poll.headers["X-RateLimit-Limit"], poll.headers["X-RateLimit-Remaining"]) == ("60", str(left))
+    # That budget holds all the same: one poll a second, on average.
+    refused = client.get(f"/api/sessions/{session_id}/status", headers=account.headers)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("config_overrides", [{"API_RATE_LIMIT": ""}])
 def test_the_general_api_limit_is_the_plans(client, account):
     for _ in range(100):
         assert client.get("/api/sessions", headers=account.headers).status_code == 200

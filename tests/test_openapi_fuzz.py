@@ -117,6 +117,7 @@ def live(tmp_path_factory):
     environment = {
         "AUTH_RATE_LIMIT": "100000 per 15 minutes",
         "API_RATE_LIMIT": "1000000 per 15 minutes",
+        "STATUS_RATE_LIMIT": "1000000 per minute",
         # The fuzzer's URLs are all rewritten to the loopback receiver (see the hooks).
         "ALLOW_PRIVATE_URLS": "true",
         "BULK_MIN_DELAY_MS": "0",

@@ -182,6 +182,20 @@ def test_the_api_and_the_dashboard_share_one_guessing_budget(client, account):
     assert client.post("/login", data=form).status_code == 429
 
 
+@pytest.mark.parametrize("config_overrides", [BRUTE])
+def test_logging_in_with_the_right_password_costs_none_of_the_guessing_budget(client, account):
+    # A script that logs in on every run (as the WAMessenger examples do), and a person on the dashboard.
+    for _ in range(8):
+        assert client.post("/api/login", json={"email": account.email, "password": account.password}).status_code == 200
+    form = {"email": account.email, "password": account.password, "csrf_token": _csrf(client, "/login")}
+    assert client.post("/login", data=form).status_code == 302
+    # The guesses still meet the whole budget, and only it.
+    for left in range(4, -1, -1):
+        guess = client.post("/api/login", json={"email": account.email, "password": "wrong guess!"})
+        assert (guess.status_code, guess.headers["X-RateLimit-Remaining"]) == (401, str(left))
+    assert client.post("/api/login", json={"email": account.email, "password": account.password}).status_code == 429
+
+
 def _cookie(client) -> str | None:
     cookie = client.get_cookie("session")
     return cookie.value if cookie else None

@@ -7,6 +7,7 @@ from blueprints.common import (
     current_user,
     json_body,
     login_rate_limit,
+    login_succeeded,
     register_rate_limit,
 )
 from services.accounts.quotas import quota_get
@@ -28,6 +29,7 @@ def login():
     """Exchange email and password for a token."""
     body = json_body()
     user = user_authenticate(email=body.get("email"), password=body.get("password"))
+    login_succeeded()
     return jsonify(message="Login successful", token=token_issue(user), user=user.to_dict())
 
 

@@ -2,7 +2,7 @@ from flask import current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
-from blueprints.common import login_rate_limit, register_rate_limit
+from blueprints.common import login_rate_limit, login_succeeded, register_rate_limit
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import (
     ChangePasswordForm,
@@ -47,6 +47,7 @@ def login():
         except ApiError as exc:
             form.password.errors.append(exc.message)
         else:
+            login_succeeded()
             _log_in(user)
             return redirect(_safe_next(request.args.get("next")))
     return render("dashboard/login.html", form=form)

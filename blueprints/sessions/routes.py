@@ -8,6 +8,7 @@ from blueprints.common import (
     json_body,
     live_required,
     send_response,
+    status_poll_rate_limit,
     unrestricted_required,
 )
 from blueprints.sessions import bp
@@ -117,6 +118,7 @@ def pair_code(session_id: str):
 
 
 @bp.get("/<session_id>/status")
+@status_poll_rate_limit
 @auth_required
 def status(session_id: str):
     """The session's connection status."""

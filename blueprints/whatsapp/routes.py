@@ -10,6 +10,7 @@ from blueprints.common import (
     request_credential,
     send_response,
     session_allowed,
+    status_poll_rate_limit,
     unrestricted_required,
 )
 from blueprints.whatsapp import bp
@@ -91,6 +92,7 @@ def qr():
 
 
 @bp.get("/status")
+@status_poll_rate_limit
 @legacy_auth
 def status():
     """The default session's connection status."""
