@@ -27,6 +27,13 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def listening_url(host: str, port: int) -> str:
+    """The URL of `python app.py` listening on host:port; on every interface, its loopback one."""
+    if host in {"", "0.0.0.0", "::"}:
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Config:
     DATA_DIR = os.environ.get("DATA_DIR", str(BASE_DIR / "data"))
     # An unset SECRET_KEY is replaced by a random key persisted under DATA_DIR (see app.py),
@@ -39,9 +46,10 @@ class Config:
     # Without REDIS_URL the app uses an in-process Redis stand-in (embedded mode).
     REDIS_URL = os.environ.get("REDIS_URL", "")
 
-    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
     HOST = os.environ.get("HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000)
+    # Where people and phones reach this server (simulator QR links, reset links, examples).
+    PUBLIC_URL = (os.environ.get("PUBLIC_URL") or listening_url(HOST, PORT)).rstrip("/")
     PROXY_FIX_X_FOR = env_int("PROXY_FIX_X_FOR", 0)
 
     JWT_ISSUER = "wagate"
