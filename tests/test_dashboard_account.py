@@ -49,6 +49,23 @@ def test_the_account_counts_messages_as_the_statistics_do(client, account, paire
     assert re.search(r'data-testid="account-failed">1<', page)
 
 
+def _register(client, email: str):
+    form = {"email": email, "password": PASSWORD, "csrf_token": _csrf(client, "/register")}
+    assert client.post("/register", data=form).status_code == 302
+    return client.get("/sessions").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("config_overrides", [{"FIRST_USER_IS_ADMIN": True}])
+def test_a_new_account_is_told_its_plan_and_the_first_that_it_is_the_admin(app):
+    # The README's curl walkthrough registers first; the dashboard's account comes second.
+    first = _register(app.test_client(), "me@example.com")
+    assert "As this server&#39;s first account you are its admin, on the Enterprise plan with every feature" in first
+    second = _register(app.test_client(), "shop@example.com")
+    assert "Your account is on the Free plan (1 session, without bulk send or webhooks)" in second
+    assert "flask --app app users set-plan shop@example.com PLAN" in second
+    assert "admin" not in second
+
+
 def test_a_wrong_password_is_explained_on_the_form(client, account):
     page = _login(client, account.email, "not the password").get_data(as_text=True)
     assert "Invalid email or password" in page

@@ -65,9 +65,30 @@ def register():
             form.email.errors.append(exc.message)
         else:
             _log_in(user)
-            flash("Welcome! Create your first WhatsApp session to get started.", "success")
+            flash(_welcome(user), "success")
             return redirect(url_for("dashboard.sessions"))
     return render("dashboard/register.html", form=form)
+
+
+def _welcome(user) -> str:
+    """What a new account can do, said as it starts: the first account of a self-hosted
+    server is its admin with every feature, and the next ones are not."""
+    plan = user.plan
+    start = "Create your first WhatsApp session to get started."
+    if user.is_admin:
+        admin = f"As this server's first account you are its admin, on the {plan.name} plan with every feature."
+        return f"Welcome! {admin} {start}"
+    sessions = f"{plan.max_sessions} session{'' if plan.max_sessions == 1 else 's'}"
+    missing = [
+        name
+        for feature, name in (("bulk_messaging", "bulk send"), ("webhooks", "webhooks"))
+        if not plan.has_feature(feature)
+    ]
+    without = f", without {' or '.join(missing)}" if missing else ""
+    return (
+        f"Welcome! Your account is on the {plan.name} plan ({sessions}{without}); the server's operator can "
+        f"move it to another with: flask --app app users set-plan {user.email} PLAN. {start}"
+    )
 
 
 @bp.post("/logout")
