@@ -9,7 +9,7 @@ from flask_limiter.util import get_remote_address
 
 from blueprints.errors.handlers import response_headers_final
 from extensions import db, limiter
-from models import Message, MessageStatus, User
+from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
 from services.accounts.api_keys import api_key_owner_id, api_key_user, is_api_key
 from services.accounts.quotas import quota_get, quota_refunds
@@ -210,6 +210,14 @@ def _login_failed(response) -> bool:
 # logs in before each run never locks itself out. Registrations share another budget.
 login_rate_limit = limiter.shared_limit(_auth_rate_limit, scope="login", methods=["POST"], deduct_when=_login_failed)
 register_rate_limit = limiter.shared_limit(_auth_rate_limit, scope="register", methods=["POST"])
+
+
+def simulator_pair_url(session: WaSession) -> dict:
+    """With the simulator, what its QR code encodes: a POST to this URL is the simulated phone
+    scanning it, so a terminal pairs with curl alone. Nothing with a real WhatsApp engine."""
+    if current_app.config["WA_ENGINE"] != "simulator":
+        return {}
+    return {"pairUrl": session.qr_payload if session.has_qr else None}
 
 
 SENT_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED}

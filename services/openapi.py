@@ -960,6 +960,11 @@ def _paths() -> dict[str, dict[str, Schema]]:
             "expiresAt": TIMESTAMP_OR_NULL,
             "message": {"type": "string", "description": "Why there is no QR code to scan"},
             "reason": STRING_OR_NULL,
+            "pairUrl": {
+                **nullable({"type": "string", "format": "uri"}),
+                "description": "Simulator only: the URL the QR code encodes; a POST to it is the simulated phone "
+                'scanning the code (`{"phone"}` optional)',
+            },
         },
         ["qrCode", "status", "expiresAt"],
     )
@@ -1645,6 +1650,10 @@ def _legacy_paths(route: Route) -> None:
                         "status": SESSION_STATUS,
                         "expiresAt": TIMESTAMP_OR_NULL,
                         "sessionId": STRING,
+                        "pairUrl": {
+                            **nullable({"type": "string", "format": "uri"}),
+                            "description": "Simulator only: the URL the QR code encodes (POST to it to pair)",
+                        },
                     },
                     ["qrCode", "status", "expiresAt", "sessionId"],
                 ),

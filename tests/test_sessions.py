@@ -37,6 +37,15 @@ def test_create_returns_the_documented_shape_and_a_qr_follows(client, account):
     assert decode_qr(qr["qrCode"]).startswith(f"http://127.0.0.1:5000/sim/pair/{created['sessionId']}/")
 
 
+def test_the_qr_answer_gives_the_link_the_simulators_qr_encodes_so_curl_can_pair(client, account):
+    session_id = _create(client, account, name="Shop")["sessionId"]
+    qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
+    assert qr["pairUrl"] == decode_qr(qr["qrCode"])
+    assert client.post(urlsplit(qr["pairUrl"]).path).get_json()["status"] == "connected"
+    after = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
+    assert (after["qrCode"], after["pairUrl"]) == (None, None)
+
+
 def test_scanning_the_qr_connects_the_session_with_the_phone(client, account, paired_session):
     status = _status(client, account, paired_session)
     assert status["status"] == "connected"

@@ -8,6 +8,7 @@ from blueprints.common import (
     json_body,
     live_required,
     send_response,
+    simulator_pair_url,
     status_poll_rate_limit,
     unrestricted_required,
 )
@@ -86,10 +87,15 @@ def connect(session_id: str):
 @bp.get("/<session_id>/qr")
 @auth_required
 def qr(session_id: str):
-    """The current QR code to scan, as a PNG data URL."""
+    """The current QR code to scan, as a PNG data URL (with the simulator, also the URL it encodes)."""
     session = svc.session_qr(current_user(), session_id)
     if session.has_qr:
-        return jsonify(qrCode=session.qr_code, status=session.status, expiresAt=isoformat(session.qr_expires_at))
+        return jsonify(
+            qrCode=session.qr_code,
+            status=session.status,
+            expiresAt=isoformat(session.qr_expires_at),
+            **simulator_pair_url(session),
+        )
     messages = {
         "connected": "Session is already connected; no QR code is needed",
         "connecting": "The QR code is still being generated; try again in a moment",
@@ -99,7 +105,14 @@ def qr(session_id: str):
     message = messages.get(
         session.status, "No QR code: the session is offline. POST /api/sessions/{id}/connect for a new one"
     )
-    return jsonify(qrCode=None, status=session.status, expiresAt=None, message=message, reason=session.status_reason)
+    return jsonify(
+        qrCode=None,
+        status=session.status,
+        expiresAt=None,
+        message=message,
+        reason=session.status_reason,
+        **simulator_pair_url(session),
+    )
 
 
 @bp.post("/<session_id>/pair-code")

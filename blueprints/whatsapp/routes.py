@@ -10,6 +10,7 @@ from blueprints.common import (
     request_credential,
     send_response,
     session_allowed,
+    simulator_pair_url,
     status_poll_rate_limit,
     unrestricted_required,
 )
@@ -88,6 +89,7 @@ def qr():
         status=session.status,
         expiresAt=isoformat(session.qr_expires_at) if session.has_qr else None,
         sessionId=session.id,
+        **simulator_pair_url(session),
     )
 
 
