@@ -16,8 +16,9 @@ def openapi():
 @bp.get("/docs")
 # Redoc (vendored, static/vendor) styles its page by injecting <style> elements, and its search
 # runs in a Web Worker made from a blob: URL: the two things this page needs beyond the site's
-# policy. Scripts stay this site's files only, without eval. (Its footer logo from
-# cdn.redoc.ly is simply not loaded.)
+# policy. Scripts stay this site's files only, without eval. (The logo Redoc would fetch from
+# cdn.redoc.ly for its sidebar is cut out of the vendored bundle: the page loads nothing from
+# other sites.)
 @csp(style_src="'self' 'unsafe-inline'", worker_src="'self' blob:")
 def docs():
     """The API reference, rendered in the browser from /api/openapi.json."""
