@@ -43,3 +43,18 @@ def test_a_session_in_error_shows_why(client, account):
     reason = re.search(r'role="alert" data-testid="status-reason">([^<]+)<', panel).group(1)
     assert reason == "Could not reach WhatsApp (network unreachable)"
     assert ">Connect</button>" in panel
+
+
+def test_every_page_has_an_icon(client, account):
+    with client.get("/favicon.ico") as icon:
+        assert icon.status_code == 200 and icon.mimetype in {"image/vnd.microsoft.icon", "image/x-icon"}
+        assert icon.data[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    pages = [client.get(path).get_data(as_text=True) for path in ("/", "/login", "/docs")]
+    DashboardUser(client, account)
+    pages.append(client.get("/sessions").get_data(as_text=True))
+    for page in pages:
+        links = re.findall(r'<link rel="icon" href="([^"]+)"', page)
+        assert links == ["/favicon.ico", "/static/favicon.svg"]
+        for link in links:
+            with client.get(link) as answer:
+                assert answer.status_code == 200, link

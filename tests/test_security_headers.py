@@ -139,16 +139,16 @@ def test_every_page_carries_the_policy_and_nothing_inline(app, client, owner):
     checked = 0
     for url in _pages(app, ids) + ["/no-such-page", "/sim/pair/x/y"]:
         for htmx in (False, True):
-            response = user.client.get(url, headers={"HX-Request": "true"} if htmx else {})
-            assert response.headers["X-Content-Type-Options"] == "nosniff", url
-            assert response.headers["Referrer-Policy"] == "same-origin", url
-            if response.mimetype != "text/html":
-                continue
-            _check_policy(response, url)
-            page = _Inline()
-            page.feed(response.get_data(as_text=True))
-            assert page.found == [], (url, htmx, page.found)
-            checked += 1
+            with user.client.get(url, headers={"HX-Request": "true"} if htmx else {}) as response:
+                assert response.headers["X-Content-Type-Options"] == "nosniff", url
+                assert response.headers["Referrer-Policy"] == "same-origin", url
+                if response.mimetype != "text/html":
+                    continue
+                _check_policy(response, url)
+                page = _Inline()
+                page.feed(response.get_data(as_text=True))
+                assert page.found == [], (url, htmx, page.found)
+                checked += 1
     assert checked >= 30
     # Logged out: the landing, login, register and error pages.
     anonymous = app.test_client()
@@ -206,10 +206,10 @@ def test_every_form_and_every_htmx_request_carries_the_csrf_token(app, client, o
     user, ids = owner
     forms = 0
     for url in _pages(app, ids):
-        response = user.client.get(url)
-        if response.mimetype != "text/html" or response.status_code != 200:
-            continue
-        html = response.get_data(as_text=True)
+        with user.client.get(url) as response:
+            if response.mimetype != "text/html" or response.status_code != 200:
+                continue
+            html = response.get_data(as_text=True)
         page = _Inline()
         page.feed(html)
         if page.body:  # a whole page: htmx sends the header from <body hx-headers>

@@ -33,6 +33,12 @@ def index():
     return render_template("dashboard/index.html")
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """The site's icon where browsers look for it unasked (pages name static/favicon.svg too)."""
+    return current_app.send_static_file("favicon.ico")
+
+
 @bp.route("/sessions", methods=["GET", "POST"])
 @login_required
 def sessions():
