@@ -220,6 +220,30 @@ def test_sending_creates_a_batch_whose_progress_page_finishes(client, browser, g
     assert [row["data-status"] for row in tags.all(data_testid="result-row")] == ["sent", "sent"]
 
 
+@pytest.mark.parametrize("config_overrides", [{"PACE_MIN_GAP_SECONDS": 1.0}])
+def test_a_finished_batch_says_so_and_its_messages_show_when_each_went(client, browser, growth_session):
+    account, session_id = growth_session
+    numbers = [*NUMBERS, "919876543212"]
+    batch_url = browser.send_batch(session_id, numbers)
+    browser.wait_finished(batch_url)
+    # The first page drawn after sending is the batch's: finished, and nothing says it is still sending.
+    page = client.get(batch_url).get_data(as_text=True)
+    assert "finished" in page[page.index('data-testid="batch-status"') :][:80]
+    assert "Sending to" not in page
+    # The batch's messages were queued together and went a second apart: the log shows when each went.
+    sent = client.get("/api/messages?direction=outbound", headers=account.headers).get_json()["messages"]
+    went = {message["messageId"]: message["sentAt"][:19].replace("T", " ") for message in sent}
+    assert len(set(went.values())) == len(numbers)
+    shown = {}
+    for match in re.finditer(
+        r'<tr data-message-id="([^"]+)".*?<time datetime="[^"]*">([^<]+)</time>',
+        client.get("/messages").get_data(as_text=True),
+        re.DOTALL,
+    ):
+        shown[match[1]] = match[2]
+    assert shown == went
+
+
 def test_a_20_number_batch_ends_with_20_sent(client, browser, growth_session):
     account, session_id = growth_session
     numbers = [f"9198765432{i:02d}" for i in range(20)]

@@ -160,8 +160,10 @@ def bulk_send():
         except ApiError as exc:
             error = send_at_error(exc) if exc.code == "INVALID_SEND_AT" else exc.message
         else:
-            scheduled = batch.status == "scheduled"
-            flash(f"{'Scheduled a batch to' if scheduled else 'Sending to'} {batch.total} numbers.", "success")
+            # A batch that starts now needs no word of it: its page shows how far it has got,
+            # and a small one is done before the page is drawn.
+            if batch.status == "scheduled":
+                flash(f"Scheduled a batch to {batch.total} numbers.", "success")
             target = url_for("dashboard.bulk_batch", batch_id=batch.id)
             if is_htmx():
                 return "", 200, {"HX-Redirect": target}
