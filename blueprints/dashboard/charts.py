@@ -1,6 +1,9 @@
 """Chart geometry: where the bars, ticks and labels of a grouped bar chart go. Numbers only, no markup.
 
-The templates draw the SVG from these coordinates, which are in the chart's own viewBox units.
+The chart takes the width of whatever holds it, from a phone to a desktop, and its text stays
+the size of the page's: the SVG has no viewBox. So across, positions are percentages of the
+plot's width; down, they are pixels of the chart's fixed height; and the tick labels sit left
+of the plot, at pixel offsets into the margin the stylesheet keeps for them.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ SERIES = ("sent", "delivered", "read", "failed")
 
 @dataclass(frozen=True)
 class Box:
-    """The plot area inside the axes."""
+    """The plot area inside the axes: left and right in percent of the width, top and bottom in pixels."""
 
     left: float
     top: float
@@ -37,6 +40,8 @@ class Tick:
 
 @dataclass(frozen=True)
 class Bar:
+    """One bar: x and width in percent of the width, y and height in pixels."""
+
     series: str
     value: int
     x: float
@@ -47,7 +52,7 @@ class Bar:
 
 @dataclass(frozen=True)
 class Group:
-    """One day: its label, where the label goes, and one bar per series."""
+    """One day: its label, where the label goes (the middle of the day, in percent), and one bar per series."""
 
     label: str
     label_lines: tuple[str, ...]
@@ -58,7 +63,6 @@ class Group:
 
 @dataclass(frozen=True)
 class BarChart:
-    width: int
     height: int
     plot: Box
     ticks: tuple[Tick, ...]
@@ -72,8 +76,8 @@ class BarChart:
 
     @property
     def tick_label_x(self) -> float:
-        """Right edge of the y-axis labels, just left of the plot."""
-        return self.plot.left - 8
+        """Right edge of the y-axis labels, in pixels left of the plot (into the margin kept for them)."""
+        return -8
 
     @property
     def day_label_y(self) -> float:
@@ -114,19 +118,19 @@ def bar_chart(
     chart: dict,
     *,
     series: tuple[str, ...] = SERIES,
-    width: int = 800,
-    height: int = 300,
-    margin: tuple[int, int, int, int] = (12, 12, 44, 56),
+    height: int = 260,
+    margin: tuple[int, int] = (12, 44),
     group_padding: float = 0.25,
-    bar_gap: float = 2.0,
+    bar_gap: float = 0.3,
 ) -> BarChart:
     """Lay out `chart` (stats_get()'s {"labels": [...], "<series>": [...]}) as grouped bars per label.
 
-    `margin` is (top, right, bottom, left): room for the tick labels on the left and day labels below.
-    `group_padding` is the share of each day's slot left empty between groups.
+    `margin` is (top, bottom) in pixels: room for the top tick's label, and the day labels below.
+    `group_padding` is the share of each day's slot left empty between groups; `bar_gap` is the
+    space between two bars of a day, in percent of the width.
     """
-    top, right, bottom, left = margin
-    plot = Box(left=left, top=top, right=width - right, bottom=height - bottom)
+    top, bottom = margin
+    plot = Box(left=0, top=top, right=100, bottom=height - bottom)
     labels = list(chart["labels"])
     values = {name: [int(v) for v in chart[name]] for name in series}
     ticks = nice_ticks(max((v for name in series for v in values[name]), default=0))
@@ -163,7 +167,6 @@ def bar_chart(
             )
         )
     return BarChart(
-        width=width,
         height=height,
         plot=plot,
         ticks=tuple(Tick(value=t, y=_round(plot.bottom - t * scale)) for t in ticks),
