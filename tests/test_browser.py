@@ -5,9 +5,11 @@ import io
 import re
 import time
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from PIL import Image, ImageDraw
 
 from tests.browser import chromium, policy_problems, screenshot_dir
@@ -23,8 +25,13 @@ def live(tmp_path_factory):
     # No per-minute ceiling to speak of (the bulk send takes seconds, not minutes), and two
     # messages to numbers not on WhatsApp are enough to pause a session.
     pace = {"PACE_PER_MINUTE": "600", "GOVERNOR_MIN_SAMPLE": "2"}
+    # Webhook endpoints on loopback are allowed, for a delivery log to look at.
     with embedded_server(
-        tmp_path_factory.mktemp("browser"), BULK_MIN_DELAY_MS="0", SIMULATOR_RECEIPT_SECONDS="0.3", **pace
+        tmp_path_factory.mktemp("browser"),
+        BULK_MIN_DELAY_MS="0",
+        SIMULATOR_RECEIPT_SECONDS="0.3",
+        ALLOW_PRIVATE_URLS="true",
+        **pace,
     ) as base_url:
         yield base_url
 
@@ -384,4 +391,134 @@ def test_the_message_log_shows_pictures_polls_and_details(browser, live, shots):
     log = page.locator("section[aria-label='Message log']").bounding_box()
     clip = {"x": 0, "y": log["y"] - 16, "width": 1280, "height": min(log["height"] + 32, 900)}
     page.screenshot(path=str(shots / "messages-media.png"), clip=clip, full_page=True)
+    context.close()
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+# What a page must not do, measured in the browser: scroll sideways (the page, or anything in it
+# that scrolls, but for the code samples of /docs, which Redoc draws), let two cards touch (one
+# above the other, or side by side), or cut off any of the chart's day and value labels.
+LAYOUT = """(path) => {
+  const width = document.documentElement.clientWidth;
+  const found = [];
+  if (document.documentElement.scrollWidth > width) {
+    found.push(`the page is ${document.documentElement.scrollWidth}px wide on a ${width}px screen`);
+  }
+  for (const element of document.querySelectorAll(path === "/docs" ? ".docs-bar *" : "body *")) {
+    const overflow = getComputedStyle(element).overflowX;
+    if ((overflow === "auto" || overflow === "scroll") && element.scrollWidth > element.clientWidth + 1) {
+      found.push(`${element.tagName.toLowerCase()}.${element.className} scrolls sideways`);
+    }
+  }
+  const cards = [...document.querySelectorAll(".card")]
+    .filter((card) => card.offsetParent && !card.parentElement.closest(".card"))
+    .map((card) => [card.textContent.replace(/\s+/g, " ").trim().slice(0, 30), card.getBoundingClientRect()]);
+  for (const [a, boxA] of cards) {
+    for (const [b, boxB] of cards) {
+      const across = Math.min(boxA.right, boxB.right) - Math.max(boxA.left, boxB.left);
+      const down = Math.min(boxA.bottom, boxB.bottom) - Math.max(boxA.top, boxB.top);
+      const gap = across > 0 ? boxB.top - boxA.bottom : down > 0 ? boxB.left - boxA.right : -1;
+      if (gap >= 0 && gap < 15.5) found.push(`two cards are ${gap}px apart: "${a}" and "${b}"`);
+    }
+  }
+  for (const label of document.querySelectorAll(".chart .day-label tspan:not(.day-date), .chart .tick-label")) {
+    const box = label.getBoundingClientRect();
+    if (box.width === 0 || box.left < 0 || box.right > width) found.push(`"${label.textContent}" is cut off`);
+  }
+  return found;
+}"""
+
+
+def _api(live: str, method: str, path: str, auth: dict | None = None, body: dict | None = None) -> dict:
+    answer = requests.request(method, f"{live}{path}", json=body, headers=auth or {}, timeout=15)
+    assert answer.ok, answer.text
+    return answer.json()
+
+
+def _layout_problems(page, paths) -> list[str]:
+    """Every page of `paths`, loaded and settled: what LAYOUT finds, and console errors."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    found = []
+    for path in paths:
+        errors.clear()
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        found += [f"{path}: {problem}" for problem in page.evaluate(LAYOUT, path) + errors]
+    return found
+
+
+def test_every_page_fits_a_phone_screen_without_errors(browser, live, shots):
+    # Something on every page: a scheduled message, a key, a webhook with a failed delivery, a
+    # session waiting for its scan (whose QR link is the page a phone opens).
+    login = _api(live, "POST", "/api/login", body={"email": "owner@example.com", "password": PASSWORD})
+    auth = {"Authorization": f"Bearer {login['token']}"}
+    sessions = _api(live, "GET", "/api/sessions", auth)["sessions"]
+    shop = next(session["sessionId"] for session in sessions if session["name"] == "Shop phone")
+    tomorrow = f"{datetime.now(ZoneInfo('UTC')).date() + timedelta(days=1)}T10:00:00Z"
+    later = {"to": "919876543210", "message": "Your order ships tomorrow morning", "sendAt": tomorrow}
+    _api(live, "POST", f"/api/sessions/{shop}/send", auth, later)
+    _api(live, "POST", "/api/keys", auth, {"name": "Billing server", "mode": "live", "sessionIds": [shop]})
+    hook = _api(live, "POST", "/api/webhooks", auth, {"url": "http://127.0.0.1:9/wagate"})["id"]
+    _api(live, "POST", f"/api/webhooks/{hook}/test", auth)
+    waiting = _api(live, "POST", "/api/sessions", auth, {"name": "Front desk"})["sessionId"]
+    pair = urlsplit(_api(live, "GET", f"/api/sessions/{waiting}/qr", auth)["pairUrl"]).path
+    message = _api(live, "GET", "/api/messages?limit=1", auth)["messages"][0]["messageId"]
+
+    context, page = _new_page(browser, live, **PHONE)
+    problems = _layout_problems(page, ["/", "/login", "/register", "/forgot-password", "/docs", pair])
+    _login(page)
+    page.goto("/bulk")
+    batch = page.locator("[data-testid=batch-row] a").first.get_attribute("href")
+    pages = [
+        "/sessions",
+        f"/sessions/{shop}",
+        f"/sessions/{waiting}",
+        "/messages",
+        f"/messages/{message}",
+        "/scheduled",
+        "/bulk",
+        batch,
+        "/stats",
+        "/keys",
+        "/webhooks",
+        "/account",
+    ]
+    problems += _layout_problems(page, pages)
+    for path in pages:  # one row of menu, not five
+        page.goto(path)
+        height = page.locator(".topbar").bounding_box()["height"]
+        if height > 60 or page.get_by_role("navigation", name="Main").is_visible():
+            problems.append(f"{path}: the menu takes {height}px")
+    context.close()
+
+    # On a desktop the same pages' cards stand apart too, and the landing page's line up.
+    context, page = _new_page(browser, live)
+    problems += _layout_problems(page, ["/"])
+    tops = {card.bounding_box()["y"] for card in page.locator(".features .card").all()}
+    if len(tops) != 1:
+        problems.append(f"/: the feature cards start at {sorted(tops)}")
+    _login(page)
+    problems += _layout_problems(page, pages)
+    context.close()
+    assert problems == [], "\n".join(problems)
+
+    # The menu opens over the page, and takes you there.
+    context, page = _new_page(browser, live, **PHONE)
+    _login(page)
+    for path, section, shot in (
+        ("/messages", "Message log", "phone-messages.png"),
+        ("/stats", "Last 7 days", "phone-statistics.png"),
+    ):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        page.get_by_role("region", name=section).evaluate("(element) => element.scrollIntoView()")
+        page.screenshot(path=str(shots / shot))
+    page.get_by_text("Menu", exact=True).click()
+    scheduled = page.get_by_role("navigation", name="Main").get_by_role("link", name="Scheduled")
+    scheduled.wait_for()
+    page.screenshot(path=str(shots / "phone-menu.png"))
+    scheduled.click()
+    page.wait_for_url(re.compile(r"/scheduled$"))
     context.close()
