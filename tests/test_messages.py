@@ -238,3 +238,28 @@ def test_a_contact_cards_number_is_its_content_not_a_recipient(client, account, 
     assert response.status_code == 200, response.get_json()
     [sent] = _outbox(runtime, paired_session)
     assert sent["contact"]["phone"] == "18005550100"
+
+
+@pytest.mark.parametrize("config_overrides", [{"PACE_MIN_GAP_SECONDS": 30.0}])
+def test_a_number_not_on_whatsapp_is_refused_at_once_however_the_pace_holds_sends(
+    client, account, paired_session, runtime
+):
+    """The session's pace holds the second send back, yet the answer for an unknown number is
+    the same every time: known from the (cached) number check, not from the send."""
+    assert _send(client, account, paired_session).status_code == 200  # the first goes at once
+    for _ in range(2):
+        response = _send(client, account, paired_session, to="919876540000")
+        assert response.status_code == 400, response.get_json()
+        body = response.get_json()
+        assert (body["success"], body["code"], body["error"]) == (
+            False,
+            "NUMBER_NOT_ON_WHATSAPP",
+            "Number not on WhatsApp",
+        )
+        assert (body["quotaRefunded"], body["retryable"]) == (False, False)
+        assert _message(client, account, body["messageId"])["status"] == "failed"
+    assert [m["to"] for m in _outbox(runtime, paired_session)] == ["919876543210"]
+    legacy = client.post(
+        "/api/whatsapp/send", json={"number": "919876540000", "message": "Hi"}, headers=account.headers
+    )
+    assert (legacy.status_code, legacy.get_json()["error"]) == (400, "Number not on WhatsApp")

@@ -10,17 +10,27 @@ from sqlalchemy.exc import IntegrityError
 
 from engines.outgoing import Outgoing
 from extensions import db
-from models import Message, MessageStatus, User, WaSession
+from models import Message, MessageStatus, SessionStatus, User, WaSession
 from services.accounts.quotas import quota_reserve
 from services.errors import ApiError, Conflict, ServiceUnavailable, ValidationError
+from services.events.bus import event_publish
+from services.events.catalog import MessageStatusChanged
+from services.governor.pace import health_after_send
 from services.hosts.calls import message_enqueue
 from services.hosts.routing import session_overloaded_for
 from services.messaging.outgoing import outgoing_parse, outgoing_preview, outgoing_store
 from services.messaging.scheduling import send_at_parse
-from services.platform.phones import recipient_normalize
+from services.platform.phones import is_group_id, recipient_normalize
 from services.platform.waiting import wait_until
 from services.sessions.lifecycle import session_get, session_require_connected
+from services.sessions.numbers import numbers_check
 
+# How a message to a number WhatsApp does not know ends: as the engines report it.
+NOT_ON_WHATSAPP = {
+    "status": MessageStatus.FAILED,
+    "error_code": "NUMBER_NOT_ON_WHATSAPP",
+    "error": "Number not on WhatsApp",
+}
 MAX_TEXT_LENGTH = 4096
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -85,6 +95,11 @@ def message_send(
         session_require_connected(session, "connect it (and scan the QR) before sending")
         return message_simulated(user, session, phone=phone, text=preview, type=outgoing.kind)
     session_require_not_overloaded(session)
+    # Known before the slot is taken (the number check is cached), so the answer does not hang
+    # on how long the session's pace holds the message back.
+    unknown = (
+        scheduled_for is None and session.status == SessionStatus.CONNECTED and recipient_unknown(user, session, phone)
+    )
     quota = quota_reserve(user)
     try:
         if scheduled_for is None:
@@ -104,6 +119,7 @@ def message_send(
         dispatched_at=datetime.now(UTC),
         quota_period=quota.period,
         **({"status": MessageStatus.SCHEDULED, "send_after": scheduled_for} if scheduled_for else {}),
+        **(NOT_ON_WHATSAPP | {"failed_at": datetime.now(UTC)} if unknown else {}),
     )
     db.session.add(message)
     try:
@@ -113,8 +129,24 @@ def message_send(
     except IntegrityError:  # a concurrent request with the same key got there first (its slot is undone too)
         db.session.rollback()
         return _same_request(_by_idempotency_key(user, idempotency_key), phone, preview)
+    if unknown:  # failed as the engine would have failed it: stored, its slot kept, never sent
+        event_publish(user.id, MessageStatusChanged.of(message))
+        health_after_send(session, NOT_ON_WHATSAPP["error_code"])  # a list full of unknown numbers still pauses
+        return message
     message_enqueue(message, session)
     return message
+
+
+def recipient_unknown(user: User, session: WaSession, phone: str) -> bool:
+    """Whether the number check says WhatsApp does not know `phone` (a group is never unknown
+    here); a check that cannot be made now says nothing, and the send itself finds out."""
+    if is_group_id(phone):
+        return False
+    try:
+        [answer] = numbers_check(user, session.id, [phone])
+    except ApiError:
+        return False
+    return answer["exists"] is False
 
 
 def session_require_not_overloaded(session: WaSession) -> None:
