@@ -67,6 +67,9 @@ class Config:
     WA_ENGINE = os.environ.get("WA_ENGINE", "simulator")
     ENGINE_HOST_ID = os.environ.get("ENGINE_HOST_ID", "")
     ENGINE_HOST_HEARTBEAT_SECONDS = env_float("ENGINE_HOST_HEARTBEAT_SECONDS", 5.0)
+    # How long an idle in-process RQ worker (embedded mode, engine host) waits on Redis before
+    # it looks again: a job wakes it at once, so this only bounds how long stopping takes.
+    WORKER_POLL_SECONDS = env_float("WORKER_POLL_SECONDS", 1.0)
     QR_REFRESH_SECONDS = env_float("QR_REFRESH_SECONDS", 60.0)
     QR_MAX_REFRESHES = env_int("QR_MAX_REFRESHES", 5)
     QR_WAIT_SECONDS = env_float("QR_WAIT_SECONDS", 5.0)
@@ -195,6 +198,8 @@ class TestConfig(Config):
     SIMULATOR_TIMEOUT_SECONDS = 1.0
     SIMULATOR_RECEIPT_SECONDS = 0.1
     ENGINE_HOST_HEARTBEAT_SECONDS = 1.0
+    # Each test stops its runtime: a short poll makes that take a tenth of a second, not one.
+    WORKER_POLL_SECONDS = 0.1
     SEND_RETRY_DELAYS = [1, 1]
     BULK_MIN_DELAY_MS = 0
     # Tests send as fast as the engine answers unless they try the governor's pace itself.

@@ -7,6 +7,7 @@ after neonize is imported. The thread subclasses keep RQ's job handling and drop
 
 from __future__ import annotations
 
+import threading
 import time
 
 from rq import SimpleWorker, Worker
@@ -15,7 +16,8 @@ from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
 from rq.timeouts import TimerDeathPenalty
 
-POLL_SECONDS = 1
+# How long a thread worker waits on Redis before it looks again whether it should stop.
+POLL_SECONDS = 1.0
 # How often a worker that runs no scheduler looks for a dead one to replace, and how long
 # a scheduler lock may go unrefreshed (a live scheduler refreshes it every second) before
 # its holder counts as dead.
@@ -71,9 +73,16 @@ def scheduler_lock_free_if_dead(connection, queue_name: str, *, lock_ttl: int) -
 
 
 class ThreadWorker(SimpleWorker):
-    """Runs jobs in the calling thread; stops within a second of `stop()`."""
+    """Runs jobs in the calling thread; stops within `poll_seconds` of `stop()`.
+
+    A job wakes the worker at once; only stopping waits for the current poll to end.
+    """
 
     death_penalty_class = TimerDeathPenalty
+
+    def __init__(self, *args, poll_seconds: float = POLL_SECONDS, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.poll_seconds = poll_seconds
 
     def _install_signal_handlers(self) -> None:
         pass
@@ -83,14 +92,36 @@ class ThreadWorker(SimpleWorker):
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         while not self._stop_requested:
-            result = super().dequeue_job_and_maintain_ttl(POLL_SECONDS, max_idle_time=POLL_SECONDS)
+            result = super().dequeue_job_and_maintain_ttl(self.poll_seconds, max_idle_time=self.poll_seconds)
             if result is not None:
                 return result
         raise StopRequested()
 
 
 class ThreadScheduler(RQScheduler):
-    """Moves due delayed jobs onto their queues, from a thread instead of a forked process."""
+    """Moves due delayed jobs onto their queues, from a thread instead of a forked process.
+
+    RQ's loop sleeps a whole interval between passes; this one waits on an event, so
+    `request_stop()` ends it at once instead of after the current second.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._stop_event = threading.Event()
 
     def _install_signal_handlers(self) -> None:
         pass
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        super().request_stop(signum, frame)
+        self._stop_event.set()
+
+    def work(self) -> None:
+        self.register_birth()
+        while not self._stop_requested:
+            if self.should_reacquire_locks:
+                self.acquire_locks()
+            self.heartbeat()
+            self.enqueue_scheduled_jobs()
+            self._stop_event.wait(self.interval)
+        self.stop()

@@ -85,6 +85,7 @@ class EngineHost:
             connection=connection,
             serializer=JSONSerializer,
             name=f"engine-host:{self.id}:{threading.get_native_id()}",
+            poll_seconds=app.config["WORKER_POLL_SECONDS"],
         )
         self.senders = SessionSenders(self._step_in_context)
         app.extensions["wagate.engine_host"] = self

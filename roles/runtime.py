@@ -33,7 +33,12 @@ class EmbeddedRuntime:
         connection = app.extensions["wagate.redis"]
         with app.app_context():
             default_queue = queues.queue(DEFAULT_QUEUE)
-        self.worker = ThreadWorker([default_queue], connection=connection, serializer=JSONSerializer)
+        self.worker = ThreadWorker(
+            [default_queue],
+            connection=connection,
+            serializer=JSONSerializer,
+            poll_seconds=app.config["WORKER_POLL_SECONDS"],
+        )
         self.scheduler = ThreadScheduler([default_queue], connection=connection, serializer=JSONSerializer)
         self.engine_host = EngineHost(app, host_id=host_id)
         self._threads: list[threading.Thread] = []
