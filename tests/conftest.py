@@ -1,13 +1,20 @@
-"""Fixtures: a fresh app, database and in-process runtime per test, and user factories."""
+"""Fixtures: a fresh app, database and in-process runtime per test, and user factories.
+
+The schema is migrated once per run (per xdist worker) into a template SQLite file; each
+test's app starts from its own copy of that file, so tests are isolated without running
+Alembic each time. tests/test_migrations.py walks every revision up and down.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
 import itertools
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +24,7 @@ from PIL import Image
 
 from app import MIGRATIONS_DIR, create_app
 from config import TestConfig
+from extensions import db
 from roles.runtime import EmbeddedRuntime
 
 _emails = itertools.count(1)
@@ -49,17 +57,30 @@ def config_overrides() -> dict:
     return {}
 
 
-@pytest.fixture
-def app(tmp_path, config_overrides):
+def app_config(data_dir: Path, **overrides) -> dict:
+    """TestConfig as a dict, with its data (and SQLite database) in `data_dir`."""
     config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
-    config.update(DATA_DIR=str(tmp_path), SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'test.db'}")
-    config.update(config_overrides)
-    app = create_app(config)
+    config.update(DATA_DIR=str(data_dir), SQLALCHEMY_DATABASE_URI=f"sqlite:///{data_dir / 'test.db'}")
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Path:
+    """A SQLite database upgraded to the newest migration, once per run."""
+    folder = tmp_path_factory.mktemp("migrated")
+    app = create_app(app_config(folder))
     with app.app_context():
         upgrade(directory=MIGRATIONS_DIR)
-    yield app
-    from extensions import db
+        db.engine.dispose()  # the last connection closing folds the WAL into the file
+    return folder / "test.db"
 
+
+@pytest.fixture
+def app(tmp_path, config_overrides, migrated_database):
+    shutil.copyfile(migrated_database, tmp_path / "test.db")
+    app = create_app(app_config(tmp_path, **config_overrides))
+    yield app
     with app.app_context():
         db.engine.dispose()
 
