@@ -712,6 +712,21 @@ def test_healthz_sees_database_redis_and_engine_host(stack: Stack) -> None:
         stack.assert_running("web", "worker", "engine-host")
 
 
+def test_every_migration_runs_up_and_down_on_postgresql(stack: Stack, tmp_path: Path) -> None:
+    """The SQLite walk of tests/test_migrations.py, on a database of its own in the cluster."""
+    import psycopg
+
+    from app import create_app
+    from tests.conftest import app_config
+    from tests.test_migrations import migrations_walk
+
+    admin = f"host=127.0.0.1 port={stack.pg_port} user={DB_USER} dbname=postgres connect_timeout=5"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "wagate_migrations"')
+    url = f"postgresql+psycopg://{DB_USER}@127.0.0.1:{stack.pg_port}/wagate_migrations"
+    migrations_walk(create_app(app_config(tmp_path, SQLALCHEMY_DATABASE_URI=url)))
+
+
 def test_scanning_the_qr_pairs_the_session(stack: Stack, alice: User, paired: Paired) -> None:
     with stack.diagnostics():
         if paired.pair_status == 200:
