@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Tests run on every core (pytest-xdist); a module stays on one worker, since several
+# modules share one live server, browser or database cluster between their tests.
+PYTEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+# The tiers that start real processes, browsers or long property-based runs.
+SLOW_TIERS := browser or integration or fuzz or live_server or neonize
 
-.PHONY: run test lint bench screenshots clean
+.PHONY: run test test-fast lint bench screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +24,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 run: $(VENV)/.installed
 	$(PY) app.py
 
-## test: install and run the linter and the whole test suite
+## test: install and run the linter and the whole test suite, every tier
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PYTEST)
+
+## test-fast: the linter and every test but the slow tiers (a minute or two)
+test-fast: $(VENV)/.installed-dev
+	$(PY) -m ruff check .
+	$(PYTEST) -m "not ($(SLOW_TIERS))"
 
 ## screenshots: run the browser tests, saving the README's screenshots to docs/screenshots
 screenshots: $(VENV)/.installed-dev

@@ -28,6 +28,14 @@ from extensions import db
 from roles.runtime import EmbeddedRuntime
 
 _emails = itertools.count(1)
+# Marked in their modules; `make test-fast` leaves them out (see pyproject.toml).
+SLOW_TIERS = ("fuzz", "integration", "browser", "live_server", "neonize")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tiers first (a stable sort: every module keeps its own order), so that under
+    xdist their long modules start at once and the short ones fill in around them."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(tier) for tier in SLOW_TIERS))
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, message: str = ""):

@@ -16,6 +16,8 @@ from tests.browser import chromium, policy_problems, screenshot_dir
 from tests.live import embedded_server
 from tests.test_message_kinds import OGG, PDF
 
+pytestmark = [pytest.mark.browser, pytest.mark.live_server]
+
 PASSWORD = "a good long password"
 
 

@@ -14,6 +14,8 @@ from tests.clients import doc_snippets as doc
 from tests.conftest import decode_qr, wait_for
 from tests.live import embedded_server
 
+pytestmark = pytest.mark.live_server
+
 NODE = shutil.which("node")
 
 

@@ -13,6 +13,8 @@ import requests
 from tests.conftest import decode_qr
 from tests.live import embedded_server
 
+pytestmark = pytest.mark.live_server
+
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory):

@@ -11,6 +11,8 @@ from tests.clients.wamessenger import WAMessenger
 from tests.conftest import decode_qr, wait_for
 from tests.live import embedded_server
 
+pytestmark = pytest.mark.live_server
+
 PASSWORD = "securepassword123"
 
 

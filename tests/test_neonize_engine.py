@@ -37,6 +37,8 @@ from engines.outgoing import ContactCard, Location, Outgoing, Poll, Reaction  # 
 from tests.conftest import wait_for  # noqa: E402
 from tests.neonize_go import FakeGo  # noqa: E402
 
+pytestmark = pytest.mark.neonize
+
 PHONE = "919876543210"
 REPO = Path(__file__).resolve().parent.parent
 

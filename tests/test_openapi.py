@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import schemathesis
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
@@ -107,6 +108,8 @@ def test_the_account_page_links_to_the_reference(client, account):
     assert 'href="/docs"' in page and 'href="/api/openapi.json"' in page
 
 
+@pytest.mark.browser
+@pytest.mark.live_server
 def test_the_docs_page_renders_in_a_browser_under_the_csp(tmp_path):
     with embedded_server(tmp_path) as base_url, chromium() as browser:
         page = browser.new_page()

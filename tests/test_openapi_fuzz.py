@@ -31,6 +31,8 @@ from services.openapi import openapi_document
 from tests.conftest import decode_qr
 from tests.live import ROOT, embedded_server
 
+pytestmark = [pytest.mark.fuzz, pytest.mark.live_server]
+
 PASSWORD = "correct horse battery"
 log = logging.getLogger(__name__)
 

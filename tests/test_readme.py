@@ -14,6 +14,8 @@ import requests
 from tests.conftest import wait_for
 from tests.live import ROOT, embedded_server
 
+pytestmark = pytest.mark.live_server
+
 README = (ROOT / "README.md").read_text()
 
 

@@ -13,6 +13,8 @@ from tests.browser import chromium, policy_problems
 from tests.conftest import decode_qr
 from tests.live import embedded_server
 
+pytestmark = [pytest.mark.browser, pytest.mark.live_server]
+
 PASSWORD = "a good long password"
 # Markup a contact or a user could send: scripts, handlers, and htmx attributes that would
 # call the API on load if they ever reached the page as markup.

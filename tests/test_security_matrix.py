@@ -417,6 +417,7 @@ def _live_pair(base_url: str, headers: dict, phone: str) -> str:
     return session_id
 
 
+@pytest.mark.live_server
 def test_sse_streams_never_carry_another_users_events(tmp_path):
     with embedded_server(tmp_path, STREAM_HEARTBEAT_SECONDS="0.5") as base_url:
 
