@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from extensions import socketio
-from tests.conftest import decode_qr, wait_for
+from tests.helpers import decode_qr, wait_for
 
 KEY_PATTERN = re.compile(r"^wag_(live|test)_[0-9a-f]{64}$")
 UNTRUSTED = {"REMOTE_ADDR": "203.0.113.9"}
@@ -62,20 +62,20 @@ def test_a_new_key_is_shown_once_and_lists_show_only_its_prefix(client, account)
     assert key[13:] not in listed.get_data(as_text=True)
 
 
-def test_a_key_works_as_a_bearer_token_and_as_x_api_key(client, account, paired_session):
+def test_a_key_works_as_a_bearer_token_and_as_x_api_key(client, account, shop):
     key = _create(client, account)["key"]
     for headers in (_bearer(key), {"X-Api-Key": key}):
         response = client.get("/api/sessions", headers=headers)
         assert response.status_code == 200
-        assert [s["sessionId"] for s in response.get_json()["sessions"]] == [paired_session]
+        assert [s["sessionId"] for s in response.get_json()["sessions"]] == [shop]
     me = client.get("/api/me", headers={"X-Api-Key": key}).get_json()
     assert me["user"]["email"] == account.email
     assert client.get("/api/keys", headers=account.headers).get_json()["keys"][0]["lastUsedAt"]
 
 
-def test_a_live_key_sends_for_real_on_the_session_and_legacy_apis(client, account, paired_session, runtime):
+def test_a_live_key_sends_for_real_on_the_session_and_legacy_apis(client, account, shop, runtime):
     key = _create(client, account)["key"]
-    sent = _send(client, _bearer(key), paired_session)
+    sent = _send(client, _bearer(key), shop)
     assert sent.status_code == 200
     assert "simulated" not in sent.get_json()
     legacy = client.post(
@@ -85,7 +85,7 @@ def test_a_live_key_sends_for_real_on_the_session_and_legacy_apis(client, accoun
         environ_base=UNTRUSTED,
     )
     assert legacy.status_code == 200 and legacy.get_json()["success"] is True
-    assert [m["to"] for m in _outbox(runtime, paired_session)] == ["919876543210", "919876543211"]
+    assert [m["to"] for m in _outbox(runtime, shop)] == ["919876543210", "919876543211"]
 
 
 def test_revoked_unknown_and_expired_keys_are_401(app, client, account):
@@ -184,13 +184,13 @@ def test_the_legacy_api_honours_a_keys_session_limit(client, make_account):
     assert (response.status_code, response.get_json()["code"]) == (403, "SESSION_NOT_ALLOWED")
 
 
-def test_a_test_key_validates_like_live_but_never_sends(client, account, paired_session, runtime):
+def test_a_test_key_validates_like_live_but_never_sends(client, account, shop, runtime):
     created = _create(client, account, mode="test")
     key = created["key"]
     assert key.startswith("wag_test_") and created["mode"] == "test"
     headers = _bearer(key)
 
-    response = _send(client, headers, paired_session, to="+91 98765-43210")
+    response = _send(client, headers, shop, to="+91 98765-43210")
     assert response.status_code == 200
     body = response.get_json()
     assert body["simulated"] is True
@@ -206,27 +206,26 @@ def test_a_test_key_validates_like_live_but_never_sends(client, account, paired_
     assert legacy.get_json()["simulated"] is True and legacy.get_json()["messageId"].startswith("sim_")
 
     for to, text, code in [("12345", "hi", "INVALID_NUMBER"), ("919876543210", "  ", "EMPTY_MESSAGE")]:
-        live = _send(client, account.headers, paired_session, to=to, text=text)
-        test = _send(client, headers, paired_session, to=to, text=text)
+        live = _send(client, account.headers, shop, to=to, text=text)
+        test = _send(client, headers, shop, to=to, text=text)
         assert (test.status_code, test.get_json()) == (live.status_code, live.get_json())
         assert test.get_json()["code"] == code
     assert _send(client, headers, "no-such-session").get_json()["code"] == "SESSION_NOT_FOUND"
 
-    assert _outbox(runtime, paired_session) == []
+    assert _outbox(runtime, shop) == []
     assert client.get("/api/messages", headers=account.headers).get_json()["total"] == 0
     assert client.get("/api/sessions", headers=account.headers).get_json()["sessions"][0]["messagesSent"] == 0
     assert client.get("/api/messages/stats", headers=account.headers).get_json()["totals"]["total"] == 0
 
 
-def test_a_test_key_on_a_disconnected_session_answers_as_live_would(client, account, paired_session, runtime):
-    client.post(f"/api/sessions/{paired_session}/disconnect", headers=account.headers)
+def test_a_test_key_on_a_disconnected_session_answers_as_live_would(client, account, shop, runtime):
+    client.post(f"/api/sessions/{shop}/disconnect", headers=account.headers)
     wait_for(
         lambda: (
-            client.get(f"/api/sessions/{paired_session}/status", headers=account.headers).get_json()["status"]
-            == "disconnected"
+            client.get(f"/api/sessions/{shop}/status", headers=account.headers).get_json()["status"] == "disconnected"
         )
     )
-    response = _send(client, _bearer(_create(client, account, mode="test")["key"]), paired_session)
+    response = _send(client, _bearer(_create(client, account, mode="test")["key"]), shop)
     assert (response.status_code, response.get_json()["code"]) == (400, "SESSION_NOT_CONNECTED")
 
 
@@ -254,7 +253,7 @@ def test_a_test_key_simulates_a_bulk_send(client, make_account, runtime):
     assert client.get("/api/messages", headers=account.headers).get_json()["total"] == 0
 
 
-def test_a_test_key_cannot_manage_keys_or_change_sessions(client, account, paired_session):
+def test_a_test_key_cannot_manage_keys_or_change_sessions(client, account, shop):
     created = _create(client, account, mode="test")
     headers = _bearer(created["key"])
     for method, url in [
@@ -262,18 +261,18 @@ def test_a_test_key_cannot_manage_keys_or_change_sessions(client, account, paire
         ("get", "/api/keys"),
         ("delete", f"/api/keys/{created['id']}"),
         ("post", "/api/sessions"),
-        ("post", f"/api/sessions/{paired_session}/logout"),
-        ("delete", f"/api/sessions/{paired_session}"),
+        ("post", f"/api/sessions/{shop}/logout"),
+        ("delete", f"/api/sessions/{shop}"),
         ("post", "/api/whatsapp/init"),
         # Presence reaches WhatsApp, and pace or a resume changes how the session sends.
-        ("post", f"/api/sessions/{paired_session}/presence"),
-        ("post", f"/api/sessions/{paired_session}/presence/subscribe"),
-        ("put", f"/api/sessions/{paired_session}/pace"),
-        ("post", f"/api/sessions/{paired_session}/resume"),
+        ("post", f"/api/sessions/{shop}/presence"),
+        ("post", f"/api/sessions/{shop}/presence/subscribe"),
+        ("put", f"/api/sessions/{shop}/pace"),
+        ("post", f"/api/sessions/{shop}/resume"),
     ]:
         response = getattr(client, method)(url, json={"name": "x"}, headers=headers)
         assert (response.status_code, response.get_json()["code"]) == (403, "LIVE_KEY_REQUIRED"), url
-    assert client.get(f"/api/sessions/{paired_session}", headers=headers).get_json()["status"] == "connected"
+    assert client.get(f"/api/sessions/{shop}", headers=headers).get_json()["status"] == "connected"
     assert client.get("/api/keys", headers=account.headers).get_json()["keys"][0]["revoked"] is False
 
 
@@ -287,9 +286,9 @@ def test_key_requests_count_against_the_keys_user(client, account):
     assert client.get("/api/sessions", headers=account.headers).status_code == 429
 
 
-def test_socket_clients_may_connect_with_an_unrestricted_key(app, client, account, paired_session):
+def test_socket_clients_may_connect_with_an_unrestricted_key(app, client, account, shop):
     key = _create(client, account)["key"]
-    limited = _create(client, account, sessionIds=[paired_session])["key"]
+    limited = _create(client, account, sessionIds=[shop])["key"]
     assert socketio.test_client(app, flask_test_client=client, auth={"apiKey": key}).is_connected()
     assert not socketio.test_client(app, flask_test_client=client, auth={"apiKey": limited}).is_connected()
     assert not socketio.test_client(

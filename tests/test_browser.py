@@ -1,6 +1,5 @@
 """The dashboard as a new user meets it, in real headless Chromium against `python app.py`."""
 
-import base64
 import io
 import re
 import time
@@ -13,8 +12,8 @@ import requests
 from PIL import Image, ImageDraw
 
 from tests.browser import chromium, policy_problems, screenshot_dir
+from tests.fixtures import OGG, PDF, data_url
 from tests.live import embedded_server
-from tests.test_message_kinds import OGG, PDF
 
 pytestmark = [pytest.mark.browser, pytest.mark.live_server]
 
@@ -305,10 +304,6 @@ def test_another_user_sees_nothing_of_the_first(browser, live):
     context.close()
 
 
-def _data_url(data: bytes, mimetype: str) -> str:
-    return f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
-
-
 def _photo() -> str:
     """A small picture as a data URL, like one a customer would send."""
     picture = Image.new("RGB", (320, 200), "#cfe8f7")
@@ -319,7 +314,7 @@ def _photo() -> str:
     drawing.polygon([(60, 72), (120, 30), (180, 72)], fill="#7b2d26")
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
-    return _data_url(buffer.getvalue(), "image/png")
+    return data_url(buffer.getvalue(), "image/png")
 
 
 def _until(check, what: str, timeout: float = 30):
@@ -354,10 +349,10 @@ def test_the_message_log_shows_pictures_polls_and_details(browser, live, shots):
     send = f"/api/sessions/{session_id}/send"
     poll = api(send, {"to": "919811112222", "poll": {"question": "Deliver on Sunday?", "options": ["Yes", "No"]}})
     poll = poll["messageId"]
-    price_list = {"url": _data_url(PDF, "application/pdf"), "filename": "price-list.pdf"}
+    price_list = {"url": data_url(PDF, "application/pdf"), "filename": "price-list.pdf"}
     api(send, {"to": "919811112222", "document": price_list, "caption": "Our prices for June"})
     arrive({"location": {"latitude": 12.9716, "longitude": 77.5946, "name": "Gate 2, MG Road"}})
-    voice = arrive({"audio": {"url": _data_url(OGG, "audio/ogg"), "ptt": True}})
+    voice = arrive({"audio": {"url": data_url(OGG, "audio/ogg"), "ptt": True}})
     photo = arrive({"image": {"data": _photo(), "caption": "Is this one in stock?"}})
     page.goto("/messages")
     page.locator("body[data-socket=connected]").wait_for(state="attached")

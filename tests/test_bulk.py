@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 
 from extensions import socketio
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 def _bulk(client, account, contacts, delay=0, message="Hi all"):
@@ -14,7 +14,7 @@ def _bulk(client, account, contacts, delay=0, message="Hi all"):
     )
 
 
-def test_bulk_needs_the_growth_plan(client, account, paired_session):
+def test_bulk_needs_the_growth_plan(client, account, shop):
     response = _bulk(client, account, ["919876543210"])
     assert response.status_code == 403
     body = response.get_json()

@@ -2,12 +2,7 @@
 
 import pytest
 
-from tests.conftest import pair_session, wait_for
-
-
-@pytest.fixture
-def shop(client, account):
-    return pair_session(client, account)
+from tests.helpers import wait_for
 
 
 def _contacts(client, account, session_id, **params) -> dict:

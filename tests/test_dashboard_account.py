@@ -9,7 +9,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import wait_for
+from tests.helpers import pair_session, wait_for
 from tests.live import free_port
 
 PASSWORD = "correct horse battery"
@@ -33,10 +33,10 @@ def test_log_in_and_out_with_the_api_account(app, client, account):
     assert client.get("/sessions").status_code == 302
 
 
-def test_the_account_counts_messages_as_the_statistics_do(client, account, paired_session):
+def test_the_account_counts_messages_as_the_statistics_do(client, account, shop):
     """One sent and one failed (a number not on WhatsApp): "sent 1, failed 1" on both pages."""
     for to in ("919876543210", "919876540000"):
-        client.post(f"/api/sessions/{paired_session}/send", json={"to": to, "message": "Hi"}, headers=account.headers)
+        client.post(f"/api/sessions/{shop}/send", json={"to": to, "message": "Hi"}, headers=account.headers)
 
     def totals():
         found = client.get("/api/messages/stats", headers=account.headers).get_json()["totals"]
@@ -103,11 +103,11 @@ def test_changing_the_password_logs_out_other_browsers(app, client, account):
     )
 
 
-def test_the_account_page_shows_the_plan_usage_and_a_curl_with_the_own_session(client, account, paired_session):
+def test_the_account_page_shows_the_plan_usage_and_a_curl_with_the_own_session(client, account, shop):
     _login(client, account.email)
     page = client.get("/account").get_data(as_text=True)
     assert "Free plan" in page and "1 of 1" in page
-    assert f"/api/sessions/{paired_session}/send" in page
+    assert f"/api/sessions/{shop}/send" in page
     token_fragment = client.post(
         "/account/token", headers={"HX-Request": "true", "X-CSRFToken": _csrf(client, "/account")}
     ).get_data(as_text=True)
@@ -182,7 +182,6 @@ def test_operators_can_print_a_reset_link(client, runner, account):
 
 
 def test_the_account_and_sessions_pages_show_quota_usage(app, client, make_account, runner):
-    from tests.conftest import pair_session
     from tests.dashboard import DashboardUser
 
     account = make_account(plan="starter")

@@ -8,8 +8,8 @@ import pytest
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
-from tests.conftest import wait_for
 from tests.dashboard import DashboardUser
+from tests.helpers import wait_for
 
 NUMBERS = ["919876543210", "919876543211"]
 
@@ -93,12 +93,12 @@ def browser(client, growth_session):
     return Browser(client, growth_session[0])
 
 
-def test_free_plan_sees_why_there_is_no_bulk_send(client, account, paired_session):
+def test_free_plan_sees_why_there_is_no_bulk_send(client, account, shop):
     browser = Browser(client, account)
     page = client.get("/bulk").get_data(as_text=True)
     assert "Bulk send comes with the Growth plan" in page
     assert not _Tags(page).all(id="bulk-form")
-    preview = browser.preview(paired_session, "\n".join(NUMBERS)).get_data(as_text=True)
+    preview = browser.preview(shop, "\n".join(NUMBERS)).get_data(as_text=True)
     assert "Growth plan" in preview and not _Tags(preview).all(id="bulk-preview")
 
 

@@ -39,14 +39,14 @@ def test_a_new_key_is_shown_once_and_the_list_shows_only_its_prefix(client, acco
     assert client.get("/api/sessions", headers={"X-Api-Key": plaintext}).status_code == 200
 
 
-def test_a_test_key_limited_to_a_session_with_an_expiry(client, account, paired_session):
+def test_a_test_key_limited_to_a_session_with_an_expiry(client, account, shop):
     user = DashboardUser(client, account, landing="/keys")
     page = client.get("/keys").get_data(as_text=True)
-    assert f'value="{paired_session}"' in page and 'type="checkbox"' in page
-    response = _create(user, name="CI", mode="test", sessions=paired_session, expires="2099-12-31")
+    assert f'value="{shop}"' in page and 'type="checkbox"' in page
+    response = _create(user, name="CI", mode="test", sessions=shop, expires="2099-12-31")
     assert KEY.search(response.get_data(as_text=True)).group(0).startswith("wag_test_")
     [key] = _keys(client, account)
-    assert (key["mode"], key["sessionIds"], key["expiresAt"]) == ("test", [paired_session], "2099-12-31T00:00:00.000Z")
+    assert (key["mode"], key["sessionIds"], key["expiresAt"]) == ("test", [shop], "2099-12-31T00:00:00.000Z")
     listed = user.htmx("GET", "/keys").get_data(as_text=True)
     assert "badge-test" in listed and "Shop" in listed and "2099-12-31 00:00 UTC" in listed
 

@@ -4,7 +4,6 @@ served to the logged-in owner only; and whatever a contact wrote shown as text, 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from html.parser import HTMLParser
 
@@ -12,17 +11,13 @@ import pytest
 
 from blueprints.dashboard.message_view import KIND_LABELS, size_text
 from engines.outgoing import KINDS
-from tests.conftest import pair_session, wait_for
 from tests.dashboard import DashboardUser
-from tests.test_message_kinds import MP3, MP4, OGG, PDF, PNG, WEBP
+from tests.fixtures import MP3, MP4, OGG, PDF, PNG, WEBP, data_url
+from tests.helpers import wait_for
 
 CONTACT = "919811112222"
 OTHER = "447911123456"
 HTMX = {"HX-Request": "true"}
-
-
-def _data_url(data: bytes, mimetype: str) -> str:
-    return f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
 
 
 class _Elements(HTMLParser):
@@ -60,11 +55,6 @@ def _find(html: str, tag: str, **wanted: str) -> list[dict]:
 
 def _text(html: str) -> str:
     return " ".join("".join(_Elements(html).text).split())
-
-
-@pytest.fixture
-def shop(client, account):
-    return pair_session(client, account)
 
 
 @pytest.fixture
@@ -112,15 +102,15 @@ def test_every_kind_has_an_icon_and_a_name():
 
 
 def test_pictures_players_and_documents_show_in_the_log(client, account, shop, owner):
-    image = _send(client, account, shop, {"image": {"data": _data_url(PNG, "image/png"), "caption": "Your receipt"}})
-    sticker = _send(client, account, shop, {"sticker": _data_url(WEBP, "image/webp")})
-    video = _send(client, account, shop, {"video": _data_url(MP4, "video/mp4")})
-    voice = _send(client, account, shop, {"audio": {"url": _data_url(OGG, "audio/ogg"), "ptt": True}})
-    song = _send(client, account, shop, {"audio": _data_url(MP3, "audio/mpeg")})
+    image = _send(client, account, shop, {"image": {"data": data_url(PNG, "image/png"), "caption": "Your receipt"}})
+    sticker = _send(client, account, shop, {"sticker": data_url(WEBP, "image/webp")})
+    video = _send(client, account, shop, {"video": data_url(MP4, "video/mp4")})
+    voice = _send(client, account, shop, {"audio": {"url": data_url(OGG, "audio/ogg"), "ptt": True}})
+    song = _send(client, account, shop, {"audio": data_url(MP3, "audio/mpeg")})
     document = _send(
-        client, account, shop, {"document": {"url": _data_url(PDF, "application/pdf"), "filename": "invoice.pdf"}}
+        client, account, shop, {"document": {"url": data_url(PDF, "application/pdf"), "filename": "invoice.pdf"}}
     )
-    received = _arrive(client, account, shop, {"image": {"data": _data_url(PNG, "image/png"), "caption": "In stock?"}})
+    received = _arrive(client, account, shop, {"image": {"data": data_url(PNG, "image/png"), "caption": "In stock?"}})
     html = _page(owner)
 
     for message_id, caption in ((image, "Your receipt"), (sticker, None), (received, "In stock?")):
@@ -160,7 +150,7 @@ def test_places_cards_polls_reactions_and_replies_show_in_the_log(client, accoun
     place = _send(client, account, shop, {"location": {"latitude": 12.9716, "longitude": 77.5946, "name": "Gate 2"}})
     card = _send(client, account, shop, {"contact": {"fullName": "Ravi Kumar", "phoneNumber": "919800000001"}})
     poll = _send(client, account, shop, {"poll": {"question": "Open Sunday?", "options": ["Yes", "No", "Maybe"]}})
-    viewed_once = _send(client, account, shop, {"image": {"data": _data_url(PNG, "image/png"), "viewOnce": True}})
+    viewed_once = _send(client, account, shop, {"image": {"data": data_url(PNG, "image/png"), "viewOnce": True}})
     for voter, choice in ((CONTACT, "Yes"), (OTHER, "Yes"), ("14155550100", "No")):
         vote = {"from": voter, "vote": {"messageId": poll, "options": [choice]}}
         answer = client.post(f"/api/simulator/sessions/{shop}/inbound", json=vote, headers=account.headers)
@@ -208,7 +198,7 @@ def test_the_session_page_shows_the_same_kinds(client, account, shop, owner):
         headers=account.headers,
     )
     wait_for(lambda: _content(client, account, poll).get("votes"), timeout=30, message="the vote")
-    image = _arrive(client, account, shop, {"image": _data_url(PNG, "image/png")})
+    image = _arrive(client, account, shop, {"image": data_url(PNG, "image/png")})
     for html in (_page(owner, f"/sessions/{shop}"), owner.htmx("GET", f"/sessions/{shop}/messages").get_data(True)):
         [thumbnail] = _find(_row(html, image), "img", data_testid="thumbnail")
         assert thumbnail["src"] == f"/messages/{image}/media"
@@ -217,7 +207,7 @@ def test_the_session_page_shows_the_same_kinds(client, account, shop, owner):
 
 def test_the_kind_filter_picks_one_kind(client, account, shop, owner):
     _send(client, account, shop, {"message": "words"})
-    image = _send(client, account, shop, {"image": _data_url(PNG, "image/png")})
+    image = _send(client, account, shop, {"image": data_url(PNG, "image/png")})
     place = _send(client, account, shop, {"location": {"latitude": 1, "longitude": 2}})
     html = _page(owner, "/messages?type=image")
     assert f'data-message-id="{image}"' in html and f'data-message-id="{place}"' not in html
@@ -238,7 +228,7 @@ def test_a_message_expands_to_its_details(client, account, shop, owner):
     )
     wait_for(lambda: _content(client, account, poll).get("votes"), timeout=30, message="the vote")
     document = _send(
-        client, account, shop, {"document": {"url": _data_url(PDF, "application/pdf"), "filename": "po.pdf"}}
+        client, account, shop, {"document": {"url": data_url(PDF, "application/pdf"), "filename": "po.pdf"}}
     )
     [details] = _find(_row(_page(owner), poll), "details")
     assert details["hx-get"] == f"/messages/{poll}" and details["hx-trigger"] == "toggle"
@@ -258,9 +248,9 @@ def test_a_message_expands_to_its_details(client, account, shop, owner):
 
 
 def test_media_is_served_to_its_logged_in_owner_only(app, client, account, shop, owner, make_account):
-    image = _arrive(client, account, shop, {"image": _data_url(PNG, "image/png")})
+    image = _arrive(client, account, shop, {"image": data_url(PNG, "image/png")})
     document = _send(
-        client, account, shop, {"document": {"url": _data_url(PDF, "application/pdf"), "filename": "a.pdf"}}
+        client, account, shop, {"document": {"url": data_url(PDF, "application/pdf"), "filename": "a.pdf"}}
     )
     text = _send(client, account, shop, {"message": "no file"})
 
@@ -292,12 +282,12 @@ def test_media_is_served_to_its_logged_in_owner_only(app, client, account, shop,
 def test_what_a_contact_writes_is_shown_as_text_never_as_markup(client, account, shop, owner):
     script = "<script>alert(1)</script>"
     attack = '<a hx-get="/logout" hx-trigger="load">x</a>'
-    _arrive(client, account, shop, {"image": {"data": _data_url(PNG, "image/png"), "caption": f"look {script}"}})
+    _arrive(client, account, shop, {"image": {"data": data_url(PNG, "image/png"), "caption": f"look {script}"}})
     _arrive(
         client,
         account,
         shop,
-        {"document": {"url": _data_url(PDF, "application/pdf"), "filename": f"{script}.pdf", "caption": attack}},
+        {"document": {"url": data_url(PDF, "application/pdf"), "filename": f"{script}.pdf", "caption": attack}},
     )
     _arrive(client, account, shop, {"contact": {"fullName": script, "phoneNumber": "919800000001"}})
     _arrive(client, account, shop, {"location": {"latitude": 1, "longitude": 2, "name": attack, "address": script}})

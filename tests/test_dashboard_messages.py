@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import decode_qr, wait_for
 from tests.dashboard import DashboardUser
+from tests.helpers import decode_qr, wait_for
 
 HTMX = {"HX-Request": "true"}
 
@@ -131,9 +131,9 @@ def test_an_empty_log_says_what_to_do_next(browser):
     assert "No failed messages" in browser.page("?status=failed")
 
 
-def test_the_log_shows_each_message_newest_first_with_its_failure(browser, client, account, paired_session):
-    _send(client, account, paired_session, text="first")
-    _send(client, account, paired_session, to="919876540000", text="second")
+def test_the_log_shows_each_message_newest_first_with_its_failure(browser, client, account, shop):
+    _send(client, account, shop, text="first")
+    _send(client, account, shop, to="919876540000", text="second")
     html = browser.page()
     rows = _rows(html)
     assert [row["cells"][1:5] for row in rows] == [
@@ -150,15 +150,15 @@ def test_the_log_shows_each_message_newest_first_with_its_failure(browser, clien
     assert _texts(browser.page("?status=failed")) == ["second"]
 
 
-def test_filters_narrow_the_log(browser, client, account, paired_session):
-    _send(client, account, paired_session, text="out one")
-    _send(client, account, paired_session, to="919876540000", text="out failed")
-    _inbound(client, account, paired_session, ["in one"])
+def test_filters_narrow_the_log(browser, client, account, shop):
+    _send(client, account, shop, text="out one")
+    _send(client, account, shop, to="919876540000", text="out failed")
+    _inbound(client, account, shop, ["in one"])
     assert set(_texts(browser.page("?direction=inbound"))) == {"in one"}
     assert set(_texts(browser.page("?direction=outbound"))) == {"out one", "out failed"}
     assert set(_texts(browser.page("?status=failed&direction=outbound"))) == {"out failed"}
     assert _texts(browser.page("?status=received&direction=outbound")) == []
-    assert set(_texts(browser.page(f"?session={paired_session}&status=received"))) == {"in one"}
+    assert set(_texts(browser.page(f"?session={shop}&status=received"))) == {"in one"}
     today = datetime.now(UTC).date()
     yesterday = today - timedelta(days=1)
     assert len(_rows(browser.page(f"?from={today}&to={today}"))) == 3
@@ -185,10 +185,10 @@ def test_the_session_filter_picks_one_session(client, make_account):
     assert re.search(rf'<option value="{shop}" selected>Shop</option>', browser.page(f"?session={shop}"))
 
 
-def test_search_matches_the_text_and_the_phone_number(browser, client, account, paired_session):
-    _send(client, account, paired_session, to="919876543210", text="Your ORDER 42 is ready")
-    _send(client, account, paired_session, to="919811112222", text="See you at 5")
-    _send(client, account, paired_session, to="919833334444", text="100% off_today")
+def test_search_matches_the_text_and_the_phone_number(browser, client, account, shop):
+    _send(client, account, shop, to="919876543210", text="Your ORDER 42 is ready")
+    _send(client, account, shop, to="919811112222", text="See you at 5")
+    _send(client, account, shop, to="919833334444", text="100% off_today")
     assert _texts(browser.page("?q=order+42")) == ["Your ORDER 42 is ready"]
     assert _texts(browser.page("?q=%2B91+98111-1222")) == ["See you at 5"]
     assert _texts(browser.page("?q=5")) == ["See you at 5", "Your ORDER 42 is ready"]
@@ -198,8 +198,8 @@ def test_search_matches_the_text_and_the_phone_number(browser, client, account, 
     assert "No messages match these filters" in browser.page("?q=nothing+like+this")
 
 
-def test_pages_of_fifty_go_older_and_back_newer(browser, client, account, paired_session):
-    _inbound(client, account, paired_session, [f"message {i}" for i in range(51)])
+def test_pages_of_fifty_go_older_and_back_newer(browser, client, account, shop):
+    _inbound(client, account, shop, [f"message {i}" for i in range(51)])
     first = browser.page()
     assert len(_rows(first)) == 50
     assert "Newer" not in first
@@ -211,8 +211,8 @@ def test_pages_of_fifty_go_older_and_back_newer(browser, client, account, paired
     assert len(everything) == 51
 
 
-def test_a_page_size_and_filters_carry_through_the_pages(browser, client, account, paired_session):
-    _inbound(client, account, paired_session, ["a 1", "b", "a 2", "a 3"])
+def test_a_page_size_and_filters_carry_through_the_pages(browser, client, account, shop):
+    _inbound(client, account, shop, ["a 1", "b", "a 2", "a 3"])
     seen: list[str] = []
     query = "?q=a&limit=2&direction=inbound"
     while True:
@@ -225,16 +225,16 @@ def test_a_page_size_and_filters_carry_through_the_pages(browser, client, accoun
     assert sorted(seen) == ["a 1", "a 2", "a 3"]
 
 
-def test_html_in_a_message_is_shown_as_text(browser, client, account, paired_session):
-    _send(client, account, paired_session, text='<script>alert(1)</script><b hx-get="/x">x</b>')
+def test_html_in_a_message_is_shown_as_text(browser, client, account, shop):
+    _send(client, account, shop, text='<script>alert(1)</script><b hx-get="/x">x</b>')
     html = browser.page()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b hx-get=" in html
     assert "<script>alert" not in html
     assert '<b hx-get="/x">' not in html
 
 
-def test_htmx_gets_just_the_table_which_refreshes_itself_with_the_same_query(browser, client, account, paired_session):
-    _send(client, account, paired_session, text="hello")
+def test_htmx_gets_just_the_table_which_refreshes_itself_with_the_same_query(browser, client, account, shop):
+    _send(client, account, shop, text="hello")
     fragment = browser.page("?status=sent&q=hel", **HTMX)
     assert not fragment.lstrip().startswith("<!doctype")
     assert fragment.lstrip().startswith('<div id="message-log"')
@@ -252,8 +252,8 @@ def test_a_bad_filter_is_explained_in_place(browser):
     assert "must be one of" in browser.page("?status=lost")
 
 
-def test_retry_queues_the_same_message_again_and_it_is_sent(browser, client, account, paired_session, runtime):
-    message_id = _failed_send(client, account, paired_session)
+def test_retry_queues_the_same_message_again_and_it_is_sent(browser, client, account, shop, runtime):
+    message_id = _failed_send(client, account, shop)
     failed = _message(client, account, message_id)
     assert (failed["status"], failed["errorCode"]) == ("failed", "UPSTREAM_ERROR")
     assert _texts(browser.page("?status=failed")) == ["Your order shipped"]
@@ -270,14 +270,14 @@ def test_retry_queues_the_same_message_again_and_it_is_sent(browser, client, acc
         message="the retried message to be sent",
     )
     assert (sent["error"], sent["errorCode"], sent["failedAt"]) == (None, None, None)
-    assert [m["id"] for m in runtime.engine_host.engine.outbox(paired_session)] == [failed["waMessageId"]]
+    assert [m["id"] for m in runtime.engine_host.engine.outbox(shop)] == [failed["waMessageId"]]
     assert client.get("/api/messages", headers=account.headers).get_json()["total"] == 1
     html = browser.page("?status=failed")
     assert _rows(html) == [] and "No failed messages" in html
 
 
-def test_retry_without_javascript_redirects_back_with_a_notice(browser, client, account, paired_session):
-    message_id = _failed_send(client, account, paired_session)
+def test_retry_without_javascript_redirects_back_with_a_notice(browser, client, account, shop):
+    message_id = _failed_send(client, account, shop)
     html = browser.page("?status=failed&q=order")
     form = re.search(
         r'action="(/messages/[^"]+/retry)".*?name="csrf_token" value="([^"]+)".*?name="next" value="([^"]+)"',
@@ -295,20 +295,17 @@ def test_retry_without_javascript_redirects_back_with_a_notice(browser, client, 
     assert elsewhere.headers["Location"] == "/messages"
 
 
-def test_retry_is_refused_in_place_unless_failed_outbound_on_a_connected_session(
-    browser, client, account, paired_session
-):
-    sent_id = _send(client, account, paired_session)["messageId"]
+def test_retry_is_refused_in_place_unless_failed_outbound_on_a_connected_session(browser, client, account, shop):
+    sent_id = _send(client, account, shop)["messageId"]
     response = browser.retry(sent_id, **HTMX)
     assert response.status_code == 200
     assert "Only failed outgoing messages can be retried" in response.get_data(as_text=True)
 
-    failed_id = _failed_send(client, account, paired_session)
-    client.post(f"/api/sessions/{paired_session}/disconnect", headers=account.headers)
+    failed_id = _failed_send(client, account, shop)
+    client.post(f"/api/sessions/{shop}/disconnect", headers=account.headers)
     wait_for(
         lambda: (
-            client.get(f"/api/sessions/{paired_session}/status", headers=account.headers).get_json()["status"]
-            == "disconnected"
+            client.get(f"/api/sessions/{shop}/status", headers=account.headers).get_json()["status"] == "disconnected"
         )
     )
     html = browser.retry(failed_id, **HTMX).get_data(as_text=True)
@@ -317,9 +314,9 @@ def test_retry_is_refused_in_place_unless_failed_outbound_on_a_connected_session
     assert _message(client, account, failed_id)["status"] == "failed"
 
 
-def test_no_retry_is_offered_where_it_cannot_help(browser, client, account, paired_session):
+def test_no_retry_is_offered_where_it_cannot_help(browser, client, account, shop):
     """A number not on WhatsApp stays so: the row offers no Retry, and a retry is refused in place."""
-    failed_id = _send(client, account, paired_session, to="919876540000")["messageId"]
+    failed_id = _send(client, account, shop, to="919876540000")["messageId"]
     wait_for(lambda: _message(client, account, failed_id)["status"] == "failed", message="the send to fail")
     html = browser.page("?status=failed")
     assert _rows(html)[0]["id"] == failed_id
@@ -328,12 +325,12 @@ def test_no_retry_is_offered_where_it_cannot_help(browser, client, account, pair
     assert "Sending it again cannot help: Number not on WhatsApp" in refused
     assert _message(client, account, failed_id)["status"] == "failed"
 
-    upstream_id = _failed_send(client, account, paired_session)  # WhatsApp's side: worth another try
+    upstream_id = _failed_send(client, account, shop)  # WhatsApp's side: worth another try
     assert f"/messages/{upstream_id}/retry" in browser.page("?status=failed")
 
 
-def test_a_post_without_the_csrf_token_is_rejected(browser, client, account, paired_session):
-    message_id = _send(client, account, paired_session, to="919876540000")["messageId"]
+def test_a_post_without_the_csrf_token_is_rejected(browser, client, account, shop):
+    message_id = _send(client, account, shop, to="919876540000")["messageId"]
     response = browser.client.post(f"/messages/{message_id}/retry", headers=HTMX)
     assert response.status_code == 400
     assert _message(client, account, message_id)["status"] == "failed"

@@ -7,8 +7,8 @@ from html import unescape
 
 import pytest
 
-from tests.conftest import wait_for
 from tests.dashboard import DashboardUser
+from tests.helpers import wait_for
 
 CONTACT = "919876543210"
 # What the form sends when nothing is changed (TestConfig's defaults: no pace at all).
@@ -43,26 +43,26 @@ def _pace(client, account, session_id: str) -> dict:
     return client.get(f"/api/sessions/{session_id}/pace", headers=account.headers).get_json()
 
 
-def test_the_session_page_shows_the_pace_card_with_its_settings(client, account, paired_session):
+def test_the_session_page_shows_the_pace_card_with_its_settings(client, account, shop):
     DashboardUser(client, account)
-    page = client.get(f"/sessions/{paired_session}").get_data(as_text=True)
+    page = client.get(f"/sessions/{shop}").get_data(as_text=True)
     assert "Sending pace" in page and "Pace settings" in page
     assert 'data-testid="pace-status"' in page and 'data-depth="0"' in page
     # The card keeps itself current: it polls and listens to the session's events.
-    assert re.search(r'hx-get="/sessions/[^"]+/pace"\s+hx-trigger="every 5s, wa-messages-' + paired_session, page)
+    assert re.search(r'hx-get="/sessions/[^"]+/pace"\s+hx-trigger="every 5s, wa-messages-' + shop, page)
     assert "Nothing is waiting" in _text(page)
     assert 'name="per_minute" type="number" value="100000"' in page
     assert '<datalist id="timezones">' in page and '<option value="Asia/Kolkata">' in page
 
-    live = client.get(f"/sessions/{paired_session}/pace").get_data(as_text=True)
+    live = client.get(f"/sessions/{shop}/pace").get_data(as_text=True)
     assert live.startswith('<div id="pace-status"') and "Sent today" in live
 
 
-def test_saving_the_pace_changes_it_and_restoring_the_defaults_undoes_it(app, client, account, paired_session):
+def test_saving_the_pace_changes_it_and_restoring_the_defaults_undoes_it(app, client, account, shop):
     user = DashboardUser(client, account)
     saved = _save(
         user,
-        paired_session,
+        shop,
         min_gap_seconds="5",
         jitter_seconds="2.5",
         per_minute="8",
@@ -75,9 +75,9 @@ def test_saving_the_pace_changes_it_and_restoring_the_defaults_undoes_it(app, cl
     )
     html = saved.get_data(as_text=True)
     assert saved.status_code == 200 and 'data-testid="pace-saved"' in html
-    assert saved.headers["HX-Trigger"] == f"wa-pace-{paired_session}"  # the queue part re-reads its waits
+    assert saved.headers["HX-Trigger"] == f"wa-pace-{shop}"  # the queue part re-reads its waits
     assert 'value="20, 50, 100"' in html and 'value="2.5"' in html
-    pace = _pace(client, account, paired_session)["pace"]
+    pace = _pace(client, account, shop)["pace"]
     assert pace == {
         "minGapSeconds": 5.0,
         "jitterSeconds": 2.5,
@@ -89,19 +89,19 @@ def test_saving_the_pace_changes_it_and_restoring_the_defaults_undoes_it(app, cl
         "timezone": "Asia/Kolkata",
         "typing": True,
     }
-    card = _text(client.get(f"/sessions/{paired_session}/pace").get_data(as_text=True))
+    card = _text(client.get(f"/sessions/{shop}/pace").get_data(as_text=True))
     assert "One message every 5–7.5 s, at most 8 a minute and 400 a day" in card
     assert "Quiet hours 21:00–08:00 (Asia/Kolkata)" in card and "typing" in card
 
-    restored = user.htmx("POST", f"/sessions/{paired_session}/pace/defaults")
+    restored = user.htmx("POST", f"/sessions/{shop}/pace/defaults")
     assert 'value="100000"' in restored.get_data(as_text=True)
-    assert _pace(client, account, paired_session)["pace"]["perMinute"] == 100_000
+    assert _pace(client, account, shop)["pace"]["perMinute"] == 100_000
     from extensions import db
     from models import WaSession
 
-    _save(user, paired_session, per_day="100000")  # the default, typed in: still "the default"
+    _save(user, shop, per_day="100000")  # the default, typed in: still "the default"
     with app.app_context():
-        assert db.session.get(WaSession, paired_session).pace is None
+        assert db.session.get(WaSession, shop).pace is None
 
 
 @pytest.mark.parametrize(
@@ -116,36 +116,34 @@ def test_saving_the_pace_changes_it_and_restoring_the_defaults_undoes_it(app, cl
         ({"quiet_start": "21:00"}, "quiet_end", "Set both times for quiet hours, or leave both empty"),
     ],
 )
-def test_bad_pace_settings_are_explained_beside_their_field(client, account, paired_session, changes, field, error):
+def test_bad_pace_settings_are_explained_beside_their_field(client, account, shop, changes, field, error):
     user = DashboardUser(client, account)
-    answer = _save(user, paired_session, **changes)
+    answer = _save(user, shop, **changes)
     html = answer.get_data(as_text=True)
     assert answer.status_code == 200 and "HX-Trigger" not in answer.headers
     assert error in _field_error(html, field)
     assert re.search(rf'aria-invalid="true"[^>]* id="{field}"', html)
     assert 'data-testid="pace-saved"' not in html
-    assert _pace(client, account, paired_session)["pace"]["perMinute"] == 100_000  # nothing was saved
+    assert _pace(client, account, shop)["pace"]["perMinute"] == 100_000  # nothing was saved
 
 
-def test_without_scripts_the_pace_form_still_saves_and_shows_errors_on_the_page(client, account, paired_session):
+def test_without_scripts_the_pace_form_still_saves_and_shows_errors_on_the_page(client, account, shop):
     user = DashboardUser(client, account)
-    url = f"/sessions/{paired_session}/pace"
+    url = f"/sessions/{shop}/pace"
     saved = client.post(url, data=DEFAULTS | {"per_minute": "6", "csrf_token": user.csrf})
-    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/sessions/{paired_session}")
-    assert _pace(client, account, paired_session)["pace"]["perMinute"] == 6
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/sessions/{shop}")
+    assert _pace(client, account, shop)["pace"]["perMinute"] == 6
     refused = client.post(url, data=DEFAULTS | {"per_day": "0", "csrf_token": user.csrf}).get_data(as_text=True)
     assert "<h1>Shop</h1>" in refused and "At most per day must be" in _field_error(refused, "per_day")
     assert client.post(url, data=DEFAULTS).status_code == 400  # no CSRF token
 
 
-def test_a_waiting_message_says_what_it_waits_for(client, account, paired_session, runtime):
+def test_a_waiting_message_says_what_it_waits_for(client, account, shop, runtime):
     user = DashboardUser(client, account)
-    _save(user, paired_session, min_gap_seconds="600")
+    _save(user, shop, min_gap_seconds="600")
     for text in ("First", "Second"):
-        client.post(
-            f"/api/sessions/{paired_session}/send", json={"to": CONTACT, "message": text}, headers=account.headers
-        )
-    card_url = f"/sessions/{paired_session}/pace"
+        client.post(f"/api/sessions/{shop}/send", json={"to": CONTACT, "message": text}, headers=account.headers)
+    card_url = f"/sessions/{shop}/pace"
     card = wait_for(lambda: 'data-waiting-for="gap"' in (html := client.get(card_url).get_data(as_text=True)) and html)
     assert 'data-testid="pace-waiting">1<' in card
     assert "waiting for the gap between two messages (at least 600 s)" in _text(card)
@@ -156,7 +154,7 @@ def test_a_waiting_message_says_what_it_waits_for(client, account, paired_sessio
         "quiet_start": (now - timedelta(hours=1)).strftime("%H:%M"),
         "quiet_end": (now + timedelta(hours=2)).strftime("%H:%M"),
     }
-    _save(user, paired_session, min_gap_seconds="600", **quiet)
+    _save(user, shop, min_gap_seconds="600", **quiet)
     card = client.get(card_url).get_data(as_text=True)
     assert 'data-waiting-for="quiet_hours"' in card
     assert f"waiting for the end of quiet hours ({quiet['quiet_start']}–{quiet['quiet_end']}, UTC)" in _text(card)
@@ -171,42 +169,40 @@ def _pause(app, session_id: str, reason: str = "9 of the last 10 messages went t
         assert session_pause(db.session.get(WaSession, session_id), reason)
 
 
-def test_a_paused_session_is_announced_on_every_page_until_it_is_resumed(app, client, account, paired_session):
+def test_a_paused_session_is_announced_on_every_page_until_it_is_resumed(app, client, account, shop):
     user = DashboardUser(client, account)
-    _pause(app, paired_session)
-    for path in ("/sessions", f"/sessions/{paired_session}", "/messages", "/bulk", "/scheduled", "/stats", "/account"):
+    _pause(app, shop)
+    for path in ("/sessions", f"/sessions/{shop}", "/messages", "/bulk", "/scheduled", "/stats", "/account"):
         page = client.get(path).get_data(as_text=True)
         assert page.count('data-testid="paused-alert"') == 1, path
         assert "Sending from Shop is paused to protect its WhatsApp number" in _text(page), path
         assert "9 of the last 10 messages went to numbers not on WhatsApp." in page, path
     banner = client.get("/paused").get_data(as_text=True)
     assert banner.startswith('<div id="paused-alerts"') and "wa-paused from:body" in banner
-    card = client.get(f"/sessions/{paired_session}/pace").get_data(as_text=True)
+    card = client.get(f"/sessions/{shop}/pace").get_data(as_text=True)
     assert 'data-paused="true"' in card and "Sending is paused" in card
 
-    assert client.post(f"/sessions/{paired_session}/resume").status_code == 400  # no CSRF token
-    resumed = user.htmx("POST", f"/sessions/{paired_session}/resume")
+    assert client.post(f"/sessions/{shop}/resume").status_code == 400  # no CSRF token
+    resumed = user.htmx("POST", f"/sessions/{shop}/resume")
     assert (resumed.status_code, resumed.headers["HX-Trigger"]) == (200, "wa-paused")
     assert 'data-testid="paused-alert"' not in client.get("/sessions").get_data(as_text=True)
-    assert _pace(client, account, paired_session)["paused"] is False
-    assert user.htmx("POST", f"/sessions/{paired_session}/resume").status_code == 200  # already resumed: no error
+    assert _pace(client, account, shop)["paused"] is False
+    assert user.htmx("POST", f"/sessions/{shop}/resume").status_code == 200  # already resumed: no error
 
-    _pause(app, paired_session, "WhatsApp temporarily banned this number")
-    plain = client.post(f"/sessions/{paired_session}/resume", data={"csrf_token": user.csrf})
-    assert plain.status_code == 302 and plain.headers["Location"].endswith(f"/sessions/{paired_session}")
-    assert "Sending from Shop resumed." in client.get(f"/sessions/{paired_session}").get_data(as_text=True)
+    _pause(app, shop, "WhatsApp temporarily banned this number")
+    plain = client.post(f"/sessions/{shop}/resume", data={"csrf_token": user.csrf})
+    assert plain.status_code == 302 and plain.headers["Location"].endswith(f"/sessions/{shop}")
+    assert "Sending from Shop resumed." in client.get(f"/sessions/{shop}").get_data(as_text=True)
 
 
-def test_another_user_sees_nothing_of_a_sessions_pace_and_cannot_change_it(
-    app, client, account, paired_session, make_account
-):
-    _pause(app, paired_session)
+def test_another_user_sees_nothing_of_a_sessions_pace_and_cannot_change_it(app, client, account, shop, make_account):
+    _pause(app, shop)
     stranger = make_account()
     other = app.test_client()
     intruder = DashboardUser(other, stranger)
     assert 'data-testid="paused-alert"' not in other.get("/sessions").get_data(as_text=True)
-    assert other.get(f"/sessions/{paired_session}/pace").status_code == 404
-    assert intruder.htmx("POST", f"/sessions/{paired_session}/pace", data=DEFAULTS).status_code == 404
-    assert intruder.htmx("POST", f"/sessions/{paired_session}/pace/defaults").status_code == 404
-    assert intruder.htmx("POST", f"/sessions/{paired_session}/resume").status_code == 404
-    assert _pace(client, account, paired_session)["paused"] is True
+    assert other.get(f"/sessions/{shop}/pace").status_code == 404
+    assert intruder.htmx("POST", f"/sessions/{shop}/pace", data=DEFAULTS).status_code == 404
+    assert intruder.htmx("POST", f"/sessions/{shop}/pace/defaults").status_code == 404
+    assert intruder.htmx("POST", f"/sessions/{shop}/resume").status_code == 404
+    assert _pace(client, account, shop)["paused"] is True

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from html import unescape
 from zoneinfo import ZoneInfo
 
-from tests.conftest import wait_for
 from tests.dashboard import DashboardUser
+from tests.helpers import wait_for
 from tests.test_dashboard_bulk import Browser
 
 CONTACT = "919876543210"
@@ -32,16 +32,16 @@ def _send_later(user: DashboardUser, session_id: str, send_at: str, timezone: st
     return user.htmx("POST", f"/sessions/{session_id}/send", data=data)
 
 
-def test_a_test_message_with_a_time_is_scheduled_in_the_browsers_time_zone(client, account, paired_session):
+def test_a_test_message_with_a_time_is_scheduled_in_the_browsers_time_zone(client, account, shop):
     user = DashboardUser(client, account)
-    page = client.get(f"/sessions/{paired_session}").get_data(as_text=True)
+    page = client.get(f"/sessions/{shop}").get_data(as_text=True)
     assert 'type="datetime-local"' in page and 'name="timezone" type="hidden"' in page
     assert "data-browser-timezone" in page
 
     at = _tomorrow_at_ten("Asia/Kolkata")
-    answer = _send_later(user, paired_session, _local(at, "Asia/Kolkata"), "Asia/Kolkata")
+    answer = _send_later(user, shop, _local(at, "Asia/Kolkata"), "Asia/Kolkata")
     html = answer.get_data(as_text=True)
-    assert answer.headers["HX-Trigger"] == f"wa-messages-{paired_session}"
+    assert answer.headers["HX-Trigger"] == f"wa-messages-{shop}"
     assert "Scheduled: the message to +919876543210 goes at" in html
     expected = at.astimezone(UTC)
     assert f'<time datetime="{expected:%Y-%m-%dT%H:%M:%S}.000Z" data-local="minutes">' in html
@@ -50,49 +50,48 @@ def test_a_test_message_with_a_time_is_scheduled_in_the_browsers_time_zone(clien
     # The engine host lines the message up in the session's queue a moment later.
     card = wait_for(
         lambda: (
-            'data-waiting-for="scheduled"'
-            in (html := client.get(f"/sessions/{paired_session}/pace").get_data(as_text=True))
+            'data-waiting-for="scheduled"' in (html := client.get(f"/sessions/{shop}/pace").get_data(as_text=True))
             and html
         )
     )
     assert 'data-testid="pace-scheduled">1<' in card and 'data-testid="pace-waiting">0<' in card
 
 
-def test_without_the_browsers_zone_the_time_is_the_sessions(client, account, paired_session):
+def test_without_the_browsers_zone_the_time_is_the_sessions(client, account, shop):
     user = DashboardUser(client, account)
-    client.put(f"/api/sessions/{paired_session}/pace", json={"timezone": "America/New_York"}, headers=account.headers)
+    client.put(f"/api/sessions/{shop}/pace", json={"timezone": "America/New_York"}, headers=account.headers)
     at = _tomorrow_at_ten("America/New_York")
-    _send_later(user, paired_session, _local(at, "America/New_York"), "")
+    _send_later(user, shop, _local(at, "America/New_York"), "")
     [listed] = _scheduled(client, account)
     assert listed["sendAt"] == f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}.000Z"
 
 
-def test_a_time_in_the_past_or_too_far_ahead_is_refused_beside_the_field(client, account, paired_session):
+def test_a_time_in_the_past_or_too_far_ahead_is_refused_beside_the_field(client, account, shop):
     user = DashboardUser(client, account)
     for when, error in (
         (datetime.now(UTC) - timedelta(hours=2), "That time is in the past"),
         (datetime.now(UTC) + timedelta(days=400), "That time is more than a year ahead"),
     ):
-        html = _send_later(user, paired_session, _local(when, "UTC"), "UTC").get_data(as_text=True)
+        html = _send_later(user, shop, _local(when, "UTC"), "UTC").get_data(as_text=True)
         assert f'<p class="field-error" id="send_at-error">{error}</p>' in html
         assert 'aria-describedby="send_at-error" aria-invalid="true" id="send_at"' in html
     assert _scheduled(client, account) == []
 
 
-def test_a_refused_number_is_explained_in_the_forms_words(client, account, paired_session):
+def test_a_refused_number_is_explained_in_the_forms_words(client, account, shop):
     user = DashboardUser(client, account)
     data = {"to": "12", "message": "Hello", "send_at": "", "timezone": "UTC"}
-    html = user.htmx("POST", f"/sessions/{paired_session}/send", data=data).get_data(as_text=True)
+    html = user.htmx("POST", f"/sessions/{shop}/send", data=data).get_data(as_text=True)
     assert "The phone number must be a phone number with country code" in html
     assert "'to'" not in html
 
 
-def test_the_scheduled_page_lists_moves_and_cancels_messages(client, account, paired_session):
+def test_the_scheduled_page_lists_moves_and_cancels_messages(client, account, shop):
     user = DashboardUser(client, account)
     assert 'data-testid="no-scheduled"' in client.get("/scheduled").get_data(as_text=True)
     first, second = _tomorrow_at_ten("UTC"), _tomorrow_at_ten("UTC") + timedelta(hours=2)
-    _send_later(user, paired_session, _local(second, "UTC"), "UTC", message="Your order is ready")
-    _send_later(user, paired_session, _local(first, "UTC"), "UTC", message="Happy birthday!")
+    _send_later(user, shop, _local(second, "UTC"), "UTC", message="Your order is ready")
+    _send_later(user, shop, _local(first, "UTC"), "UTC", message="Happy birthday!")
 
     page = client.get("/scheduled").get_data(as_text=True)
     assert 'aria-current="page">Scheduled</a>' in page
@@ -144,26 +143,26 @@ def test_the_scheduled_page_lists_moves_and_cancels_messages(client, account, pa
     assert client.post(f"/scheduled/{other['messageId']}/cancel").status_code == 400  # no CSRF token
 
 
-def test_one_sessions_scheduled_messages(client, account, paired_session):
+def test_one_sessions_scheduled_messages(client, account, shop):
     user = DashboardUser(client, account)
-    _send_later(user, paired_session, _local(_tomorrow_at_ten("UTC"), "UTC"), "UTC")
-    page = client.get(f"/scheduled?session={paired_session}").get_data(as_text=True)
+    _send_later(user, shop, _local(_tomorrow_at_ten("UTC"), "UTC"), "UTC")
+    page = client.get(f"/scheduled?session={shop}").get_data(as_text=True)
     assert "Messages waiting for their time from Shop" in unescape(page) and "Happy birthday!" in page
-    assert f'<input type="hidden" name="session" value="{paired_session}">' in page
-    card = client.get(f"/sessions/{paired_session}/pace").get_data(as_text=True)
-    assert f'href="/scheduled?session={paired_session}"' in card
+    assert f'<input type="hidden" name="session" value="{shop}">' in page
+    card = client.get(f"/sessions/{shop}/pace").get_data(as_text=True)
+    assert f'href="/scheduled?session={shop}"' in card
 
 
 def test_another_user_cannot_see_move_or_cancel_someone_elses_scheduled_message(
-    app, client, account, paired_session, make_account
+    app, client, account, shop, make_account
 ):
     user = DashboardUser(client, account)
-    _send_later(user, paired_session, _local(_tomorrow_at_ten("UTC"), "UTC"), "UTC")
+    _send_later(user, shop, _local(_tomorrow_at_ten("UTC"), "UTC"), "UTC")
     [message] = _scheduled(client, account)
     other = app.test_client()
     intruder = DashboardUser(other, make_account())
     assert "Happy birthday!" not in other.get("/scheduled").get_data(as_text=True)
-    assert other.get(f"/scheduled?session={paired_session}").status_code == 404
+    assert other.get(f"/scheduled?session={shop}").status_code == 404
     when = {"send_at": _local(_tomorrow_at_ten("UTC"), "UTC"), "timezone": "UTC"}
     assert intruder.htmx("POST", f"/scheduled/{message['messageId']}/move", data=when).status_code == 404
     assert intruder.htmx("POST", f"/scheduled/{message['messageId']}/cancel").status_code == 404

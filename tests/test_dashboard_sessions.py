@@ -2,8 +2,8 @@
 
 import re
 
-from tests.conftest import wait_for
 from tests.dashboard import DashboardUser
+from tests.helpers import wait_for
 
 
 def _create_pending(client, account) -> str:

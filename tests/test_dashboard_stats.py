@@ -4,8 +4,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.conftest import wait_for
 from tests.dashboard import DashboardUser
+from tests.helpers import wait_for
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -127,10 +127,10 @@ def _api_stats(client, account) -> dict:
 
 
 @pytest.fixture
-def busy_week(client, account, paired_session) -> dict:
+def busy_week(client, account, shop) -> dict:
     """Two messages that reach the phone and are read, one to a number that fails; the aggregated API stats."""
     for to in ("919876543210", "919876543211", "919876540000"):
-        _send(client, account, paired_session, to)
+        _send(client, account, shop, to)
 
     def aggregated():
         body = _api_stats(client, account)

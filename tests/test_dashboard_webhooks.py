@@ -5,17 +5,14 @@ import re
 
 import pytest
 
-from tests import webhooks_support
-from tests.conftest import pair_session, wait_for
 from tests.dashboard import DashboardUser
-from tests.webhooks_support import LOCAL
+from tests.helpers import LOCAL_RECEIVERS, pair_session, wait_for
 
-# The shared fixtures: receivers on loopback, a short ladder, a Starter account.
-config_overrides, receiver, starter = (
-    webhooks_support.config_overrides,
-    webhooks_support.receiver,
-    webhooks_support.starter,
-)
+
+@pytest.fixture
+def config_overrides() -> dict:
+    return LOCAL_RECEIVERS
+
 
 SECRET = re.compile(r"whsec_[0-9a-f]{64}")
 EVENTS = ["message.received", "message.status", "session.connected", "session.disconnected", "session.qr"]
@@ -142,7 +139,7 @@ def test_pause_enable_and_delete(client, starter, user, receiver):
     assert "No webhook endpoints yet" in listed and _webhooks(client, starter) == []
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 1}])
+@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 1}])
 def test_an_endpoint_disabled_after_failures_is_announced_on_every_page(client, starter, user, receiver):
     _create(user, receiver.url())
     [webhook] = _webhooks(client, starter)

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.clients import doc_snippets as doc
-from tests.conftest import decode_qr, wait_for
+from tests.helpers import decode_qr, wait_for
 from tests.live import embedded_server
 
 pytestmark = pytest.mark.live_server

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import decode_qr
+from tests.helpers import decode_qr
 from tests.live import embedded_server
 
 pytestmark = pytest.mark.live_server

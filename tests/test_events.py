@@ -16,15 +16,14 @@ from services.events.bus import event_publish
 from services.events.catalog import EVENTS, DomainEvent
 from services.events.stream import STREAMED
 from services.webhooks import endpoints
-from tests.conftest import pair_session, wait_for
-from tests.webhooks_support import LOCAL, receiver  # noqa: F401 - fixtures
+from tests.helpers import LOCAL_RECEIVERS, pair_session, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def config_overrides() -> dict:
-    return LOCAL | {"STREAM_HEARTBEAT_SECONDS": 0.5}
+    return LOCAL_RECEIVERS | {"STREAM_HEARTBEAT_SECONDS": 0.5}
 
 
 def _wire_keys(event: type[DomainEvent]) -> list[str]:
@@ -100,7 +99,7 @@ def _stream_events(client, account, session_id: str) -> list[dict]:
     return blocks
 
 
-def test_a_new_event_reaches_socketio_sse_and_webhooks_through_one_publish(app, client, make_account, receiver):  # noqa: F811
+def test_a_new_event_reaches_socketio_sse_and_webhooks_through_one_publish(app, client, make_account, receiver):
     account = make_account(plan="starter")
     session_id = pair_session(client, account)
     created = client.post("/api/webhooks", json={"url": receiver.url("/shelf")}, headers=account.headers)

@@ -15,8 +15,7 @@ import pytest
 from extensions import socketio
 from roles.runtime import EmbeddedRuntime
 from services.governor.queue import Pace, SendQueue
-from tests.conftest import pair_session, wait_for
-from tests.webhooks_support import LOCAL, receiver, starter  # noqa: F401 - fixtures
+from tests.helpers import LOCAL_RECEIVERS, wait_for
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()
 
@@ -149,19 +148,19 @@ CONTACT = "919811112222"
 
 @pytest.fixture
 def config_overrides() -> dict:
-    return LOCAL | {"GOVERNOR_MIN_SAMPLE": 4, "GOVERNOR_WINDOW": 10}
+    return LOCAL_RECEIVERS | {"GOVERNOR_MIN_SAMPLE": 4, "GOVERNOR_WINDOW": 10}
 
 
 @pytest.fixture
-def shop(client, starter):  # noqa: F811
-    return pair_session(client, starter)
+def shop_owner(starter):
+    return starter
 
 
 def _send(client, account, session_id, **body):
     return client.post(f"/api/sessions/{session_id}/send", json={"to": CONTACT, **body}, headers=account.headers)
 
 
-def test_sends_through_http_keep_the_sessions_gap(client, starter, shop, runtime):  # noqa: F811
+def test_sends_through_http_keep_the_sessions_gap(client, starter, shop, runtime):
     changed = client.put(
         f"/api/sessions/{shop}/pace", json={"minGapSeconds": 0.6, "jitterSeconds": 0}, headers=starter.headers
     )
@@ -177,14 +176,14 @@ def test_sends_through_http_keep_the_sessions_gap(client, starter, shop, runtime
     assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.6
 
 
-def test_bad_pace_settings_are_refused(client, starter, shop):  # noqa: F811
+def test_bad_pace_settings_are_refused(client, starter, shop):
     url = f"/api/sessions/{shop}/pace"
     for body in ({"minGapSeconds": -1}, {"perDay": 0}, {"timezone": "Mars/Olympus"}, {"quietStart": "25:00"}, {"x": 1}):
         answer = client.put(url, json=body, headers=starter.headers)
         assert (answer.status_code, answer.get_json()["code"]) == (400, "INVALID_FIELD"), body
 
 
-def test_a_scheduled_message_goes_at_its_time_and_a_cancelled_one_never(client, starter, shop, runtime):  # noqa: F811
+def test_a_scheduled_message_goes_at_its_time_and_a_cancelled_one_never(client, starter, shop, runtime):
     at = datetime.now(UTC) + timedelta(seconds=2)
     scheduled = _send(client, starter, shop, message="Happy birthday!", sendAt=at.isoformat())
     assert scheduled.status_code == 202, scheduled.get_json()
@@ -204,7 +203,7 @@ def test_a_scheduled_message_goes_at_its_time_and_a_cancelled_one_never(client, 
     assert (again.status_code, again.get_json()["code"]) == (409, "NOT_SCHEDULED")
 
 
-def test_a_rescheduled_message_waits_for_its_new_time(client, starter, shop, runtime):  # noqa: F811
+def test_a_rescheduled_message_waits_for_its_new_time(client, starter, shop, runtime):
     soon = datetime.now(UTC) + timedelta(seconds=1)
     message_id = _send(client, starter, shop, message="Reminder", sendAt=soon.isoformat()).get_json()["messageId"]
     later = datetime.now(UTC) + timedelta(seconds=3)
@@ -219,12 +218,12 @@ def test_a_rescheduled_message_waits_for_its_new_time(client, starter, shop, run
 @pytest.mark.parametrize(
     "send_at", ["tomorrow", "2026-12-01T09:30:00", "2020-01-01T00:00:00Z", "2099-01-01T00:00:00Z", 12]
 )
-def test_bad_send_times_are_refused(client, starter, shop, send_at):  # noqa: F811
+def test_bad_send_times_are_refused(client, starter, shop, send_at):
     answer = _send(client, starter, shop, message="x", sendAt=send_at)
     assert (answer.status_code, answer.get_json()["code"]) == (400, "INVALID_SEND_AT")
 
 
-def test_a_scheduled_message_survives_an_engine_host_restart(app, client, starter, shop, runtime):  # noqa: F811
+def test_a_scheduled_message_survives_an_engine_host_restart(app, client, starter, shop, runtime):
     at = datetime.now(UTC) + timedelta(seconds=2)
     _send(client, starter, shop, message="After the restart", sendAt=at.isoformat())
     runtime.stop()
@@ -243,9 +242,9 @@ def test_a_scheduled_message_survives_an_engine_host_restart(app, client, starte
 def test_unknown_recipients_pause_the_session_with_an_event_and_a_webhook(
     app,
     client,
-    starter,  # noqa: F811
+    starter,
     shop,
-    receiver,  # noqa: F811
+    receiver,
     runtime,
 ):
     client.post("/api/webhooks", json={"url": receiver.url(), "events": ["session.paused"]}, headers=starter.headers)
@@ -274,7 +273,7 @@ def test_unknown_recipients_pause_the_session_with_an_event_and_a_webhook(
     assert (again.status_code, again.get_json()["code"]) == (409, "NOT_PAUSED")
 
 
-def test_whatsapps_warnings_pause_sending(app, client, starter, shop):  # noqa: F811
+def test_whatsapps_warnings_pause_sending(app, client, starter, shop):
     from engines import EngineEvent, EngineEventKind
     from roles.engine_events import engine_event_apply
 
@@ -287,7 +286,7 @@ def test_whatsapps_warnings_pause_sending(app, client, starter, shop):  # noqa: 
     assert view["paused"] is True and "temporarily banned" in view["pausedReason"]
 
 
-def test_another_user_cannot_see_or_change_a_sessions_pace_or_schedule(client, starter, shop, make_account):  # noqa: F811
+def test_another_user_cannot_see_or_change_a_sessions_pace_or_schedule(client, starter, shop, make_account):
     stranger = make_account()
     at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     message_id = _send(client, starter, shop, message="Later", sendAt=at).get_json()["messageId"]
@@ -322,7 +321,7 @@ def test_a_scheduled_batch_starts_at_its_time_and_a_cancelled_one_never(client, 
     assert (started.status_code, started.get_json()["code"]) == (409, "NOT_SCHEDULED")
 
 
-def test_typing_is_shown_before_each_message_when_the_pace_asks(client, starter, shop, runtime):  # noqa: F811
+def test_typing_is_shown_before_each_message_when_the_pace_asks(client, starter, shop, runtime):
     client.put(f"/api/sessions/{shop}/pace", json={"typing": True}, headers=starter.headers)
     answer = _send(client, starter, shop, message="Hi!")
     assert answer.status_code == 200
@@ -332,7 +331,7 @@ def test_typing_is_shown_before_each_message_when_the_pace_asks(client, starter,
     assert (datetime.fromisoformat(sent["at"]) - datetime.fromisoformat(shown["at"])).total_seconds() >= 1.0
 
 
-def test_a_send_that_breaks_unexpectedly_stays_queued_and_goes_later(app, client, starter, shop, runtime, monkeypatch):  # noqa: F811
+def test_a_send_that_breaks_unexpectedly_stays_queued_and_goes_later(app, client, starter, shop, runtime, monkeypatch):
     host = runtime.engine_host
     real_send, calls = host.message_send, []
 

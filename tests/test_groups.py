@@ -2,14 +2,9 @@
 
 import pytest
 
-from tests.conftest import pair_session
+from tests.helpers import SHOP_PHONE
 
-ME = "919800000001"
-
-
-@pytest.fixture
-def shop(client, account):
-    return pair_session(client, account, phone=ME)
+ME = SHOP_PHONE  # the number the session is paired as
 
 
 def _create(client, account, session_id, **body):

@@ -3,7 +3,6 @@ reactions recorded on their message, media served to the owner only."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from datetime import UTC, datetime
 
@@ -12,20 +11,11 @@ import pytest
 from extensions import db, socketio
 from models import Message
 from services.messaging.inbound import message_inbound
-from tests.conftest import pair_session, wait_for
-from tests.test_message_kinds import MP4, OGG, PDF, PNG, WEBP
+from tests.fixtures import MP4, OGG, PDF, PNG, WEBP, data_url
+from tests.helpers import wait_for
 
 CONTACT = "919811112222"
 PDF_TYPE = "application/pdf"
-
-
-def _data_url(data: bytes, mimetype: str) -> str:
-    return f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
-
-
-@pytest.fixture
-def shop(client, account):
-    return pair_session(client, account)
 
 
 def _arrive(client, account, session_id, payload: dict) -> dict:
@@ -46,16 +36,16 @@ def _inbound(client, account) -> int:
 
 
 MEDIA = [
-    ("image", {"image": {"data": _data_url(PNG, "image/png"), "caption": "Is this in stock?"}}, PNG, "image/png"),
-    ("video", {"video": _data_url(MP4, "video/mp4")}, MP4, "video/mp4"),
-    ("ptt", {"audio": {"url": _data_url(OGG, "audio/ogg"), "ptt": True}}, OGG, "audio/ogg"),
+    ("image", {"image": {"data": data_url(PNG, "image/png"), "caption": "Is this in stock?"}}, PNG, "image/png"),
+    ("video", {"video": data_url(MP4, "video/mp4")}, MP4, "video/mp4"),
+    ("ptt", {"audio": {"url": data_url(OGG, "audio/ogg"), "ptt": True}}, OGG, "audio/ogg"),
     (
         "document",
-        {"document": {"url": _data_url(PDF, "application/pdf"), "filename": "po.pdf"}},
+        {"document": {"url": data_url(PDF, "application/pdf"), "filename": "po.pdf"}},
         PDF,
         "application/pdf",
     ),
-    ("sticker", {"sticker": _data_url(WEBP, "image/webp")}, WEBP, "image/webp"),
+    ("sticker", {"sticker": data_url(WEBP, "image/webp")}, WEBP, "image/webp"),
 ]
 
 
@@ -155,7 +145,7 @@ def test_a_reaction_is_recorded_on_its_message_and_pushed_live(app, client, acco
 
 def test_inbound_kinds_are_streamed_on_socketio(app, client, account, shop):
     socket = socketio.test_client(app, flask_test_client=client, auth={"token": account.token})
-    _arrive(client, account, shop, {"image": _data_url(PNG, "image/png")})
+    _arrive(client, account, shop, {"image": data_url(PNG, "image/png")})
     # Socket.IO's own name "message" reaches the test client with its data unwrapped.
     [event] = wait_for(lambda: [p["args"] for p in socket.get_received() if p["name"] == "message"])
     assert (event["type"], event["content"]["mimetype"]) == ("image", "image/png")

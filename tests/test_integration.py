@@ -42,6 +42,8 @@ from typing import IO, Any
 
 import pytest
 
+from tests.helpers import app_config
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -717,7 +719,6 @@ def test_every_migration_runs_up_and_down_on_postgresql(stack: Stack, tmp_path: 
     import psycopg
 
     from app import create_app
-    from tests.conftest import app_config
     from tests.test_migrations import migrations_walk
 
     admin = f"host=127.0.0.1 port={stack.pg_port} user={DB_USER} dbname=postgres connect_timeout=5"

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import decode_qr, wait_for
+from tests.helpers import decode_qr, wait_for
 
 UNTRUSTED = {"REMOTE_ADDR": "203.0.113.9"}
 
@@ -42,9 +42,9 @@ def test_untrusted_callers_without_credentials_get_401(client):
     assert response.status_code == 401
 
 
-def test_a_token_makes_the_legacy_api_act_for_its_own_user(client, account, paired_session):
+def test_a_token_makes_the_legacy_api_act_for_its_own_user(client, account, shop):
     status = client.get("/api/whatsapp/status", headers=account.headers, environ_base=UNTRUSTED).get_json()
-    assert (status["sessionId"], status["status"]) == (paired_session, "connected")
+    assert (status["sessionId"], status["status"]) == (shop, "connected")
     # The trusted-network owner is somebody else, with no session yet.
     assert client.get("/api/whatsapp/status").get_json()["code"] == "SESSION_NOT_FOUND"
 

@@ -8,7 +8,7 @@ import requests
 import socketio
 
 from tests.clients.wamessenger import WAMessenger
-from tests.conftest import decode_qr, wait_for
+from tests.helpers import decode_qr, wait_for
 from tests.live import embedded_server
 
 pytestmark = pytest.mark.live_server

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
-from PIL import Image
 
 from services.errors import ApiError
 from services.messaging.media import LIMITS, media_load, media_sniff
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), "green").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _jpeg() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), "red").save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-def _data_url(data: bytes, mimetype: str = "image/png") -> str:
-    return f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
-
+from tests.fixtures import JPEG, PNG, data_url
+from tests.helpers import http_server
 
 ELF = b"\x7fELF\x02\x01\x01" + bytes(100)
 WINDOWS_EXE = b"MZ\x90\x00" + bytes(100)
@@ -37,8 +18,8 @@ WINDOWS_EXE = b"MZ\x90\x00" + bytes(100)
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (_png(), "image/png"),
-        (_jpeg(), "image/jpeg"),
+        (PNG, "image/png"),
+        (JPEG, "image/jpeg"),
         (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
         (b"\x00\x00\x00\x18ftypmp42\x00\x00", "video/mp4"),
         (b"\x00\x00\x00\x18ftyp3gp4\x00\x00", "video/3gpp"),
@@ -65,22 +46,22 @@ def test_formats_are_read_from_the_first_bytes(data, expected):
 
 def test_an_image_as_a_data_url_is_accepted(app):
     with app.app_context():
-        media = media_load("image", _data_url(_png()), field="image")
-    assert (media.kind, media.mimetype, media.data) == ("image", "image/png", _png())
+        media = media_load("image", data_url(PNG), field="image")
+    assert (media.kind, media.mimetype, media.data) == ("image", "image/png", PNG)
 
 
 @pytest.mark.parametrize("executable", [ELF, WINDOWS_EXE])
 def test_an_executable_named_as_an_image_is_refused(app, executable):
     with app.app_context(), pytest.raises(ApiError) as refused:
-        media_load("image", _data_url(executable, "image/jpeg"), field="image")
+        media_load("image", data_url(executable, "image/jpeg"), field="image")
     assert (refused.value.status, refused.value.code) == (415, "UNSUPPORTED_MEDIA_TYPE")
     assert "an executable" in refused.value.message
 
 
 def test_an_image_over_16_mb_is_refused_before_it_is_decoded(app):
-    too_big = _png() + bytes(LIMITS["image"])
+    too_big = PNG + bytes(LIMITS["image"])
     with app.app_context(), pytest.raises(ApiError) as refused:
-        media_load("image", _data_url(too_big), field="image")
+        media_load("image", data_url(too_big), field="image")
     assert (refused.value.status, refused.value.code) == (413, "MEDIA_TOO_LARGE")
     assert "16 MB" in refused.value.message
 
@@ -102,10 +83,10 @@ def test_bad_sources_get_clear_codes(app, source, code):
 
 def test_a_voice_note_must_be_ogg(app):
     with app.app_context(), pytest.raises(ApiError) as refused:
-        media_load("ptt", _data_url(b"ID3\x04\x00" + bytes(30), "audio/mpeg"), field="audio")
+        media_load("ptt", data_url(b"ID3\x04\x00" + bytes(30), "audio/mpeg"), field="audio")
     assert refused.value.code == "UNSUPPORTED_MEDIA_TYPE"
     with app.app_context():
-        assert media_load("ptt", _data_url(b"OggS\x00\x02" + bytes(30), "audio/ogg"), field="audio").mimetype == (
+        assert media_load("ptt", data_url(b"OggS\x00\x02" + bytes(30), "audio/ogg"), field="audio").mimetype == (
             "audio/ogg"
         )
 
@@ -117,7 +98,7 @@ class _Files(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         if self.path == "/image.png":
-            body = _png()
+            body = PNG
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
             self.send_header("Content-Length", str(len(body)))
@@ -127,7 +108,7 @@ class _Files(BaseHTTPRequestHandler):
             self.send_response(200)
             self.end_headers()
             try:
-                self.wfile.write(_png())
+                self.wfile.write(PNG)
                 for _ in range(LIMITS["sticker"] // 65536 + 10):
                     self.wfile.write(bytes(65536))
             except OSError:
@@ -146,11 +127,8 @@ class _Files(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def files():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with http_server(_Files) as url:
+        yield url
 
 
 class TestFetchingOnAPrivateNetwork:
@@ -162,7 +140,7 @@ class TestFetchingOnAPrivateNetwork:
 
     def test_a_url_is_fetched(self, app, files):
         with app.app_context():
-            assert media_load("image", f"{files}/image.png", field="image").data == _png()
+            assert media_load("image", f"{files}/image.png", field="image").data == PNG
 
     def test_an_endless_answer_is_cut_off_at_the_limit(self, app, files):
         with app.app_context(), pytest.raises(ApiError) as refused:
@@ -204,16 +182,13 @@ class TestRedirects:
 
     @pytest.fixture
     def public(self, files):
-        server = ThreadingHTTPServer(("127.0.0.2", 0), _Files)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield f"http://127.0.0.2:{server.server_address[1]}", files
-        server.shutdown()
-        server.server_close()
+        with http_server(_Files, host="127.0.0.2") as url:
+            yield url, files
 
     def test_an_allowed_host_is_fetched(self, app, public):
         allowed, _ = public
         with app.app_context():
-            assert media_load("image", f"{allowed}/image.png", field="image").data == _png()
+            assert media_load("image", f"{allowed}/image.png", field="image").data == PNG
 
     def test_a_redirect_to_loopback_is_refused(self, app, public):
         allowed, loopback = public
@@ -227,4 +202,4 @@ class TestRedirects:
         allowed, _ = public
         _Files.target = f"{allowed}/image.png"
         with app.app_context():
-            assert media_load("image", f"{allowed}/redirect", field="image").data == _png()
+            assert media_load("image", f"{allowed}/redirect", field="image").data == PNG

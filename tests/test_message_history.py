@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import pair_session, wait_for
+from tests.helpers import pair_session, wait_for
 
 
 @pytest.fixture

@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 
 import pytest
-from PIL import Image
 
-from tests.conftest import pair_session
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), "blue").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _data_url(data: bytes, mimetype: str) -> str:
-    return f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
-
-
-PNG = _png()
-MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(64)
-MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(64)
-OGG = b"OggS\x00\x02" + bytes(64)
-PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
-WEBP = b"RIFF\x1a\x00\x00\x00WEBPVP8 " + bytes(32)
+from tests.fixtures import MP3, MP4, OGG, PDF, PNG, WEBP, data_url
 
 
 @pytest.fixture
-def sender(client, account):
-    return account, pair_session(client, account)
+def sender(account, shop):
+    return account, shop
 
 
 def _send(client, account, session_id, payload: dict):
@@ -55,17 +35,17 @@ def _sent(client, account, session_id, runtime, payload: dict) -> tuple[dict, di
 
 
 MEDIA_CASES = [
-    ("image", {"image": {"data": _data_url(PNG, "image/png"), "caption": "Your receipt"}}, PNG, "image/png"),
-    ("video", {"video": {"url": _data_url(MP4, "video/mp4"), "caption": "How to"}}, MP4, "video/mp4"),
-    ("audio", {"audio": _data_url(MP3, "audio/mpeg")}, MP3, "audio/mpeg"),
-    ("ptt", {"audio": {"url": _data_url(OGG, "audio/ogg"), "ptt": True}}, OGG, "audio/ogg"),
+    ("image", {"image": {"data": data_url(PNG, "image/png"), "caption": "Your receipt"}}, PNG, "image/png"),
+    ("video", {"video": {"url": data_url(MP4, "video/mp4"), "caption": "How to"}}, MP4, "video/mp4"),
+    ("audio", {"audio": data_url(MP3, "audio/mpeg")}, MP3, "audio/mpeg"),
+    ("ptt", {"audio": {"url": data_url(OGG, "audio/ogg"), "ptt": True}}, OGG, "audio/ogg"),
     (
         "document",
-        {"document": {"url": _data_url(PDF, "application/pdf"), "filename": "invoice-42.pdf", "caption": "Invoice"}},
+        {"document": {"url": data_url(PDF, "application/pdf"), "filename": "invoice-42.pdf", "caption": "Invoice"}},
         PDF,
         "application/pdf",
     ),
-    ("sticker", {"sticker": _data_url(WEBP, "image/webp")}, WEBP, "image/webp"),
+    ("sticker", {"sticker": data_url(WEBP, "image/webp")}, WEBP, "image/webp"),
 ]
 
 
@@ -142,7 +122,7 @@ def test_replies_mentions_reactions_view_once_and_link_previews(client, runtime,
     assert delivered["reaction"] == {"message_wa_id": first["waMessageId"], "from_me": True, "emoji": "👍"}
 
     _, delivered = _sent(
-        client, account, session_id, runtime, {"image": {"url": _data_url(PNG, "image/png"), "viewOnce": True}}
+        client, account, session_id, runtime, {"image": {"url": data_url(PNG, "image/png"), "viewOnce": True}}
     )
     assert delivered["view_once"] is True
 
@@ -158,12 +138,12 @@ def test_replies_mentions_reactions_view_once_and_link_previews(client, runtime,
     [
         ({"image": "data:image/png;base64," + base64.b64encode(b"MZ\x90\x00" + bytes(50)).decode()}, 415, None),
         ({"image": {"url": "http://169.254.169.254/latest/meta-data/"}}, 400, "URL_NOT_ALLOWED"),
-        ({"image": _data_url(PNG, "image/png"), "video": _data_url(MP4, "video/mp4")}, 400, "AMBIGUOUS_MESSAGE"),
+        ({"image": data_url(PNG, "image/png"), "video": data_url(MP4, "video/mp4")}, 400, "AMBIGUOUS_MESSAGE"),
         ({"location": {"latitude": 123, "longitude": 0}}, 400, "INVALID_LOCATION"),
         ({"poll": {"question": "One?", "options": ["only"]}}, 400, "INVALID_POLL"),
         ({"reaction": {"messageId": "not-a-message", "emoji": "👍"}}, 404, "MESSAGE_NOT_FOUND"),
-        ({"document": {"url": _data_url(PDF, "application/pdf")}, "viewOnce": True}, 400, "INVALID_FIELD"),
-        ({"sticker": _data_url(WEBP, "image/webp"), "caption": "no"}, 400, "INVALID_FIELD"),
+        ({"document": {"url": data_url(PDF, "application/pdf")}, "viewOnce": True}, 400, "INVALID_FIELD"),
+        ({"sticker": data_url(WEBP, "image/webp"), "caption": "no"}, 400, "INVALID_FIELD"),
     ],
 )
 def test_bad_messages_get_clear_errors_and_send_nothing(client, runtime, sender, payload, status, code):
@@ -176,7 +156,7 @@ def test_bad_messages_get_clear_errors_and_send_nothing(client, runtime, sender,
 
 def test_a_17_mb_image_is_refused_with_413(client, runtime, sender):
     account, session_id = sender
-    response = _send(client, account, session_id, {"image": _data_url(PNG + bytes(17 * 1024 * 1024), "image/png")})
+    response = _send(client, account, session_id, {"image": data_url(PNG + bytes(17 * 1024 * 1024), "image/png")})
     assert (response.status_code, response.get_json()["code"]) == (413, "MEDIA_TOO_LARGE")
 
 

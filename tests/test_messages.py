@@ -1,7 +1,7 @@
 import pytest
 
 from extensions import socketio
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 def _send(client, account, session_id, to="919876543210", text="Hello from wagate!", **headers):
@@ -18,24 +18,24 @@ def _outbox(runtime, session_id) -> list[dict]:
     return runtime.engine_host.engine.outbox(session_id)
 
 
-def test_send_answers_the_documented_shape_once_the_engine_sent_it(client, account, paired_session, runtime):
-    response = _send(client, account, paired_session, to="+91 98765-43210")
+def test_send_answers_the_documented_shape_once_the_engine_sent_it(client, account, shop, runtime):
+    response = _send(client, account, shop, to="+91 98765-43210")
     assert response.status_code == 200
     body = response.get_json()
     assert body["success"] is True
     assert body["message"] == "Message sent successfully"
     assert body["status"] in {"sent", "delivered", "read"}
     assert body["to"] == "919876543210"
-    assert [(m["to"], m["text"], m["id"]) for m in _outbox(runtime, paired_session)] == [
+    assert [(m["to"], m["text"], m["id"]) for m in _outbox(runtime, shop)] == [
         ("919876543210", "Hello from wagate!", _message(client, account, body["messageId"])["waMessageId"])
     ]
     sessions = client.get("/api/sessions", headers=account.headers).get_json()["sessions"]
     assert sessions[0]["messagesSent"] == 1
 
 
-def test_receipts_move_the_message_to_delivered_then_read_live(app, client, account, paired_session):
+def test_receipts_move_the_message_to_delivered_then_read_live(app, client, account, shop):
     socket = socketio.test_client(app, flask_test_client=client, auth={"token": account.token})
-    message_id = _send(client, account, paired_session).get_json()["messageId"]
+    message_id = _send(client, account, shop).get_json()["messageId"]
     statuses: list[str] = []
 
     def seen_read() -> bool:
@@ -53,8 +53,8 @@ def test_receipts_move_the_message_to_delivered_then_read_live(app, client, acco
     assert message["sentAt"] <= message["deliveredAt"] <= message["readAt"]
 
 
-def test_a_number_not_on_whatsapp_fails_clearly_and_is_listed_as_failed(client, account, paired_session):
-    response = _send(client, account, paired_session, to="919876540000", text="Hello, this is a test message")
+def test_a_number_not_on_whatsapp_fails_clearly_and_is_listed_as_failed(client, account, shop):
+    response = _send(client, account, shop, to="919876540000", text="Hello, this is a test message")
     assert response.status_code == 400
     body = response.get_json()
     assert (body["success"], body["code"], body["status"]) == (False, "NUMBER_NOT_ON_WHATSAPP", "failed")
@@ -79,43 +79,42 @@ def test_a_number_not_on_whatsapp_fails_clearly_and_is_listed_as_failed(client, 
         ({"to": "919876543210", "message": "x" * 4097}, "MESSAGE_TOO_LONG"),
     ],
 )
-def test_bad_input_is_a_clear_400_and_nothing_is_sent(client, account, paired_session, runtime, body, code):
-    response = client.post(f"/api/sessions/{paired_session}/send", json=body, headers=account.headers)
+def test_bad_input_is_a_clear_400_and_nothing_is_sent(client, account, shop, runtime, body, code):
+    response = client.post(f"/api/sessions/{shop}/send", json=body, headers=account.headers)
     assert response.status_code == 400
     assert response.get_json()["code"] == code
     assert client.get("/api/messages", headers=account.headers).get_json()["total"] == 0
-    assert _outbox(runtime, paired_session) == []
+    assert _outbox(runtime, shop) == []
 
 
-def test_sending_needs_a_connected_session_of_ones_own(client, account, make_account, paired_session):
-    client.post(f"/api/sessions/{paired_session}/disconnect", headers=account.headers)
+def test_sending_needs_a_connected_session_of_ones_own(client, account, make_account, shop):
+    client.post(f"/api/sessions/{shop}/disconnect", headers=account.headers)
     wait_for(
         lambda: (
-            client.get(f"/api/sessions/{paired_session}/status", headers=account.headers).get_json()["status"]
-            == "disconnected"
+            client.get(f"/api/sessions/{shop}/status", headers=account.headers).get_json()["status"] == "disconnected"
         )
     )
-    response = _send(client, account, paired_session)
+    response = _send(client, account, shop)
     assert (response.status_code, response.get_json()["code"]) == (400, "SESSION_NOT_CONNECTED")
     other = make_account()
-    assert _send(client, other, paired_session).status_code == 404
+    assert _send(client, other, shop).status_code == 404
 
 
-def test_an_idempotency_key_returns_the_first_result_instead_of_sending_again(client, account, paired_session, runtime):
-    first = _send(client, account, paired_session, **{"Idempotency-Key": "order-42"}).get_json()
-    again = _send(client, account, paired_session, **{"Idempotency-Key": "order-42"}).get_json()
+def test_an_idempotency_key_returns_the_first_result_instead_of_sending_again(client, account, shop, runtime):
+    first = _send(client, account, shop, **{"Idempotency-Key": "order-42"}).get_json()
+    again = _send(client, account, shop, **{"Idempotency-Key": "order-42"}).get_json()
     assert again["messageId"] == first["messageId"]
-    assert len(_outbox(runtime, paired_session)) == 1
-    changed = _send(client, account, paired_session, text="another text", **{"Idempotency-Key": "order-42"})
+    assert len(_outbox(runtime, shop)) == 1
+    changed = _send(client, account, shop, text="another text", **{"Idempotency-Key": "order-42"})
     assert changed.status_code == 409
     assert changed.get_json()["code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
 @pytest.mark.parametrize("config_overrides", [{"SEND_WAIT_SECONDS": 0.3}])
-def test_a_slow_engine_answers_202_and_the_send_still_completes_once(client, account, paired_session, runtime):
-    faults = f"/api/simulator/faults?sessionId={paired_session}"
+def test_a_slow_engine_answers_202_and_the_send_still_completes_once(client, account, shop, runtime):
+    faults = f"/api/simulator/faults?sessionId={shop}"
     client.put(faults, json={"timeout": True}, headers=account.headers)
-    response = _send(client, account, paired_session)
+    response = _send(client, account, shop)
     assert response.status_code == 202
     body = response.get_json()
     assert (body["success"], body["status"]) == (True, "queued")
@@ -125,23 +124,21 @@ def test_a_slow_engine_answers_202_and_the_send_still_completes_once(client, acc
         message="the retried send",
     )
     assert message["sentAt"]
-    assert len(_outbox(runtime, paired_session)) == 1
+    assert len(_outbox(runtime, shop)) == 1
 
 
-def test_an_upstream_error_that_persists_fails_after_the_retries(client, account, paired_session, runtime):
-    client.put(
-        f"/api/simulator/faults?sessionId={paired_session}", json={"upstream_error": True}, headers=account.headers
-    )
-    message_id = _send(client, account, paired_session).get_json()["messageId"]
+def test_an_upstream_error_that_persists_fails_after_the_retries(client, account, shop, runtime):
+    client.put(f"/api/simulator/faults?sessionId={shop}", json={"upstream_error": True}, headers=account.headers)
+    message_id = _send(client, account, shop).get_json()["messageId"]
     message = wait_for(lambda: (m := _message(client, account, message_id))["status"] == "failed" and m)
     assert message["errorCode"] == "UPSTREAM_ERROR"
-    assert _outbox(runtime, paired_session) == []
+    assert _outbox(runtime, shop) == []
 
 
-def test_inbound_messages_are_stored_counted_and_pushed(app, client, account, paired_session, runner):
+def test_inbound_messages_are_stored_counted_and_pushed(app, client, account, shop, runner):
     socket = socketio.test_client(app, flask_test_client=client, auth={"token": account.token})
     response = client.post(
-        f"/api/simulator/sessions/{paired_session}/inbound",
+        f"/api/simulator/sessions/{shop}/inbound",
         json={"from": "+44 7911 123456", "message": "Is the shop open today?"},
         headers=account.headers,
     )
@@ -156,8 +153,8 @@ def test_inbound_messages_are_stored_counted_and_pushed(app, client, account, pa
     wait_for(got_message, message="inbound message event")
     assert received[0]["from"] == "447911123456"
     assert received[0]["message"] == "Is the shop open today?"
-    assert received[0]["sessionId"] == paired_session
-    result = runner.invoke(args=["simulator", "inbound", paired_session, "447911123456", "Hello again"])
+    assert received[0]["sessionId"] == shop
+    result = runner.invoke(args=["simulator", "inbound", shop, "447911123456", "Hello again"])
     assert result.exit_code == 0, result.output
     wait_for(
         lambda: client.get("/api/sessions", headers=account.headers).get_json()["sessions"][0]["messagesReceived"] == 2
@@ -167,9 +164,9 @@ def test_inbound_messages_are_stored_counted_and_pushed(app, client, account, pa
     assert inbound["messages"][0]["from"] == "447911123456"
 
 
-def test_stats_count_the_week_with_zeros_for_quiet_days(client, account, paired_session):
+def test_stats_count_the_week_with_zeros_for_quiet_days(client, account, shop):
     for to in ("919876543210", "919876543211", "919876540000"):
-        _send(client, account, paired_session, to=to)
+        _send(client, account, shop, to=to)
 
     def stats():
         body = client.get("/api/messages/stats", headers=account.headers).get_json()
@@ -214,41 +211,39 @@ def test_the_general_api_limit_is_the_plans(client, account):
     ("to", "stored"),
     [("+237612345678", "237612345678"), ("+966501234567", "966501234567"), ("14155551234", "14155551234")],
 )
-def test_the_documents_example_numbers_are_recipients(client, account, paired_session, runtime, to, stored):
+def test_the_documents_example_numbers_are_recipients(client, account, shop, runtime, to, stored):
     """Possible numbers go, whatever a country's allocation tables say of them today."""
-    response = _send(client, account, paired_session, to=to)
+    response = _send(client, account, shop, to=to)
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["to"] == stored
-    assert [m["to"] for m in _outbox(runtime, paired_session)] == [stored]
+    assert [m["to"] for m in _outbox(runtime, shop)] == [stored]
 
 
 @pytest.mark.parametrize(
     ("to", "why"),
     [("+919876543", "too short"), ("+1415555123456", "too long"), ("+99912345678", "not a phone number with a valid")],
 )
-def test_an_impossible_number_says_what_is_wrong(client, account, paired_session, to, why):
-    response = _send(client, account, paired_session, to=to)
+def test_an_impossible_number_says_what_is_wrong(client, account, shop, to, why):
+    response = _send(client, account, shop, to=to)
     assert response.status_code == 400
     assert why in response.get_json()["message"]
 
 
-def test_a_contact_cards_number_is_its_content_not_a_recipient(client, account, paired_session, runtime):
+def test_a_contact_cards_number_is_its_content_not_a_recipient(client, account, shop, runtime):
     body = {"to": "919876543210", "contact": {"fullName": "Help desk", "phoneNumber": "+1 (800) 555-0100"}}
-    response = client.post(f"/api/sessions/{paired_session}/send", json=body, headers=account.headers)
+    response = client.post(f"/api/sessions/{shop}/send", json=body, headers=account.headers)
     assert response.status_code == 200, response.get_json()
-    [sent] = _outbox(runtime, paired_session)
+    [sent] = _outbox(runtime, shop)
     assert sent["contact"]["phone"] == "18005550100"
 
 
 @pytest.mark.parametrize("config_overrides", [{"PACE_MIN_GAP_SECONDS": 30.0}])
-def test_a_number_not_on_whatsapp_is_refused_at_once_however_the_pace_holds_sends(
-    client, account, paired_session, runtime
-):
+def test_a_number_not_on_whatsapp_is_refused_at_once_however_the_pace_holds_sends(client, account, shop, runtime):
     """The session's pace holds the second send back, yet the answer for an unknown number is
     the same every time: known from the (cached) number check, not from the send."""
-    assert _send(client, account, paired_session).status_code == 200  # the first goes at once
+    assert _send(client, account, shop).status_code == 200  # the first goes at once
     for _ in range(2):
-        response = _send(client, account, paired_session, to="919876540000")
+        response = _send(client, account, shop, to="919876540000")
         assert response.status_code == 400, response.get_json()
         body = response.get_json()
         assert (body["success"], body["code"], body["error"]) == (
@@ -258,7 +253,7 @@ def test_a_number_not_on_whatsapp_is_refused_at_once_however_the_pace_holds_send
         )
         assert (body["quotaRefunded"], body["retryable"]) == (False, False)
         assert _message(client, account, body["messageId"])["status"] == "failed"
-    assert [m["to"] for m in _outbox(runtime, paired_session)] == ["919876543210"]
+    assert [m["to"] for m in _outbox(runtime, shop)] == ["919876543210"]
     legacy = client.post(
         "/api/whatsapp/send", json={"number": "919876540000", "message": "Hi"}, headers=account.headers
     )

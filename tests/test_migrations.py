@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select
 from app import MIGRATIONS_DIR, create_app
 from extensions import db
 from models import Plan
-from tests.conftest import app_config
+from tests.helpers import app_config
 
 
 def _revision() -> str | None:

@@ -34,7 +34,7 @@ from engines.base import QR_EXPIRED_REASON, EngineError, EngineEventKind, Engine
 from engines.neonize.engine import NeonizeEngine  # noqa: E402
 from engines.neonize.gate import GATE  # noqa: E402
 from engines.outgoing import ContactCard, Location, Outgoing, Poll, Reaction  # noqa: E402
-from tests.conftest import wait_for  # noqa: E402
+from tests.helpers import wait_for  # noqa: E402
 from tests.neonize_go import FakeGo  # noqa: E402
 
 pytestmark = pytest.mark.neonize

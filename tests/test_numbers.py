@@ -2,13 +2,6 @@
 
 import pytest
 
-from tests.conftest import pair_session
-
-
-@pytest.fixture
-def shop(client, account):
-    return pair_session(client, account)
-
 
 def _faults(client, account, session_id, **faults):
     client.put(f"/api/simulator/faults?sessionId={session_id}", json=faults, headers=account.headers)

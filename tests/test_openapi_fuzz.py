@@ -28,7 +28,7 @@ import requests
 from PIL import Image
 
 from services.openapi import openapi_document
-from tests.conftest import decode_qr
+from tests.helpers import decode_qr
 from tests.live import ROOT, embedded_server
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.live_server]

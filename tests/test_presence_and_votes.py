@@ -3,15 +3,13 @@ and to webhooks), poll votes counted on their poll, and Wamux's explicit media r
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
 
 from extensions import socketio
-from tests.conftest import pair_session, wait_for
-from tests.test_message_kinds import OGG, PNG
-from tests.webhooks_support import LOCAL, receiver, starter  # noqa: F401 - fixtures
+from tests.fixtures import OGG, PNG, data_url
+from tests.helpers import LOCAL_RECEIVERS, wait_for
 
 CONTACT = "919811112222"
 OTHER = "919833334444"
@@ -19,19 +17,19 @@ OTHER = "919833334444"
 
 @pytest.fixture
 def config_overrides() -> dict:
-    return LOCAL
+    return LOCAL_RECEIVERS
 
 
 @pytest.fixture
-def shop(client, starter):  # noqa: F811
-    return pair_session(client, starter)
+def shop_owner(starter):
+    return starter
 
 
 def _events(socket, name: str) -> list[dict]:
     return [packet["args"][0] for packet in socket.get_received() if packet["name"] == name]
 
 
-def test_the_session_shows_typing_and_recording_in_a_chat(client, starter, shop, runtime):  # noqa: F811
+def test_the_session_shows_typing_and_recording_in_a_chat(client, starter, shop, runtime):
     url = f"/api/sessions/{shop}/presence"
     for state in ("typing", "recording", "paused"):
         answer = client.post(url, json={"to": f"+{CONTACT}", "state": state}, headers=starter.headers)
@@ -57,12 +55,12 @@ def test_the_session_shows_typing_and_recording_in_a_chat(client, starter, shop,
         ({"to": "120363000000000001@g.us", "state": "typing"}, 404, "GROUP_NOT_FOUND"),
     ],
 )
-def test_bad_presence_is_refused(client, starter, shop, body, status, code):  # noqa: F811
+def test_bad_presence_is_refused(client, starter, shop, body, status, code):
     answer = client.post(f"/api/sessions/{shop}/presence", json=body, headers=starter.headers)
     assert (answer.status_code, answer.get_json()["code"]) == (status, code)
 
 
-def test_presence_needs_a_connected_session_of_ones_own(client, starter, shop, make_account):  # noqa: F811
+def test_presence_needs_a_connected_session_of_ones_own(client, starter, shop, make_account):
     stranger = make_account()
     idle = client.post("/api/sessions", json={"name": "Idle"}, headers=stranger.headers).get_json()["sessionId"]
     answer = client.post(f"/api/sessions/{idle}/presence", json={"state": "available"}, headers=stranger.headers)
@@ -77,7 +75,7 @@ def test_presence_needs_a_connected_session_of_ones_own(client, starter, shop, m
     assert answer.status_code == 404
 
 
-def test_contacts_presence_reaches_socketio_and_webhooks(app, client, starter, shop, receiver):  # noqa: F811
+def test_contacts_presence_reaches_socketio_and_webhooks(app, client, starter, shop, receiver):
     hook = client.post(
         "/api/webhooks", json={"url": receiver.url(), "events": ["presence.update"]}, headers=starter.headers
     )
@@ -107,7 +105,7 @@ def test_contacts_presence_reaches_socketio_and_webhooks(app, client, starter, s
     assert sorted(body["data"]["state"] for body in bodies) == ["offline", "online", "recording", "typing"]
 
 
-def test_a_simulated_contacts_presence_is_checked(client, starter, shop):  # noqa: F811
+def test_a_simulated_contacts_presence_is_checked(client, starter, shop):
     simulate = f"/api/simulator/sessions/{shop}/presence"
     answer = client.post(simulate, json={"from": CONTACT, "state": "asleep"}, headers=starter.headers)
     assert (answer.status_code, answer.get_json()["code"]) == (400, "INVALID_STATE")
@@ -130,7 +128,7 @@ def _vote(client, account, session_id, voter: str, message_id: str, options: lis
     )
 
 
-def test_poll_votes_are_counted_on_their_poll_and_pushed_live(app, client, starter, shop):  # noqa: F811
+def test_poll_votes_are_counted_on_their_poll_and_pushed_live(app, client, starter, shop):
     poll_id = _poll(client, starter, shop, multiple=True)
     socket = socketio.test_client(app, flask_test_client=client, auth={"token": starter.token})
 
@@ -167,7 +165,7 @@ def test_poll_votes_are_counted_on_their_poll_and_pushed_live(app, client, start
     assert inbound.get_json()["total"] == 0  # a vote is not a message of its own
 
 
-def test_bad_votes_are_refused(client, starter, shop):  # noqa: F811
+def test_bad_votes_are_refused(client, starter, shop):
     single = _poll(client, starter, shop, multiple=False)
     text = client.post(f"/api/sessions/{shop}/send", json={"to": CONTACT, "message": "hi"}, headers=starter.headers)
     for message_id, options, status, code in [
@@ -180,20 +178,16 @@ def test_bad_votes_are_refused(client, starter, shop):  # noqa: F811
         assert (answer.status_code, answer.get_json()["code"]) == (status, code), (message_id, options)
 
 
-def _data_url(data: bytes, mimetype: str) -> str:
-    return f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
-
-
-def test_wamux_media_and_audio_routes_send_those_kinds(client, starter, shop, runtime):  # noqa: F811
+def test_wamux_media_and_audio_routes_send_those_kinds(client, starter, shop, runtime):
     media = client.post(
         f"/api/sessions/{shop}/send/media",
-        json={"to": CONTACT, "mediaUrl": _data_url(PNG, "image/png"), "mediaType": "image", "caption": "New stock"},
+        json={"to": CONTACT, "mediaUrl": data_url(PNG, "image/png"), "mediaType": "image", "caption": "New stock"},
         headers=starter.headers,
     )
     assert media.status_code == 200, media.get_json()
     audio = client.post(
         f"/api/sessions/{shop}/send/audio",
-        json={"to": CONTACT, "audioUrl": _data_url(OGG, "audio/ogg"), "ptt": True},
+        json={"to": CONTACT, "audioUrl": data_url(OGG, "audio/ogg"), "ptt": True},
         headers=starter.headers,
     )
     assert audio.status_code == 200, audio.get_json()
@@ -212,6 +206,6 @@ def test_wamux_media_and_audio_routes_send_those_kinds(client, starter, shop, ru
         ("audio", {"audioUrl": "data:audio/ogg;base64,AAAA", "ptt": "yes"}, "INVALID_FIELD"),
     ],
 )
-def test_wamux_routes_refuse_bad_bodies(client, starter, shop, route, body, code):  # noqa: F811
+def test_wamux_routes_refuse_bad_bodies(client, starter, shop, route, body, code):
     answer = client.post(f"/api/sessions/{shop}/send/{route}", json={"to": CONTACT, **body}, headers=starter.headers)
     assert (answer.status_code, answer.get_json()["code"]) == (400, code)

@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from extensions import db
 from models import User
-from tests.conftest import pair_session
+from tests.helpers import pair_session, wait_for
 
 
 @pytest.fixture
@@ -36,10 +36,14 @@ def _set_quota(runner, *args):
 
 
 @pytest.fixture
-def starter(client, make_account):
+def shop_owner(starter):
+    return starter
+
+
+@pytest.fixture
+def starter_shop(starter, shop):
     """A Starter account (1000 messages a day) with a connected session."""
-    account = make_account(plan="starter")
-    return account, pair_session(client, account)
+    return starter, shop
 
 
 # aulm's refund matrix, row by row: (simulator fault, HTTP status, code, refunded).
@@ -53,8 +57,8 @@ TRANSIENT = [
 
 
 @pytest.mark.parametrize(("fault", "status", "code"), TRANSIENT)
-def test_a_failure_on_whatsapps_side_refunds_the_slot(client, runtime, starter, fault, status, code):
-    account, session_id = starter
+def test_a_failure_on_whatsapps_side_refunds_the_slot(client, runtime, starter_shop, fault, status, code):
+    account, session_id = starter_shop
     _send(client, account, session_id)  # one slot that stays spent
     _fault(client, account, session_id, fault)
 
@@ -70,8 +74,8 @@ def test_a_failure_on_whatsapps_side_refunds_the_slot(client, runtime, starter, 
     assert runtime.engine_host.engine.outbox(session_id)[-1]["text"] == "Hello"  # nothing else went out
 
 
-def test_an_overload_answers_503_with_retry_after_and_new_sends_back_off(client, runtime, starter):
-    account, session_id = starter
+def test_an_overload_answers_503_with_retry_after_and_new_sends_back_off(client, runtime, starter_shop):
+    account, session_id = starter_shop
     _fault(client, account, session_id, "overload")
 
     failed = _send(client, account, session_id)
@@ -87,8 +91,8 @@ def test_an_overload_answers_503_with_retry_after_and_new_sends_back_off(client,
     assert _quota(client, account)["used"] == 0
 
 
-def test_an_unknown_recipient_keeps_the_slot(client, runtime, starter):
-    account, session_id = starter
+def test_an_unknown_recipient_keeps_the_slot(client, runtime, starter_shop):
+    account, session_id = starter_shop
     response = _send(client, account, session_id, to="919876540000")
     assert response.status_code == 400
     body = response.get_json()
@@ -97,8 +101,8 @@ def test_an_unknown_recipient_keeps_the_slot(client, runtime, starter):
     assert _quota(client, account)["used"] == 1
 
 
-def test_a_message_whatsapp_rejects_keeps_the_slot(client, runtime, starter):
-    account, session_id = starter
+def test_a_message_whatsapp_rejects_keeps_the_slot(client, runtime, starter_shop):
+    account, session_id = starter_shop
     _fault(client, account, session_id, "rejected")
     response = _send(client, account, session_id)
     assert response.status_code == 400
@@ -106,10 +110,9 @@ def test_a_message_whatsapp_rejects_keeps_the_slot(client, runtime, starter):
     assert _quota(client, account)["used"] == 1
 
 
-def test_a_session_that_is_not_ready_keeps_the_slot(client, runtime, starter):
-    account, session_id = starter
+def test_a_session_that_is_not_ready_keeps_the_slot(client, runtime, starter_shop):
+    account, session_id = starter_shop
     _fault(client, account, session_id, "disconnect")
-    from tests.conftest import wait_for
 
     wait_for(
         lambda: (
@@ -125,15 +128,15 @@ def test_a_session_that_is_not_ready_keeps_the_slot(client, runtime, starter):
     assert _quota(client, account)["used"] == 1
 
 
-def test_a_bad_request_takes_no_slot(client, runtime, starter):
-    account, session_id = starter
+def test_a_bad_request_takes_no_slot(client, runtime, starter_shop):
+    account, session_id = starter_shop
     assert _send(client, account, session_id, to="not a number").status_code == 400
     assert _send(client, account, session_id, text="").status_code == 400
     assert _quota(client, account)["used"] == 0
 
 
-def test_a_refund_is_given_once_and_a_retry_takes_a_new_slot(app, client, runtime, starter):
-    account, session_id = starter
+def test_a_refund_is_given_once_and_a_retry_takes_a_new_slot(app, client, runtime, starter_shop):
+    account, session_id = starter_shop
     _fault(client, account, session_id, "upstream_error")
     message_id = _send(client, account, session_id).get_json()["messageId"]
     _fault(client, account, session_id, "upstream_error", on=False)
@@ -151,8 +154,8 @@ def test_a_refund_is_given_once_and_a_retry_takes_a_new_slot(app, client, runtim
     assert _quota(client, account)["used"] == 1
 
 
-def test_the_daily_quota_runs_out_with_429_and_retry_after_until_utc_midnight(client, runtime, runner, starter):
-    account, session_id = starter
+def test_the_daily_quota_runs_out_with_429_and_retry_after_until_utc_midnight(client, runtime, runner, starter_shop):
+    account, session_id = starter_shop
     assert "2 messages a day" in _set_quota(runner, "starter", "--daily", "2")
     first = _send(client, account, session_id)
     assert (first.headers["X-RateLimit-Limit"], first.headers["X-RateLimit-Remaining"]) == ("2", "1")
@@ -172,8 +175,8 @@ def test_the_daily_quota_runs_out_with_429_and_retry_after_until_utc_midnight(cl
     assert len(runtime.engine_host.engine.outbox(session_id)) == 2
 
 
-def test_yesterdays_sends_do_not_count_today(app, client, runtime, runner, starter):
-    account, session_id = starter
+def test_yesterdays_sends_do_not_count_today(app, client, runtime, runner, starter_shop):
+    account, session_id = starter_shop
     _set_quota(runner, "starter", "--daily", "1")
     assert _send(client, account, session_id).status_code == 200
     assert _send(client, account, session_id).status_code == 429

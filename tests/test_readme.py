@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 from tests.live import ROOT, embedded_server
 
 pytestmark = pytest.mark.live_server

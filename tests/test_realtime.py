@@ -4,7 +4,7 @@ import pytest
 from flask_socketio import SocketIOTestClient
 
 from extensions import socketio
-from tests.conftest import decode_qr, wait_for
+from tests.helpers import decode_qr, wait_for
 
 
 def _socket(app, client, token: str | None, *, query: bool = False) -> SocketIOTestClient:
@@ -69,9 +69,9 @@ def test_the_owner_sees_qr_then_connected_and_nobody_else_sees_anything(app, cli
     assert other_socket.get_received() == []
 
 
-def test_a_disconnect_fault_shows_reconnecting_then_connected_live(app, client, account, paired_session):
+def test_a_disconnect_fault_shows_reconnecting_then_connected_live(app, client, account, shop):
     owner_socket = _socket(app, client, account.token)
-    faults_url = f"/api/simulator/faults?sessionId={paired_session}"
+    faults_url = f"/api/simulator/faults?sessionId={shop}"
     received: list[dict] = []
 
     def saw(name: str) -> bool:
@@ -79,12 +79,10 @@ def test_a_disconnect_fault_shows_reconnecting_then_connected_live(app, client, 
         return name in _names(received)
 
     switched = client.put(faults_url, json={"disconnect": True}, headers=account.headers)
-    assert switched.get_json() == {"scope": paired_session, "faults": ["disconnect"]}
+    assert switched.get_json() == {"scope": shop, "faults": ["disconnect"]}
     wait_for(lambda: saw("reconnecting"), message="reconnecting event")
-    status = client.get(f"/api/sessions/{paired_session}/status", headers=account.headers).get_json()
+    status = client.get(f"/api/sessions/{shop}/status", headers=account.headers).get_json()
     assert status["status"] == "reconnecting"
     client.delete(faults_url, headers=account.headers)
     wait_for(lambda: saw("connected"), message="connected again")
-    assert client.get(f"/api/sessions/{paired_session}/status", headers=account.headers).get_json()["status"] == (
-        "connected"
-    )
+    assert client.get(f"/api/sessions/{shop}/status", headers=account.headers).get_json()["status"] == ("connected")

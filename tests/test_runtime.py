@@ -11,7 +11,7 @@ from rq.serializers import JSONSerializer
 
 from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.runtime import EmbeddedRuntime
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 RAN: list[str] = []
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.browser import chromium, policy_problems
-from tests.conftest import decode_qr
+from tests.helpers import decode_qr
 from tests.live import embedded_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.live_server]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from blueprints.security import POLICY
-from tests.conftest import pair_session
 from tests.dashboard import DashboardUser, csrf_token
+from tests.helpers import pair_session
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 

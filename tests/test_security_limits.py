@@ -9,12 +9,12 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from tests.conftest import pair_session
 from tests.dashboard import DashboardUser, csrf_token
+from tests.helpers import http_server, pair_session
 
 MB = 1024 * 1024
 
@@ -196,16 +196,12 @@ class _Stalling(BaseHTTPRequestHandler):
 
 @contextmanager
 def _stalling_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
-    server.daemon_threads = True
     _Stalling.release.clear()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        _Stalling.release.set()
-        server.shutdown()
-        server.server_close()
+    with http_server(_Stalling) as url:
+        try:
+            yield url
+        finally:
+            _Stalling.release.set()
 
 
 @pytest.mark.parametrize("path", ["/drip", "/silent"])

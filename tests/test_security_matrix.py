@@ -11,7 +11,6 @@ owner's shows in it. Live events are isolated the same way, over Socket.IO and S
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 import uuid
@@ -21,10 +20,10 @@ import pytest
 import requests
 
 from extensions import socketio
-from tests.conftest import decode_qr, pair_session, wait_for
 from tests.dashboard import DashboardUser
+from tests.fixtures import PNG, data_url
+from tests.helpers import decode_qr, pair_session, wait_for
 from tests.live import embedded_server
-from tests.test_message_kinds import PNG
 
 # Markers planted in the owner's data: none may appear in anything the intruder is answered.
 SESSION_NAME = "Owner-session-3f1c"
@@ -86,10 +85,6 @@ def config_overrides():
     return {"ALLOW_PRIVATE_URLS": True, "WEBHOOK_RETRY_DELAYS": [3600]}
 
 
-def _data_url(data: bytes, mimetype: str) -> str:
-    return f"data:{mimetype};base64,{base64.b64encode(data).decode()}"
-
-
 def _ok(response, status: int = 200) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     return response.get_json()
@@ -110,7 +105,7 @@ def world(client, make_account, runtime):
     message_id = _ok(client.post(f"{base}/send", json={"to": "919876543210", "message": TEXT}, headers=auth))[
         "messageId"
     ]
-    inbound = {"from": "919811112222", "image": {"data": _data_url(PNG, "image/png"), "caption": CAPTION}}
+    inbound = {"from": "919811112222", "image": {"data": data_url(PNG, "image/png"), "caption": CAPTION}}
     _ok(client.post(f"/api/simulator/sessions/{session_id}/inbound", json=inbound, headers=auth), 202)
 
     def received() -> list:

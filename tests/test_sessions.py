@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import decode_qr, pair_session, wait_for
+from tests.helpers import decode_qr, pair_session, wait_for
 
 
 def _status(client, account, session_id) -> dict:
@@ -46,8 +46,8 @@ def test_the_qr_answer_gives_the_link_the_simulators_qr_encodes_so_curl_can_pair
     assert (after["qrCode"], after["pairUrl"]) == (None, None)
 
 
-def test_scanning_the_qr_connects_the_session_with_the_phone(client, account, paired_session):
-    status = _status(client, account, paired_session)
+def test_scanning_the_qr_connects_the_session_with_the_phone(client, account, shop):
+    status = _status(client, account, shop)
     assert status["status"] == "connected"
     assert status["phone"] == "919876543210"
     assert status["hasQR"] is False
@@ -66,9 +66,9 @@ def test_scanning_the_qr_connects_the_session_with_the_phone(client, account, pa
         "createdAt",
     }
     assert (session["status"], session["phone"], session["messagesSent"]) == ("connected", "919876543210", 0)
-    detail = client.get(f"/api/sessions/{paired_session}", headers=account.headers).get_json()
+    detail = client.get(f"/api/sessions/{shop}", headers=account.headers).get_json()
     assert detail["connectedAt"].endswith("Z")
-    connected_qr = client.get(f"/api/sessions/{paired_session}/qr", headers=account.headers).get_json()
+    connected_qr = client.get(f"/api/sessions/{shop}/qr", headers=account.headers).get_json()
     assert connected_qr["qrCode"] is None
     assert connected_qr["status"] == "connected"
 
@@ -148,31 +148,31 @@ def test_patch_renames_and_validates(client, account):
     assert client.post("/api/sessions", json={"name": ["list"]}, headers=account.headers).status_code == 400
 
 
-def test_disconnect_keeps_the_pairing_and_connect_comes_back_without_a_scan(client, account, paired_session):
-    response = client.post(f"/api/sessions/{paired_session}/disconnect", headers=account.headers)
+def test_disconnect_keeps_the_pairing_and_connect_comes_back_without_a_scan(client, account, shop):
+    response = client.post(f"/api/sessions/{shop}/disconnect", headers=account.headers)
     assert response.status_code == 200
-    status = wait_for(lambda: (s := _status(client, account, paired_session))["status"] == "disconnected" and s)
+    status = wait_for(lambda: (s := _status(client, account, shop))["status"] == "disconnected" and s)
     assert status["reason"] == "Disconnected by the owner"
     assert status["phone"] == "919876543210"
-    reconnect = client.post(f"/api/sessions/{paired_session}/connect", headers=account.headers).get_json()
+    reconnect = client.post(f"/api/sessions/{shop}/connect", headers=account.headers).get_json()
     assert reconnect["status"] == "connecting"
-    wait_for(lambda: _status(client, account, paired_session)["status"] == "connected")
-    assert _status(client, account, paired_session)["phone"] == "919876543210"
+    wait_for(lambda: _status(client, account, shop)["status"] == "connected")
+    assert _status(client, account, shop)["phone"] == "919876543210"
 
 
-def test_logout_unlinks_so_the_next_connect_needs_a_new_scan(client, account, paired_session):
-    client.post(f"/api/sessions/{paired_session}/logout", headers=account.headers)
-    status = wait_for(lambda: (s := _status(client, account, paired_session))["status"] == "disconnected" and s)
+def test_logout_unlinks_so_the_next_connect_needs_a_new_scan(client, account, shop):
+    client.post(f"/api/sessions/{shop}/logout", headers=account.headers)
+    status = wait_for(lambda: (s := _status(client, account, shop))["status"] == "disconnected" and s)
     assert status["phone"] is None
-    client.post(f"/api/sessions/{paired_session}/connect", headers=account.headers)
-    qr = client.get(f"/api/sessions/{paired_session}/qr", headers=account.headers).get_json()
+    client.post(f"/api/sessions/{shop}/connect", headers=account.headers)
+    qr = client.get(f"/api/sessions/{shop}/qr", headers=account.headers).get_json()
     assert qr["status"] == "pending" and qr["qrCode"]
 
 
-def test_delete_removes_the_session_and_frees_the_plan_slot(client, account, paired_session):
-    response = client.delete(f"/api/sessions/{paired_session}", headers=account.headers)
+def test_delete_removes_the_session_and_frees_the_plan_slot(client, account, shop):
+    response = client.delete(f"/api/sessions/{shop}", headers=account.headers)
     assert response.get_json()["success"] is True
-    assert client.get(f"/api/sessions/{paired_session}", headers=account.headers).status_code == 404
+    assert client.get(f"/api/sessions/{shop}", headers=account.headers).status_code == 404
     assert client.get("/api/sessions", headers=account.headers).get_json() == {"sessions": [], "total": 0}
     _create(client, account)
 
@@ -201,10 +201,8 @@ def test_pairing_by_phone_number_gives_a_code_the_phone_enters(client, account):
 
 def test_a_pairing_code_needs_a_session_waiting_to_be_linked_and_a_real_number(client, make_account):
     account = make_account(plan="growth")
-    paired_session = pair_session(client, account)
-    connected = client.post(
-        f"/api/sessions/{paired_session}/pair-code", json={"phone": "919876543210"}, headers=account.headers
-    )
+    shop = pair_session(client, account)
+    connected = client.post(f"/api/sessions/{shop}/pair-code", json={"phone": "919876543210"}, headers=account.headers)
     assert connected.status_code == 409 and connected.get_json()["code"] == "NOT_PAIRING"
     pending = _create(client, account)["sessionId"]
     for phone in (None, "12", "not a number"):

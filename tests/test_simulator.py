@@ -6,7 +6,7 @@ import pytest
 
 from engines import EngineError, EngineEvent, EngineEventKind, EngineSettings, engine_create
 from engines.simulator import SimulatorEngine, number_exists, simulated_phone
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 class Recorder:
@@ -114,15 +114,15 @@ def test_disconnect_fault_drops_and_restores_the_connection(engine, faults):
     assert engine.recorder.last(EngineEventKind.CONNECTED).data["phone"] == "4915112345678"
 
 
-def test_fault_api_is_per_session_for_owners_and_global_for_admins(client, account, make_account, paired_session):
+def test_fault_api_is_per_session_for_owners_and_global_for_admins(client, account, make_account, shop):
     url = "/api/simulator/faults"
     assert client.put(url, json={"timeout": True}, headers=account.headers).status_code == 403
-    bad = client.put(f"{url}?sessionId={paired_session}", json={"meltdown": True}, headers=account.headers)
+    bad = client.put(f"{url}?sessionId={shop}", json={"meltdown": True}, headers=account.headers)
     assert bad.status_code == 400 and "Known faults: timeout" in bad.get_json()["message"]
-    not_bool = client.put(f"{url}?sessionId={paired_session}", json={"timeout": "yes"}, headers=account.headers)
+    not_bool = client.put(f"{url}?sessionId={shop}", json={"timeout": "yes"}, headers=account.headers)
     assert not_bool.status_code == 400
     other = make_account()
-    assert client.get(f"{url}?sessionId={paired_session}", headers=other.headers).status_code == 404
+    assert client.get(f"{url}?sessionId={shop}", headers=other.headers).status_code == 404
 
 
 def test_upstream_fault_puts_a_connecting_session_in_error(client, runner, account):

@@ -18,19 +18,11 @@ from extensions import db
 from models import WebhookDelivery
 from services.events.catalog import BulkProgress
 from services.webhooks.endpoints import webhook_deliveries_resume, webhook_delivery_attempt, webhooks_dispatch
-from tests import webhooks_support
-from tests.conftest import decode_qr, pair_session, wait_for
+from tests.helpers import LOCAL_RECEIVERS, decode_qr, pair_session, wait_for
 from tests.receiver import HANG, Answer, Receiver
-from tests.webhooks_support import LOCAL
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")
-# The shared fixtures: receivers on loopback, a short ladder, a Starter account.
-config_overrides, receiver, starter = (
-    webhooks_support.config_overrides,
-    webhooks_support.receiver,
-    webhooks_support.starter,
-)
 
 SECRET = re.compile(r"^whsec_[0-9a-f]{64}$")
 
@@ -43,9 +35,13 @@ def other_receiver():
 
 
 @pytest.fixture
-def shop(client, starter) -> str:
-    """A paired session of `starter`."""
-    return pair_session(client, starter)
+def config_overrides() -> dict:
+    return LOCAL_RECEIVERS
+
+
+@pytest.fixture
+def shop_owner(starter):
+    return starter
 
 
 def readme_snippet(language: str) -> str:
@@ -190,7 +186,7 @@ def test_a_receiver_failing_three_times_gets_one_success_on_attempt_4_with_the_s
     assert webhook["consecutiveFailures"] == 0 and webhook["lastSuccessAt"] and webhook["lastFailureAt"]
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL, "WEBHOOK_RETRY_DELAYS": [3600] * 5}])
+@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_RETRY_DELAYS": [3600] * 5}])
 def test_retry_after_from_the_receiver_replaces_the_ladder(client, starter, receiver, shop):
     created = _create(client, starter, receiver.url(), events=["message.received"])
     receiver.answer(Answer(503, headers={"Retry-After": "1"}))
@@ -200,7 +196,7 @@ def test_retry_after_from_the_receiver_replaces_the_ladder(client, starter, rece
     assert (delivery["status"], delivery["attempts"]) == ("succeeded", 2)
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL, "WEBHOOK_RETRY_AFTER_CAP": 120}])
+@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_RETRY_AFTER_CAP": 120}])
 def test_retry_after_is_capped(client, starter, receiver, shop):
     created = _create(client, starter, receiver.url(), events=["message.received"])
     receiver.answer(Answer(429, headers={"Retry-After": "86400"}))
@@ -212,7 +208,7 @@ def test_retry_after_is_capped(client, starter, receiver, shop):
     assert 119 <= wait <= 121
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL, "WEBHOOK_RETRY_DELAYS": [1, 1]}])
+@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_RETRY_DELAYS": [1, 1]}])
 def test_after_the_ladder_a_delivery_is_dead_until_redelivered_by_hand(client, starter, receiver, shop):
     created = _create(client, starter, receiver.url(), events=["message.received"])
     receiver.answer(500, 500, 500)
@@ -236,7 +232,7 @@ def test_after_the_ladder_a_delivery_is_dead_until_redelivered_by_hand(client, s
     assert (redelivered["status"], redelivered["attempts"]) == ("succeeded", 4)
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 3}])
+@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 3}])
 def test_an_endpoint_failing_too_often_in_a_row_is_disabled_until_enabled_again(
     client, starter, receiver, other_receiver, shop
 ):
@@ -274,7 +270,7 @@ def test_an_endpoint_failing_too_often_in_a_row_is_disabled_until_enabled_again(
     wait_for(lambda: receiver.succeeded, message="the redelivery after enabling")
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL, "WEBHOOK_RETRY_DELAYS": [3600]}])
+@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_RETRY_DELAYS": [3600]}])
 def test_a_manual_redelivery_wins_over_the_scheduled_retry_and_a_lost_retry_is_resumed(
     app, client, starter, receiver, shop
 ):
@@ -319,7 +315,7 @@ def test_redirects_are_not_followed(client, starter, receiver):
     assert receiver.at("/elsewhere") == []
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL, "WEBHOOK_TIMEOUT_SECONDS": 0.5}])
+@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_TIMEOUT_SECONDS": 0.5}])
 def test_an_attempt_gives_up_after_the_timeout(client, starter, receiver):
     created = _create(client, starter, receiver.url())
     receiver.answer(HANG)
