@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
+from rq import Queue
+from rq.job import Job
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
 
 from app import MIGRATIONS_DIR, create_app
 from extensions import db
@@ -51,16 +55,33 @@ def migrated_database(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def app(tmp_path, config_overrides, migrated_database):
+def app(request, tmp_path, config_overrides, migrated_database):
     shutil.copyfile(migrated_database, tmp_path / "test.db")
     app = create_app(app_config(tmp_path, **config_overrides))
     yield app
     with app.app_context():
         db.engine.dispose()
+    if "runtime" not in request.fixturenames:
+        left = _jobs_left(app)
+        assert not left, f"the test queued {left}, but no worker ran them: it needs the `runtime` fixture"
+
+
+def _jobs_left(app) -> list[str]:
+    """The jobs on the app's queues, due or delayed: work that only a runtime would do
+    (but for the periodic aggregation, which a starting runtime schedules itself)."""
+    connection = app.extensions["wagate.redis"]
+    left = []
+    for queue in Queue.all(connection=connection, serializer=JSONSerializer):
+        scheduled = ScheduledJobRegistry(queue=queue).get_job_ids()
+        jobs = queue.get_jobs() + Job.fetch_many(scheduled, connection=connection, serializer=JSONSerializer)
+        left += [job.func_name for job in jobs if job and job.func_name != "jobs.stats.stats_aggregate_all"]
+    return left
 
 
 @pytest.fixture
 def runtime(app):
+    """The embedded runtime: RQ worker, scheduler and engine host (simulator) threads. Only
+    tests that need jobs run (pairing, sending, events, webhooks...) ask for it."""
     runtime = EmbeddedRuntime(app)
     runtime.start()
     yield runtime
@@ -68,7 +89,7 @@ def runtime(app):
 
 
 @pytest.fixture
-def client(app, runtime):
+def client(app):
     return app.test_client()
 
 
@@ -113,13 +134,13 @@ def shop_owner(account) -> Account:
 
 
 @pytest.fixture
-def shop(client, shop_owner) -> str:
+def shop(client, runtime, shop_owner) -> str:
     """A session of `shop_owner`, paired (as SHOP_PHONE) and connected."""
     return pair_session(client, shop_owner)
 
 
 @pytest.fixture
-def growth_session(client, make_account) -> tuple[Account, str]:
+def growth_session(client, runtime, make_account) -> tuple[Account, str]:
     """A Growth-plan account (bulk send allowed) with a paired session."""
     account = make_account(plan="growth")
     return account, pair_session(client, account, phone=None)

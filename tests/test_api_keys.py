@@ -174,7 +174,7 @@ def test_a_key_limited_to_one_session_is_refused_for_the_others(client, make_acc
     assert client.post("/api/keys", json={"name": "wider"}, headers=headers).status_code == 403
 
 
-def test_the_legacy_api_honours_a_keys_session_limit(client, make_account):
+def test_the_legacy_api_honours_a_keys_session_limit(client, runtime, make_account):
     account = make_account(plan="growth")
     default, other = _paired(client, account, "Default"), _paired(client, account, "Other")
     allowed = _bearer(_create(client, account, sessionIds=[default])["key"])

@@ -181,7 +181,7 @@ def test_operators_can_print_a_reset_link(client, runner, account):
     assert "Choose a new password" in client.get(path).get_data(as_text=True)
 
 
-def test_the_account_and_sessions_pages_show_quota_usage(app, client, make_account, runner):
+def test_the_account_and_sessions_pages_show_quota_usage(app, client, runtime, make_account, runner):
     from tests.dashboard import DashboardUser
 
     account = make_account(plan="starter")

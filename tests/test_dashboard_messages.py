@@ -171,7 +171,7 @@ def test_filters_narrow_the_log(browser, client, account, shop):
     assert '<option value="outbound" selected>' in html
 
 
-def test_the_session_filter_picks_one_session(client, make_account):
+def test_the_session_filter_picks_one_session(client, runtime, make_account):
     account = make_account(plan="growth")
     shop, support = _pair(client, account, "Shop"), _pair(client, account, "Support")
     _send(client, account, shop, text="from the shop")

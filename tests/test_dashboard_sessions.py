@@ -13,7 +13,7 @@ def _create_pending(client, account) -> str:
     return session_id
 
 
-def test_linking_with_a_phone_number_from_the_session_page(client, account):
+def test_linking_with_a_phone_number_from_the_session_page(client, runtime, account):
     user = DashboardUser(client, account)
     session_id = _create_pending(client, account)
     page = client.get(f"/sessions/{session_id}").get_data(as_text=True)
@@ -31,7 +31,7 @@ def test_linking_with_a_phone_number_from_the_session_page(client, account):
     assert 'data-testid="connected"' in html and "+447700900123" in html
 
 
-def test_a_session_in_error_shows_why(client, account):
+def test_a_session_in_error_shows_why(client, runtime, account):
     DashboardUser(client, account)
     session_id = _create_pending(client, account)
     client.put(f"/api/simulator/faults?sessionId={session_id}", json={"unreachable": True}, headers=account.headers)

@@ -60,7 +60,7 @@ def test_a_new_endpoint_shows_its_secret_once_and_the_list_only_its_hint(client,
         assert "Every session" in html and "badge-enabled" in html and "No deliveries yet" in html
 
 
-def test_an_endpoint_for_one_session(client, starter, user, receiver):
+def test_an_endpoint_for_one_session(client, runtime, starter, user, receiver):
     session_id = pair_session(client, starter)
     page = client.get("/webhooks").get_data(as_text=True)
     assert f'<option value="{session_id}">Shop</option>' in page
@@ -87,7 +87,7 @@ def test_the_free_plan_is_told_webhooks_need_starter(client, account):
     assert "Webhooks need the Starter plan or above" in page and 'name="url"' not in page
 
 
-def test_send_a_test_event_watch_the_log_and_redeliver(client, starter, user, receiver):
+def test_send_a_test_event_watch_the_log_and_redeliver(client, runtime, starter, user, receiver):
     _create(user, receiver.url())
     [webhook] = _webhooks(client, starter)
     page = client.get("/webhooks").get_data(as_text=True)
@@ -140,7 +140,7 @@ def test_pause_enable_and_delete(client, starter, user, receiver):
 
 
 @pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 1}])
-def test_an_endpoint_disabled_after_failures_is_announced_on_every_page(client, starter, user, receiver):
+def test_an_endpoint_disabled_after_failures_is_announced_on_every_page(client, runtime, starter, user, receiver):
     _create(user, receiver.url())
     [webhook] = _webhooks(client, starter)
     receiver.answer(500)
@@ -169,7 +169,9 @@ def test_forms_without_a_valid_csrf_token_are_rejected(client, starter, user, re
     assert receiver.received == []
 
 
-def test_other_users_endpoints_are_neither_shown_nor_touched(app, client, starter, user, make_account, receiver):
+def test_other_users_endpoints_are_neither_shown_nor_touched(
+    app, client, runtime, starter, user, make_account, receiver
+):
     _create(user, receiver.url())
     [webhook] = _webhooks(client, starter)
     user.htmx("POST", f"/webhooks/{webhook['id']}/test")
@@ -193,7 +195,7 @@ def test_other_users_endpoints_are_neither_shown_nor_touched(app, client, starte
     assert len(receiver.received) == 1
 
 
-def test_a_form_post_without_htmx_shows_the_whole_page_with_the_secret(client, starter, user, receiver):
+def test_a_form_post_without_htmx_shows_the_whole_page_with_the_secret(client, runtime, starter, user, receiver):
     response = client.post("/webhooks", data={"url": receiver.url(), "events": EVENTS, "csrf_token": user.csrf})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in html

@@ -30,7 +30,7 @@ def test_an_internal_error_has_one_code(broken_routes, path):
 
 
 @pytest.mark.parametrize("path", ["on-whatsapp/not-a-number", "contacts/not-a-number"])
-def test_a_phone_in_the_path_is_named_phone_in_errors(client, account, path):
+def test_a_phone_in_the_path_is_named_phone_in_errors(client, runtime, account, path):
     session_id = client.post("/api/sessions", json={"name": "Shop"}, headers=account.headers).get_json()["sessionId"]
     response = client.get(f"/api/sessions/{session_id}/{path}", headers=account.headers)
     assert response.status_code == 400

@@ -99,7 +99,9 @@ def _stream_events(client, account, session_id: str) -> list[dict]:
     return blocks
 
 
-def test_a_new_event_reaches_socketio_sse_and_webhooks_through_one_publish(app, client, make_account, receiver):
+def test_a_new_event_reaches_socketio_sse_and_webhooks_through_one_publish(
+    app, client, runtime, make_account, receiver
+):
     account = make_account(plan="starter")
     session_id = pair_session(client, account)
     created = client.post("/api/webhooks", json={"url": receiver.url("/shelf")}, headers=account.headers)

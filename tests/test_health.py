@@ -1,4 +1,4 @@
-def test_healthz_reports_every_dependency(client):
+def test_healthz_reports_every_dependency(client, runtime):
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.get_json()

@@ -21,7 +21,7 @@ def _pair_legacy(client) -> str:
     return init.get_json()["sessionId"]
 
 
-def test_a_script_on_a_trusted_network_runs_the_whole_legacy_flow(client):
+def test_a_script_on_a_trusted_network_runs_the_whole_legacy_flow(client, runtime):
     _pair_legacy(client)
     again = client.post("/api/whatsapp/init").get_json()
     assert again["status"] == "connected"
@@ -56,7 +56,7 @@ def test_without_a_legacy_owner_the_error_says_how_to_configure_one(client):
     assert "LEGACY_OWNER_EMAIL" in response.get_json()["message"]
 
 
-def test_legacy_bulk_send_answers_the_documented_shape(client):
+def test_legacy_bulk_send_answers_the_documented_shape(client, runtime):
     _pair_legacy(client)
     response = client.post(
         "/api/whatsapp/bulk-send",
@@ -85,7 +85,7 @@ def test_legacy_bulk_send_answers_the_documented_shape(client):
 
 
 @pytest.mark.parametrize("config_overrides", [{"BULK_WAIT_SECONDS": 0.5}])
-def test_a_long_batch_answers_202_with_a_progress_url_and_finishes(client, account):
+def test_a_long_batch_answers_202_with_a_progress_url_and_finishes(client, runtime, account):
     client.post("/api/whatsapp/init")
     _ = account
     qr = client.get("/api/whatsapp/qr").get_json()

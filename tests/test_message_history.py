@@ -8,7 +8,7 @@ from tests.helpers import pair_session, wait_for
 
 
 @pytest.fixture
-def history(client, account):
+def history(client, runtime, account):
     """A session with four sent messages (one a location) and one received."""
     session_id = pair_session(client, account)
     send = f"/api/sessions/{session_id}/send"

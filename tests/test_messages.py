@@ -183,7 +183,7 @@ def test_stats_count_the_week_with_zeros_for_quiet_days(client, account, shop):
 
 
 @pytest.mark.parametrize("config_overrides", [{"API_RATE_LIMIT": ""}])
-def test_waiting_for_a_scan_by_polling_the_status_leaves_the_plans_requests_alone(client, account):
+def test_waiting_for_a_scan_by_polling_the_status_leaves_the_plans_requests_alone(client, runtime, account):
     session_id = client.post("/api/sessions", json={"name": "Shop"}, headers=account.headers).get_json()["sessionId"]
     # The WAMessenger clients' waitForConnection: 60 polls, 2 s apart (here back to back),
     # counted against a budget of polls (a minute's worth), not the plan's 100 requests.

@@ -52,7 +52,7 @@ def test_bad_batches_are_refused(client, account, shop, body, code):
     assert (response.status_code, response.get_json()["code"]) == (400, code)
 
 
-def test_a_session_that_is_not_connected_cannot_check(client, account):
+def test_a_session_that_is_not_connected_cannot_check(client, runtime, account):
     session_id = client.post("/api/sessions", json={}, headers=account.headers).get_json()["sessionId"]
     response = client.get(f"/api/sessions/{session_id}/on-whatsapp/919876543210", headers=account.headers)
     assert (response.status_code, response.get_json()["code"]) == (400, "SESSION_NOT_CONNECTED")

@@ -23,7 +23,7 @@ def test_unauthenticated_or_forged_connections_are_refused(app, client):
     assert not _socket(app, client, "not-a-jwt").is_connected()
 
 
-def test_a_legacy_script_on_a_trusted_network_hears_only_the_default_sessions_events(app, client, account):
+def test_a_legacy_script_on_a_trusted_network_hears_only_the_default_sessions_events(app, client, runtime, account):
     """The WAMessenger example connects without credentials: from loopback it hears the legacy
     default session (made by /api/whatsapp/init) and nobody else's."""
     legacy = _socket(app, client, None)
@@ -44,7 +44,7 @@ def test_a_legacy_script_on_a_trusted_network_hears_only_the_default_sessions_ev
     assert {p["args"][0]["sessionId"] for p in received} == {default_id}
 
 
-def test_the_owner_sees_qr_then_connected_and_nobody_else_sees_anything(app, client, make_account):
+def test_the_owner_sees_qr_then_connected_and_nobody_else_sees_anything(app, client, runtime, make_account):
     owner, other = make_account(), make_account()
     owner_socket = _socket(app, client, owner.token)
     other_socket = _socket(app, client, other.token, query=True)

@@ -39,7 +39,7 @@ def test_a_poll_vote_needs_a_message_id_string(client, account, shop):
     assert response.get_json()["code"] == "INVALID_FIELD"
 
 
-def test_null_flags_are_left_out_and_every_caption_sent_is_checked(client, account):
+def test_null_flags_are_left_out_and_every_caption_sent_is_checked(client, runtime, account):
     session_id = pair_session(client, account)
 
     def send(payload: dict):

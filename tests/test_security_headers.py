@@ -92,7 +92,7 @@ def config_overrides():
 
 
 @pytest.fixture
-def owner(client, make_account):
+def owner(client, runtime, make_account):
     """A logged-in dashboard user with one of each thing a page shows, and their ids."""
     account = make_account(plan="enterprise")
     session_id = pair_session(client, account)

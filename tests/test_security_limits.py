@@ -57,7 +57,7 @@ def test_a_streamed_body_without_a_length_is_cut_off_at_the_limit_too(client, ac
     _too_large(response, MB)
 
 
-def test_a_send_may_be_larger_for_inline_media_but_not_without_bound(client, account):
+def test_a_send_may_be_larger_for_inline_media_but_not_without_bound(client, runtime, account):
     session_id = pair_session(client, account)
     url = f"/api/sessions/{session_id}/send"
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(int(1.2 * MB))).decode()
@@ -76,7 +76,7 @@ def test_a_dashboard_form_over_the_limit_gets_an_html_413(client, account):
     assert response.status_code == 413 and "<html" in response.get_data(as_text=True)
 
 
-def test_over_long_fields_are_400_not_stored(client, account):
+def test_over_long_fields_are_400_not_stored(client, runtime, account):
     session_id = pair_session(client, account)
     response = client.post(
         f"/api/sessions/{session_id}/send", json={"to": "919876543210", "message": "x" * 4097}, headers=account.headers
@@ -96,7 +96,7 @@ def _messages(client, account, **query):
 @pytest.mark.parametrize(
     ("query", "limit"), [({}, 50), ({"limit": 7}, 7), ({"limit": 200}, 200), ({"limit": 10**9}, 200)]
 )
-def test_a_page_size_above_the_maximum_is_clamped_and_says_so(client, account, query, limit):
+def test_a_page_size_above_the_maximum_is_clamped_and_says_so(client, runtime, account, query, limit):
     session_id = pair_session(client, account)
     response = _messages(client, account, **query)
     assert (response.status_code, response.get_json()["limit"]) == (200, limit)
@@ -107,7 +107,7 @@ def test_a_page_size_above_the_maximum_is_clamped_and_says_so(client, account, q
 @pytest.mark.parametrize(
     "query", [{"limit": 0}, {"limit": -5}, {"limit": "many"}, {"limit": "1e9"}, {"page": 0}, {"page": "two"}]
 )
-def test_a_page_size_or_number_that_is_not_a_positive_whole_number_is_400(client, account, query):
+def test_a_page_size_or_number_that_is_not_a_positive_whole_number_is_400(client, runtime, account, query):
     session_id = pair_session(client, account)
     for url in ("/api/messages", f"/api/sessions/{session_id}/contacts"):
         response = client.get(url, query_string=query, headers=account.headers)
@@ -151,7 +151,7 @@ def test_a_bulk_send_over_bulk_max_contacts_is_400(client, growth_session):
     assert accepted.status_code in (200, 202), accepted.get_json()
 
 
-def test_batches_of_numbers_participants_and_contacts_are_bounded(client, account):
+def test_batches_of_numbers_participants_and_contacts_are_bounded(client, runtime, account):
     session_id = pair_session(client, account)
     base = f"/api/sessions/{session_id}"
     phones = [f"9198765{i:05d}" for i in range(257)]
@@ -205,7 +205,7 @@ def _stalling_server():
 
 
 @pytest.mark.parametrize("path", ["/drip", "/silent"])
-def test_a_media_url_that_never_finishes_fails_clearly_within_the_time_limit(client, account, path):
+def test_a_media_url_that_never_finishes_fails_clearly_within_the_time_limit(client, runtime, account, path):
     session_id = pair_session(client, account)
     with _stalling_server() as base:
         started = time.monotonic()

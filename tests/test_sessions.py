@@ -20,7 +20,7 @@ def _scan(client, qr_code: str, **body):
     return client.post(urlsplit(decode_qr(qr_code)).path, json=body or None)
 
 
-def test_create_returns_the_documented_shape_and_a_qr_follows(client, account):
+def test_create_returns_the_documented_shape_and_a_qr_follows(client, runtime, account):
     created = _create(client, account, name="Support Bot", description="Customer support automation")
     assert created == {
         "success": True,
@@ -37,7 +37,7 @@ def test_create_returns_the_documented_shape_and_a_qr_follows(client, account):
     assert decode_qr(qr["qrCode"]).startswith(f"http://127.0.0.1:5000/sim/pair/{created['sessionId']}/")
 
 
-def test_the_qr_answer_gives_the_link_the_simulators_qr_encodes_so_curl_can_pair(client, account):
+def test_the_qr_answer_gives_the_link_the_simulators_qr_encodes_so_curl_can_pair(client, runtime, account):
     session_id = _create(client, account, name="Shop")["sessionId"]
     qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
     assert qr["pairUrl"] == decode_qr(qr["qrCode"])
@@ -73,7 +73,7 @@ def test_scanning_the_qr_connects_the_session_with_the_phone(client, account, sh
     assert connected_qr["status"] == "connected"
 
 
-def test_a_scan_without_a_phone_pairs_with_the_simulated_number(client, account):
+def test_a_scan_without_a_phone_pairs_with_the_simulated_number(client, runtime, account):
     session_id = _create(client, account)["sessionId"]
     qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
     body = _scan(client, qr["qrCode"]).get_json()
@@ -81,7 +81,7 @@ def test_a_scan_without_a_phone_pairs_with_the_simulated_number(client, account)
     assert body["phone"].startswith("1555") and len(body["phone"]) == 11
 
 
-def test_an_old_or_forged_qr_url_does_not_pair(client, account):
+def test_an_old_or_forged_qr_url_does_not_pair(client, runtime, account):
     session_id = _create(client, account)["sessionId"]
     qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
     forged = client.post(f"/sim/pair/{session_id}/not-the-token")
@@ -94,7 +94,7 @@ def test_an_old_or_forged_qr_url_does_not_pair(client, account):
 
 
 @pytest.mark.parametrize("config_overrides", [{"QR_REFRESH_SECONDS": 0.4, "QR_MAX_REFRESHES": 2}])
-def test_the_qr_refreshes_a_bounded_number_of_times_then_gives_up(client, account):
+def test_the_qr_refreshes_a_bounded_number_of_times_then_gives_up(client, runtime, account):
     session_id = _create(client, account)["sessionId"]
     first = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()["qrCode"]
     second = wait_for(
@@ -119,7 +119,7 @@ def test_the_qr_refreshes_a_bounded_number_of_times_then_gives_up(client, accoun
     assert again["status"] == "pending" and again["qrCode"]
 
 
-def test_plan_limits_the_number_of_sessions(client, make_account):
+def test_plan_limits_the_number_of_sessions(client, runtime, make_account):
     free = make_account()
     _create(client, free)
     blocked = client.post("/api/sessions", json={}, headers=free.headers)
@@ -132,7 +132,7 @@ def test_plan_limits_the_number_of_sessions(client, make_account):
     assert client.post("/api/sessions", json={}, headers=growth.headers).status_code == 403
 
 
-def test_patch_renames_and_validates(client, account):
+def test_patch_renames_and_validates(client, runtime, account):
     session_id = _create(client, account, name="Old")["sessionId"]
     url = f"/api/sessions/{session_id}"
     renamed = client.patch(url, json={"name": " New name ", "description": "Orders"}, headers=account.headers)
@@ -180,7 +180,7 @@ def test_delete_removes_the_session_and_frees_the_plan_slot(client, account, sho
 PAIR_CODE = re.compile(r"[1-9A-HJ-NP-TV-Z]{4}-[1-9A-HJ-NP-TV-Z]{4}")
 
 
-def test_pairing_by_phone_number_gives_a_code_the_phone_enters(client, account):
+def test_pairing_by_phone_number_gives_a_code_the_phone_enters(client, runtime, account):
     session_id = _create(client, account)["sessionId"]
     wait_for(lambda: _status(client, account, session_id)["status"] == "pending")
 
@@ -199,7 +199,7 @@ def test_pairing_by_phone_number_gives_a_code_the_phone_enters(client, account):
     assert client.get(f"/api/sessions/{session_id}", headers=account.headers).get_json()["phone"] == "919876543210"
 
 
-def test_a_pairing_code_needs_a_session_waiting_to_be_linked_and_a_real_number(client, make_account):
+def test_a_pairing_code_needs_a_session_waiting_to_be_linked_and_a_real_number(client, runtime, make_account):
     account = make_account(plan="growth")
     shop = pair_session(client, account)
     connected = client.post(f"/api/sessions/{shop}/pair-code", json={"phone": "919876543210"}, headers=account.headers)
@@ -210,7 +210,7 @@ def test_a_pairing_code_needs_a_session_waiting_to_be_linked_and_a_real_number(c
         assert bad.status_code == 400 and bad.get_json()["code"] == "INVALID_PHONE"
 
 
-def test_a_pairing_code_is_refused_while_whatsapp_cannot_be_reached(client, account):
+def test_a_pairing_code_is_refused_while_whatsapp_cannot_be_reached(client, runtime, account):
     session_id = _create(client, account)["sessionId"]
     wait_for(lambda: _status(client, account, session_id)["status"] == "pending")
     faults = client.put(

@@ -125,7 +125,7 @@ def test_fault_api_is_per_session_for_owners_and_global_for_admins(client, accou
     assert client.get(f"{url}?sessionId={shop}", headers=other.headers).status_code == 404
 
 
-def test_upstream_fault_puts_a_connecting_session_in_error(client, runner, account):
+def test_upstream_fault_puts_a_connecting_session_in_error(client, runtime, runner, account):
     result = runner.invoke(args=["simulator", "fault", "upstream_error", "on"])
     assert result.exit_code == 0 and "upstream_error" in result.output
     session_id = client.post("/api/sessions", json={}, headers=account.headers).get_json()["sessionId"]

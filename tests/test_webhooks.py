@@ -85,7 +85,7 @@ def _inbound(client, account, session_id, text="Hi shop", sender="447911123456")
     assert response.status_code in (200, 202), response.get_json()
 
 
-def test_deliveries_are_signed_and_the_readme_snippet_verifies_them(client, starter, receiver):
+def test_deliveries_are_signed_and_the_readme_snippet_verifies_them(client, runtime, starter, receiver):
     created = _create(client, starter, receiver.url())
     secret = created["secret"]
     assert SECRET.match(secret) and created["secretHint"] == secret[:10]
@@ -132,7 +132,7 @@ def test_deliveries_are_signed_and_the_readme_snippet_verifies_them(client, star
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
-def test_the_readme_node_snippet_verifies_a_real_delivery(client, starter, receiver, tmp_path):
+def test_the_readme_node_snippet_verifies_a_real_delivery(client, runtime, starter, receiver, tmp_path):
     created = _create(client, starter, receiver.url())
     client.post(f"/api/webhooks/{created['id']}/test", headers=starter.headers)
     [request] = wait_for(lambda: receiver.received, message="the test delivery")
@@ -304,7 +304,7 @@ def test_a_manual_redelivery_wins_over_the_scheduled_retry_and_a_lost_retry_is_r
     assert receiver.received[-1].attempt == 2 and receiver.received[-1].delivery_id == failed[0]["id"]
 
 
-def test_redirects_are_not_followed(client, starter, receiver):
+def test_redirects_are_not_followed(client, runtime, starter, receiver):
     created = _create(client, starter, receiver.url())
     receiver.answer(Answer(302, headers={"Location": receiver.url("/elsewhere")}))
     client.post(f"/api/webhooks/{created['id']}/test", headers=starter.headers)
@@ -316,7 +316,7 @@ def test_redirects_are_not_followed(client, starter, receiver):
 
 
 @pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_TIMEOUT_SECONDS": 0.5}])
-def test_an_attempt_gives_up_after_the_timeout(client, starter, receiver):
+def test_an_attempt_gives_up_after_the_timeout(client, runtime, starter, receiver):
     created = _create(client, starter, receiver.url())
     receiver.answer(HANG)
     client.post(f"/api/webhooks/{created['id']}/test", headers=starter.headers)
@@ -365,7 +365,7 @@ def test_urls_that_are_not_http_are_invalid(client, starter, url):
     assert (response.status_code, response.get_json()["code"]) == (400, "INVALID_URL")
 
 
-def test_the_url_is_checked_again_before_every_attempt(app, client, starter, receiver):
+def test_the_url_is_checked_again_before_every_attempt(app, client, runtime, starter, receiver):
     created = _create(client, starter, receiver.url())
     app.config["ALLOW_PRIVATE_URLS"] = False  # as if the host now resolved somewhere private
     patched = client.patch(
@@ -415,7 +415,7 @@ def test_real_events_reach_the_endpoint(client, starter, receiver, runtime):
     wait_for(lambda: any(json.loads(r.body)["event"] == "session.disconnected" for r in receiver.received))
 
 
-def test_event_filters_and_session_scopes(client, make_account, receiver):
+def test_event_filters_and_session_scopes(client, runtime, make_account, receiver):
     account = make_account(plan="growth")
     first, second = pair_session(client, account), pair_session(client, account, phone="919800000002")
     everywhere = _create(client, account, receiver.url("/all"), events=["message.received"])
@@ -442,7 +442,7 @@ def test_event_filters_and_session_scopes(client, make_account, receiver):
     assert len(_deliveries(client, account, everywhere["id"])) == 2
 
 
-def test_a_bulk_send_finishing_makes_one_delivery(app, client, make_account, receiver):
+def test_a_bulk_send_finishing_makes_one_delivery(app, client, runtime, make_account, receiver):
     account = make_account(plan="growth")
     session_id = pair_session(client, account, phone=None)
     created = _create(client, account, receiver.url(), events=["bulk.finished"])
@@ -469,7 +469,7 @@ def test_a_bulk_send_finishing_makes_one_delivery(app, client, make_account, rec
     assert len(_deliveries(client, account, created["id"])) == 1
 
 
-def test_the_secret_is_shown_once_and_rotating_it_changes_the_signatures(client, starter, receiver):
+def test_the_secret_is_shown_once_and_rotating_it_changes_the_signatures(client, runtime, starter, receiver):
     created = _create(client, starter, receiver.url())
     listed = client.get("/api/webhooks", headers=starter.headers)
     shown = client.get(f"/api/webhooks/{created['id']}", headers=starter.headers)
@@ -489,7 +489,7 @@ def test_the_secret_is_shown_once_and_rotating_it_changes_the_signatures(client,
     assert verify(request.body, request.headers["X-Wagate-Signature"], created["secret"]) is False
 
 
-def test_changing_and_deleting_an_endpoint(client, starter, receiver):
+def test_changing_and_deleting_an_endpoint(client, runtime, starter, receiver):
     created = _create(client, starter, receiver.url(), events=["message.received"])
     url = f"/api/webhooks/{created['id']}"
     changed = client.patch(
@@ -516,7 +516,7 @@ def test_changing_and_deleting_an_endpoint(client, starter, receiver):
     assert client.get("/api/webhooks", headers=starter.headers).get_json()["total"] == 0
 
 
-def test_bad_input_is_refused(client, starter, make_account, receiver):
+def test_bad_input_is_refused(client, runtime, starter, make_account, receiver):
     other_session = pair_session(client, make_account())
     cases = [
         ({"url": receiver.url(), "events": []}, 400, "INVALID_FIELD"),
@@ -538,7 +538,7 @@ def test_webhooks_need_the_starter_plan(client, account, receiver):
     assert (body["error"], body["code"]) == ("Feature not available on your plan", "FEATURE_NOT_AVAILABLE")
 
 
-def test_a_delivery_is_reached_only_through_its_own_endpoint(client, starter, receiver):
+def test_a_delivery_is_reached_only_through_its_own_endpoint(client, runtime, starter, receiver):
     created = _create(client, starter, receiver.url())
     client.post(f"/api/webhooks/{created['id']}/test", headers=starter.headers)
     [delivery] = _settled(client, starter, created["id"])
@@ -550,7 +550,7 @@ def test_a_delivery_is_reached_only_through_its_own_endpoint(client, starter, re
     assert len(receiver.received) == 1
 
 
-def test_api_keys_limited_to_sessions_and_test_keys(client, make_account, receiver):
+def test_api_keys_limited_to_sessions_and_test_keys(client, runtime, make_account, receiver):
     account = make_account(plan="growth")
     first, second = pair_session(client, account), pair_session(client, account, phone="919800000002")
     everywhere = _create(client, account, receiver.url("/all"))
