@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Tests run on every core (pytest-xdist); a module stays on one worker, since several
-# modules share one live server, browser or database cluster between their tests.
-PYTEST_WORKERS ?= auto
+# Tests run in parallel (pytest-xdist). A test spends most of its time waiting on threads,
+# servers and subprocesses, so two workers per core (at most 8) keep the cores busy. A module
+# stays on one worker: several share one live server, browser or database cluster.
+PYTEST_WORKERS ?= $(shell n=$$(nproc); echo $$(( n * 2 > 8 ? 8 : n * 2 )))
 PYTEST := $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 # The tiers that start real processes, browsers or long property-based runs.
 SLOW_TIERS := browser or integration or fuzz or live_server or neonize
