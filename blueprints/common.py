@@ -1,10 +1,10 @@
-"""What the API routes share: the request body, and who is asking."""
+"""What the API routes share: who is asking, their limits, and the send answer."""
 
 from __future__ import annotations
 
 import functools
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 
 from blueprints.errors.handlers import response_headers_final
@@ -14,22 +14,8 @@ from models.base import isoformat
 from services.accounts.api_keys import api_key_owner_id, api_key_user, is_api_key
 from services.accounts.quotas import quota_get, quota_refunds
 from services.accounts.users import token_claims, token_user
-from services.errors import Forbidden, Unauthorized, ValidationError
+from services.errors import Forbidden, Unauthorized
 from services.sessions.lifecycle import session_get
-
-
-def json_body(*, required: bool = True) -> dict:
-    """The request's JSON object; an absent body is {} unless `required`."""
-    if not request.get_data(cache=True):
-        if required:
-            raise ValidationError("A JSON request body is required", code="MISSING_BODY")
-        return {}
-    body = request.get_json(silent=True, force=True)
-    if body is None:
-        raise ValidationError("The request body is not valid JSON", error="Invalid JSON", code="INVALID_JSON")
-    if not isinstance(body, dict):
-        raise ValidationError("The request body must be a JSON object", code="INVALID_BODY")
-    return body
 
 
 def bearer_token() -> str | None:
@@ -238,7 +224,7 @@ def send_response(message: Message):
     if message.status in SENT_STATUSES:
         body = {"success": True, "message": "Message sent successfully", "messageId": message.id}
         body |= {"status": message.status, "to": message.phone}
-        return jsonify(body | {"simulated": True} if message.simulated else body), 200
+        return (body | {"simulated": True} if message.simulated else body), 200
     if message.status == MessageStatus.FAILED:
         refunded = quota_refunds(message.error_code)
         body = {
@@ -254,10 +240,10 @@ def send_response(message: Message):
         }
         if message.error_code == "OVERLOADED":
             response_headers_final({"Retry-After": str(current_app.config["OVERLOAD_BACKOFF_SECONDS"])})
-            return jsonify(body), 503
-        return jsonify(body), FAILURE_STATUS.get(message.error_code, 400 if not refunded else 502)
+            return body, 503
+        return body, FAILURE_STATUS.get(message.error_code, 400 if not refunded else 502)
     if message.status == MessageStatus.SCHEDULED:
         body = {"success": True, "message": "Message scheduled", "messageId": message.id, "status": message.status}
-        return jsonify(body | {"to": message.phone, "sendAt": isoformat(message.send_after)}), 202
+        return body | {"to": message.phone, "sendAt": isoformat(message.send_after)}, 202
     body = {"success": True, "message": "Message queued; it will be sent shortly", "messageId": message.id}
-    return jsonify(body | {"status": message.status, "to": message.phone}), 202
+    return body | {"status": message.status, "to": message.phone}, 202

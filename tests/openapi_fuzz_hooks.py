@@ -130,7 +130,7 @@ def _localize(body: object) -> object:
 def before_call(context, case, kwargs):
     operation = case.operation.definition.raw.get("operationId", "")
     if isinstance(case.body, dict):
-        case.body = _localize(_existing_references(_real_media(dict(case.body), operation), operation))
+        case.body = _localize(_existing_references(_real_media(dict(case.body), operation), operation, case))
     if operation == "listMessages" and _is_id((case.query or {}).get("cursor")):
         case.query["cursor"] = CONTEXT["message"]
     _spare_what_the_run_needs(operation, case)
@@ -151,7 +151,7 @@ def _is_id(value: object) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-def _existing_references(body: dict, operation: str) -> dict:
+def _existing_references(body: dict, operation: str, case) -> dict:
     """Ids in a body name things that exist: the run's group, messages, poll, sessions; expiries lie ahead."""
     if isinstance(body.get("to"), str) and GROUP_ID.match(body["to"]):
         body["to"] = CONTEXT["group"]
@@ -171,6 +171,12 @@ def _existing_references(body: dict, operation: str) -> dict:
     if operation == "createWebhook" and body.get("sessionId") in (None, ""):
         # Endpoints the fuzzer adds hear the spare session, so they do not multiply every event of the run.
         body["sessionId"] = CONTEXT["spareSession"]
+    if operation == "updateWebhook" and "sessionId" in body:
+        # An endpoint's session cannot change: the one it has (the run's own endpoint is
+        # account-wide; the fuzzer's, and the spare, hear the spare session).
+        body["sessionId"] = (
+            None if case.path_parameters.get("webhookId") == CONTEXT["webhook"] else CONTEXT["spareSession"]
+        )
     if operation == "createApiKey":
         ids = body.get("sessionIds")
         if isinstance(ids, list) and all(isinstance(item, str) for item in ids):

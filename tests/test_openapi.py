@@ -1,4 +1,5 @@
-"""The OpenAPI document describes exactly the routes the app has, and /docs renders it."""
+"""The OpenAPI document, made from the routes' schemas, describes exactly the routes the app
+has, is valid OpenAPI 3.1, and /docs renders it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import schemathesis
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
 
-from services.openapi import openapi_document
+from blueprints.contract.native import native
 from tests.browser import chromium
 from tests.dashboard import DashboardUser
 from tests.live import embedded_server
@@ -41,13 +42,13 @@ def documented_operations(document: dict) -> set[tuple[str, str]]:
 
 
 def test_every_api_route_is_documented_and_every_documented_route_exists(app):
-    routes, documented = flask_operations(app), documented_operations(openapi_document())
-    assert sorted(routes - documented) == [], "routes the document (services/openapi.py) leaves out"
-    assert sorted(documented - routes) == [], "operations services/openapi.py describes that the app does not have"
+    routes, documented = flask_operations(app), documented_operations(native.document(app))
+    assert sorted(routes - documented) == [], "routes without a contract (@native.operation) leave the document"
+    assert sorted(documented - routes) == [], "operations the document describes that the app does not have"
 
 
-def test_the_document_is_valid_openapi_3_1_with_unique_operation_ids():
-    document = openapi_document("http://127.0.0.1:5000")
+def test_the_document_is_valid_openapi_3_1_with_unique_operation_ids(app):
+    document = native.document(app, "http://127.0.0.1:5000")
     errors = [error.message for error in OPENAPI_31_VALIDATOR.iter_errors(document)]
     assert errors == []
     ids = [operation["operationId"] for item in document["paths"].values() for operation in item.values()]
@@ -64,8 +65,8 @@ def test_the_document_is_valid_openapi_3_1_with_unique_operation_ids():
     assert loaded == documented_operations(document)
 
 
-def test_every_operation_documents_the_error_shape_and_its_security():
-    document = openapi_document()
+def test_every_operation_documents_the_error_shape_and_its_security(app):
+    document = native.document(app)
     assert document["components"]["schemas"]["Error"]["required"] == ["error", "message", "code"]
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearerAuth"] == schemes["bearerAuth"] | {"type": "http", "scheme": "bearer"}

@@ -4,6 +4,9 @@ OpenAPI document (tests/test_openapi_fuzz.py)."""
 
 from __future__ import annotations
 
+import pytest
+
+from blueprints.contract.wiring import MAX_JSON_DEPTH
 from tests.fixtures import data_url
 from tests.helpers import pair_session
 
@@ -90,3 +93,90 @@ def test_a_number_with_the_international_dialling_prefix_is_explained(client, ac
     assert body["message"] == (
         "'to' starts with 00, the prefix for dialling abroad: give the country code without it, e.g. 919876543210"
     )
+
+
+def _raw(client, method: str, url: str, body: str, headers: dict):
+    return client.open(url, method=method, data=body, content_type="application/json", headers=headers)
+
+
+def test_an_unknown_field_on_key_creation_is_refused_by_name_and_grants_nothing(client, account, shop):
+    # "sessions" for "sessionIds": silently dropped, it would make an unrestricted key.
+    response = client.post("/api/keys", json={"name": "ci", "sessions": [shop]}, headers=account.headers)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert (body["code"], body["field"]) == ("INVALID_FIELD", "sessions")
+    assert "'sessions'" in body["message"]
+    assert client.get("/api/keys", headers=account.headers).get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("config_overrides", [{"ALLOW_PRIVATE_URLS": True}])
+def test_unknown_fields_are_refused_wherever_something_is_granted_or_routed(client, runtime, make_account):
+    account = make_account(plan="starter")
+    session = f"/api/sessions/{pair_session(client, account)}"
+    webhook = client.post("/api/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=account.headers)
+    assert webhook.status_code == 201, webhook.get_json()
+    webhook = webhook.get_json()
+    refused = [
+        ("POST", "/api/sessions", {"name": "Shop", "webhook": "https://x"}, "webhook"),
+        ("PATCH", session, {"name": "Shop", "nmae": "Shop 2"}, "nmae"),
+        ("PUT", f"{session}/pace", {"perMinute": 5, "perHour": 50}, "perHour"),
+        ("POST", "/api/webhooks", {"url": "http://127.0.0.1:9/other", "event": ["message.received"]}, "event"),
+        ("PATCH", f"/api/webhooks/{webhook['id']}", {"enable": False}, "enable"),
+        ("POST", f"{session}/pair-code", {"phone": "919876543210", "number": "1"}, "number"),
+    ]
+    for method, url, body, field in refused:
+        response = client.open(url, method=method, json=body, headers=account.headers)
+        assert response.status_code == 400, (method, url, response.get_json())
+        assert response.get_json()["field"] == field, (method, url)
+
+
+def test_a_send_tolerates_fields_it_does_not_know(client, account, shop):
+    body = {"to": "919876543210", "message": "Hi", "priority": "high", "callback": {"url": "x"}}
+    assert client.post(f"/api/sessions/{shop}/send", json=body, headers=account.headers).status_code == 200
+    legacy = {"number": "919876543210", "message": "Hi", "type": "text"}
+    assert client.post("/api/whatsapp/send", json=legacy, headers=account.headers).status_code in (200, 202)
+
+
+@pytest.mark.parametrize("mode", ["live", "test"])
+def test_a_string_with_an_unpaired_surrogate_is_400_not_stored(client, account, shop, mode):
+    headers = account.headers
+    if mode == "test":
+        key = client.post("/api/keys", json={"name": "ci", "mode": "test"}, headers=headers).get_json()["key"]
+        headers = {"Authorization": f"Bearer {key}"}
+    body = '{"to": "919876543210", "message": "caf\\ud800e"}'
+    response = _raw(client, "POST", f"/api/sessions/{shop}/send", body, headers)
+    assert response.status_code == 400
+    assert (response.get_json()["code"], response.get_json()["field"]) == ("INVALID_UNICODE", "message")
+    # A key too, and a lone low surrogate: still 400, nothing stored.
+    for body in ('{"\\udc00": 1}', '{"name": "\\udfff"}'):
+        response = _raw(client, "POST", "/api/sessions", body, account.headers)
+        assert (response.status_code, response.get_json()["code"]) == (400, "INVALID_UNICODE")
+    assert client.get("/api/messages", headers=account.headers).get_json()["total"] == 0
+    # A proper pair (an emoji written as two escapes) is text like any other.
+    emoji = '{"to": "919876543210", "message": "\\ud83d\\ude00"}'
+    assert _raw(client, "POST", f"/api/sessions/{shop}/send", emoji, headers).status_code == 200
+
+
+def test_a_body_nested_deeper_than_the_limit_is_400_invalid_json(client, account, shop):
+    url = f"/api/sessions/{shop}/send"
+    for depth in (1000, 100_000):
+        body = '{"to": "919876543210", "message": "Hi", "extra": ' + "[" * depth + "]" * depth + "}"
+        response = _raw(client, "POST", url, body, account.headers)
+        assert (response.status_code, response.get_json()["code"]) == (400, "INVALID_JSON"), depth
+        assert f"{MAX_JSON_DEPTH} levels" in response.get_json()["message"]
+
+    def nested(levels: int) -> str:
+        # The body object is level 1; `extra` adds levels - 1 more.
+        inner = levels - 1
+        return '{"to": "919876543210", "message": "Hi", "extra": ' + "[" * inner + "]" * inner + "}"
+
+    assert _raw(client, "POST", url, nested(MAX_JSON_DEPTH), account.headers).status_code == 200
+    too_deep = _raw(client, "POST", url, nested(MAX_JSON_DEPTH + 1), account.headers)
+    assert (too_deep.status_code, too_deep.get_json()["code"]) == (400, "INVALID_JSON")
+
+
+def test_nan_and_infinity_are_not_json(client, account, shop):
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        body = '{"minGapSeconds": ' + constant + "}"
+        response = _raw(client, "PUT", f"/api/sessions/{shop}/pace", body, account.headers)
+        assert (response.status_code, response.get_json()["code"]) == (400, "INVALID_JSON"), constant

@@ -1,14 +1,23 @@
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 
+from blueprints.contract.native import PUBLIC, native
+from blueprints.contract.wiring import Answer
 from blueprints.docs import bp
+from blueprints.schemas.service import OpenApiDocument
 from blueprints.security import csp
-from services.openapi import openapi_document
 
 
 @bp.get("/api/openapi.json")
+@native.operation(
+    "openapi", "Service", Answer(200, "The OpenAPI 3.1 document of this API", OpenApiDocument), security=PUBLIC
+)
 def openapi():
-    """The OpenAPI 3.1 document of every public API route, with this server as its server."""
-    response = jsonify(openapi_document(request.url_root))
+    """This document
+
+    The OpenAPI 3.1 document of every public API route, made from the routes' schemas, with
+    this server as its server.
+    """
+    response = jsonify(native.document(current_app, request.url_root))
     response.headers["Access-Control-Allow-Origin"] = "*"  # public, and readable by any API tool
     return response
 

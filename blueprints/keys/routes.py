@@ -1,9 +1,10 @@
 import functools
 
-from flask import jsonify
-
-from blueprints.common import auth_required, current_user, json_body, live_required, unrestricted_required
+from blueprints.common import auth_required, current_user, live_required, unrestricted_required
+from blueprints.contract.native import AUTHED, WITH_BODY, native
+from blueprints.contract.wiring import Answer
 from blueprints.keys import bp
+from blueprints.schemas import keys as schemas
 from services.accounts.api_keys import api_key_create, api_key_revoke, api_keys_list
 
 
@@ -24,36 +25,60 @@ def full_access_required(view):
 
 
 @bp.post("")
+@native.operation(
+    "createApiKey",
+    "API keys",
+    Answer(201, "Created: the key is in this answer only", schemas.KeyCreated),
+    errors=(*WITH_BODY, *AUTHED, 403),
+)
 @full_access_required
-def create():
-    """Create a key: {name, mode?, sessionIds?, expiresAt?}; the key itself is in this answer only."""
-    body = json_body()
+@native.request(body=schemas.KeyCreate)
+def create(body: dict):
+    """Create an API key
+
+    Needs a login token or an unrestricted live key. The key itself is in this answer only.
+    """
     key, plaintext = api_key_create(
         current_user(),
-        name=body.get("name"),
+        name=body["name"],
         mode=body.get("mode"),
         session_ids=body.get("sessionIds"),
         expires_at=body.get("expiresAt"),
     )
-    return jsonify(
-        success=True,
-        message="API key created. Copy it now: it is shown only this once",
-        key=plaintext,
+    return {
+        "success": True,
+        "message": "API key created. Copy it now: it is shown only this once",
+        "key": plaintext,
         **key.to_dict(),
-    ), 201
+    }, 201
 
 
 @bp.get("")
+@native.operation(
+    "listApiKeys",
+    "API keys",
+    Answer(200, "Newest first (never the keys themselves)", schemas.KeyList),
+    errors=(*AUTHED, 403),
+)
 @full_access_required
 def index():
-    """List the caller's keys, newest first (never the keys themselves)."""
+    """List API keys"""
     keys = [key.to_dict() for key in api_keys_list(current_user())]
-    return jsonify(success=True, keys=keys, total=len(keys))
+    return {"success": True, "keys": keys, "total": len(keys)}
 
 
 @bp.delete("/<key_id>")
+@native.operation(
+    "revokeApiKey",
+    "API keys",
+    Answer(200, "Revoked: it stops working at once", schemas.KeyRevoked),
+    errors=(*AUTHED, 403, 404),
+)
 @full_access_required
 def revoke(key_id: str):
-    """Revoke a key: it stops working at once."""
+    """Revoke an API key
+
+    It stops working at once.
+    """
     key = api_key_revoke(current_user(), key_id)
-    return jsonify(success=True, message="API key revoked", key=key.to_dict())
+    return {"success": True, "message": "API key revoked", "key": key.to_dict()}

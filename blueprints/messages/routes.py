@@ -1,85 +1,149 @@
+import functools
 from uuid import UUID
 
-from flask import jsonify, request
-
-from blueprints.common import allowed_session_ids, auth_required, current_user, json_body, session_allowed
+from blueprints.common import allowed_session_ids, auth_required, current_user, session_allowed
+from blueprints.contract.native import AUTHED, WITH_BODY, native
+from blueprints.contract.wiring import Answer
 from blueprints.media import media_response
 from blueprints.messages import bp
+from blueprints.schemas import messages as schemas
 from models.base import isoformat
 from services.messaging.history import message_get, message_media, messages_failed, messages_list
 from services.messaging.scheduling import scheduled_cancel, scheduled_list, scheduled_move
 from services.messaging.stats import stats_get
 
+MESSAGE_ERRORS = (*AUTHED, 403, 404)
+
+
+def message_named(view):
+    """Only for the caller's message the path names (if the API key may use its session):
+    somebody else's is 404 before anything else about the request is looked at."""
+
+    @functools.wraps(view)
+    def wrapper(message_id, **kwargs):
+        session_allowed(message_get(current_user(), str(message_id)).session_id)
+        return view(message_id=message_id, **kwargs)
+
+    return wrapper
+
 
 @bp.get("/stats")
+@native.operation(
+    "getMessageStats",
+    "Messages",
+    Answer(200, "Totals and the last 7 days (UTC), zeros for quiet days", schemas.Stats),
+    errors=AUTHED,
+)
 @auth_required
 def stats():
-    """Totals and the 7-day sent/delivered/read/failed chart."""
-    return jsonify(stats_get(current_user()))
+    """Message statistics
+
+    Totals and the 7-day sent/delivered/read/failed chart.
+    """
+    return stats_get(current_user())
 
 
 @bp.get("/failed")
+@native.operation(
+    "listFailedMessages", "Messages", Answer(200, "Newest first", schemas.FailedList), errors=(400, *AUTHED)
+)
 @auth_required
-def failed():
-    """The most recently failed messages (?limit=, default 5)."""
-    messages = messages_failed(current_user(), request.args.get("limit"), only_sessions=allowed_session_ids())
-    return jsonify(success=True, count=len(messages), messages=messages)
+@native.request(query=schemas.FailedQuery)
+def failed(query: dict):
+    """Recently failed messages"""
+    messages = messages_failed(current_user(), query.get("limit"), only_sessions=allowed_session_ids())
+    return {"success": True, "count": len(messages), "messages": messages}
 
 
 @bp.get("")
+@native.operation(
+    "listMessages", "Messages", Answer(200, "One page, newest first", schemas.MessagePage), errors=(400, *AUTHED, 403)
+)
 @auth_required
-def index():
-    """The message log, newest first (?sessionId= &chat= &status= &direction= &type= &since= &until=
-    &cursor= or &page=, &limit=)."""
-    args = request.args
+@native.request(query=schemas.MessagesQuery)
+def index(query: dict):
+    """The message log
+
+    Newest first, filtered and paged by cursor (stable while messages arrive) or by page.
+    """
     page = messages_list(
         current_user(),
-        session_id=args.get("sessionId"),
-        status=args.get("status"),
-        direction=args.get("direction"),
-        chat=args.get("chat"),
-        kind=args.get("type"),
-        since=args.get("since"),
-        until=args.get("until"),
-        cursor=args.get("cursor"),
-        page=args.get("page"),
-        limit=args.get("limit"),
+        session_id=query.get("sessionId"),
+        status=query.get("status"),
+        direction=query.get("direction"),
+        chat=query.get("chat"),
+        kind=query.get("type"),
+        since=query.get("since"),
+        until=query.get("until"),
+        cursor=query.get("cursor"),
+        page=query.get("page"),
+        limit=query.get("limit"),
         only_sessions=allowed_session_ids(),
     )
-    return jsonify(success=True, **page)
+    return {"success": True, **page}
 
 
 @bp.get("/scheduled")
+@native.operation(
+    "listScheduledMessages",
+    "Messages",
+    Answer(200, "Soonest first", schemas.ScheduledList),
+    errors=(400, *MESSAGE_ERRORS),
+)
 @auth_required
-def scheduled():
-    """Scheduled messages, soonest first (?sessionId= &limit=)."""
+@native.request(query=schemas.ScheduledQuery)
+def scheduled(query: dict):
+    """Scheduled messages
+
+    Messages waiting for their time, soonest first.
+    """
     messages = scheduled_list(
         current_user(),
-        session_id=request.args.get("sessionId"),
-        limit=request.args.get("limit"),
+        session_id=query.get("sessionId"),
+        limit=query.get("limit"),
         only_sessions=allowed_session_ids(),
     )
-    return jsonify(success=True, count=len(messages), messages=[_scheduled_view(m) for m in messages])
+    return {"success": True, "count": len(messages), "messages": [_scheduled_view(m) for m in messages]}
 
 
 # A message id is a UUID: PATCH /api/messages/failed (or /stats, /scheduled) is then a
 # method those routes do not take (405), not a search for a message called "failed".
 @bp.patch("/<uuid:message_id>")
+@native.operation(
+    "rescheduleMessage",
+    "Messages",
+    Answer(200, "Moved", schemas.Scheduled),
+    errors=(*WITH_BODY, *MESSAGE_ERRORS, 405, 409),
+)
 @auth_required
-def reschedule(message_id: UUID):
-    """Move a scheduled message: {"sendAt": "2026-12-01T09:30:00+05:30"}."""
-    session_allowed(message_get(current_user(), str(message_id)).session_id)
-    message = scheduled_move(current_user(), str(message_id), json_body().get("sendAt"))
-    return jsonify(success=True, **_scheduled_view(message))
+@message_named
+@native.request(body=schemas.Reschedule, path={"message_id": schemas.MessageUuid})
+def reschedule(message_id: UUID, body: dict):
+    """Move a scheduled message
+
+    Only while it is still scheduled (`409 NOT_SCHEDULED` once it went). A message id is a
+    UUID: PATCH on anything else under /api/messages/ is 405.
+    """
+    message = scheduled_move(current_user(), str(message_id), body["sendAt"])
+    return {"success": True, **_scheduled_view(message)}
 
 
 @bp.post("/<message_id>/cancel")
+@native.operation(
+    "cancelMessage",
+    "Messages",
+    Answer(200, "Cancelled: it is never sent and its quota slot comes back", schemas.Scheduled),
+    errors=(*MESSAGE_ERRORS, 409),
+)
 @auth_required
 def cancel(message_id: str):
-    """Call a scheduled message off: it is never sent (its quota slot comes back)."""
+    """Cancel a scheduled message
+
+    It is never sent (its quota slot comes back); `409 NOT_SCHEDULED` once it went.
+    """
     session_allowed(message_get(current_user(), message_id).session_id)
     message = scheduled_cancel(current_user(), message_id)
-    return jsonify(success=True, **_scheduled_view(message))
+    return {"success": True, **_scheduled_view(message)}
 
 
 def _scheduled_view(message) -> dict:
@@ -87,18 +151,41 @@ def _scheduled_view(message) -> dict:
 
 
 @bp.get("/<message_id>")
+@native.operation(
+    "getMessage",
+    "Messages",
+    Answer(200, "The message with its delivery timestamps", schemas.Message),
+    errors=MESSAGE_ERRORS,
+)
 @auth_required
 def show(message_id: str):
-    """One message with its delivery timestamps."""
+    """Show a message
+
+    With its `sentAt`, `deliveredAt`, `readAt` and `failedAt`.
+    """
     message = message_get(current_user(), message_id)
     session_allowed(message.session_id)
-    return jsonify(message.to_dict())
+    return message.to_dict()
 
 
 @bp.get("/<message_id>/media")
+@native.operation(
+    "getMessageMedia",
+    "Messages",
+    Answer(
+        200,
+        "The photo, video, audio or document, as an attachment unless a common image, video or audio format",
+        schemas.MediaFile,
+        media_type="*/*",
+    ),
+    errors=MESSAGE_ERRORS,
+)
 @auth_required
 def media(message_id: str):
-    """The photo, video, audio or document a message carries; its owner only."""
+    """A message's file
+
+    The photo, video, audio or document a message carries; its owner only.
+    """
     message = message_get(current_user(), message_id)
     session_allowed(message.session_id)
     return media_response(message_media(message))

@@ -1,13 +1,16 @@
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, render_template, request
 
 from blueprints.common import (
     api_rate_limit,
     auth_required,
     current_user,
-    json_body,
     live_required,
     unrestricted_required,
 )
+from blueprints.contract.native import AUTHED, ENGINE, PUBLIC, WITH_BODY, native
+from blueprints.contract.wiring import Answer
+from blueprints.schemas import simulator as schemas
+from blueprints.schemas.service import Html
 from blueprints.simulator import bp
 from extensions import queues
 from services.errors import ApiError, Forbidden, NotFound
@@ -33,18 +36,45 @@ def _fault_scope() -> str:
     return ALL_SESSIONS
 
 
+SIMULATOR_ERRORS = (*AUTHED, 403, 404)
+PAIRED = Answer(200, "Paired", schemas.Paired)
+
+
 @bp.get("/sim/pair/<session_id>/<token>")
+@native.operation(
+    "simulatorPairPage",
+    "Simulator",
+    Answer(200, "What a phone camera opens: a page with a Pair button", Html, media_type="text/html"),
+    errors=(404,),
+    security=PUBLIC,
+)
 def pair_page(session_id: str, token: str):
-    """What a phone camera opens: a page with the simulated phone's pair button."""
+    """The simulated phone's pairing page
+
+    What a phone camera opens: a page with the simulated phone's pair button.
+    """
     _require_simulator()
     return render_template("simulator/pair.html", session_id=session_id, token=token)
 
 
 @bp.post("/sim/pair/<session_id>/<token>")
-def pair(session_id: str, token: str):
-    """The simulated phone scans the QR: pair the session (optional JSON {"phone"})."""
-    from_form = bool(request.form)
-    phone = (request.form.get("phone") or None) if from_form else json_body(required=False).get("phone")
+@native.operation(
+    "simulatorPair",
+    "Simulator",
+    PAIRED,
+    Answer(202, "Scan accepted; pairing", schemas.Paired),
+    errors=(400, 404, 409, 413, *ENGINE),
+    security=PUBLIC,
+)
+@native.request(body=schemas.PairScan, required=False, forms=True)
+def pair(session_id: str, token: str, body: dict | None):
+    """The simulated phone scans the QR code
+
+    Optionally with the phone's number. Only the session's current QR code pairs
+    (`409 QR_SUPERSEDED`, `409 QR_EXPIRED`).
+    """
+    from_form = body is None
+    phone = (request.form.get("phone") or None) if from_form else body.get("phone")
     try:
         session = svc.session_pair_simulated(session_id, token, phone)
     except ApiError as exc:
@@ -54,92 +84,166 @@ def pair(session_id: str, token: str):
     if from_form:
         return render_template("simulator/paired.html", session=session)
     if session is None:
-        return jsonify(
-            success=True, sessionId=session_id, status="connecting", message="Scan accepted; pairing..."
-        ), 202
-    return jsonify(success=True, sessionId=session.id, status=session.status, phone=session.phone, message="Paired")
+        return {
+            "success": True,
+            "sessionId": session_id,
+            "status": "connecting",
+            "message": "Scan accepted; pairing...",
+        }, 202
+    return {
+        "success": True,
+        "sessionId": session.id,
+        "status": session.status,
+        "phone": session.phone,
+        "message": "Paired",
+    }
 
 
 @bp.post("/sim/pair-code/<session_id>")
-def pair_code(session_id: str):
-    """The simulated phone enters the session's pairing code: {"code": "ABCD-EFGH"}."""
-    session = svc.session_pair_code_simulated(session_id, json_body().get("code"))
+@native.operation(
+    "simulatorPairCode",
+    "Simulator",
+    PAIRED,
+    Answer(202, "Code accepted; pairing", schemas.Paired),
+    errors=(*WITH_BODY, 404, 409, 503, 504),
+    security=PUBLIC,
+)
+@native.request(body=schemas.PairCodeEntry)
+def pair_code(session_id: str, body: dict):
+    """The simulated phone enters a pairing code
+
+    The code the session gave (`{"code": "ABCD-EFGH"}`).
+    """
+    session = svc.session_pair_code_simulated(session_id, body["code"])
     if session is None:
-        return jsonify(
-            success=True, sessionId=session_id, status="connecting", message="Code accepted; pairing..."
-        ), 202
-    return jsonify(success=True, sessionId=session.id, status=session.status, phone=session.phone, message="Paired")
+        return {
+            "success": True,
+            "sessionId": session_id,
+            "status": "connecting",
+            "message": "Code accepted; pairing...",
+        }, 202
+    return {
+        "success": True,
+        "sessionId": session.id,
+        "status": session.status,
+        "phone": session.phone,
+        "message": "Paired",
+    }
+
+
+FAULT_STATE = Answer(200, "The faults switched on", schemas.FaultState)
 
 
 @bp.get("/api/simulator/faults")
+@native.operation("getSimulatorFaults", "Simulator", FAULT_STATE, errors=SIMULATOR_ERRORS)
 @api_rate_limit
 @auth_required
-def faults_show():
-    """The faults switched on for a session (?sessionId=) or for all sessions."""
+@native.request(query=schemas.FaultScope)
+def faults_show(query: dict):
+    """The simulator's faults
+
+    Those switched on for a session (`?sessionId=`) or for all sessions.
+    """
     _require_simulator()
     scope = _fault_scope()
-    return jsonify(scope=scope, faults=faults_list(queues.connection, scope))
+    return {"scope": scope, "faults": faults_list(queues.connection, scope)}
 
 
 @bp.put("/api/simulator/faults")
+@native.operation("setSimulatorFaults", "Simulator", FAULT_STATE, errors=(*WITH_BODY, *SIMULATOR_ERRORS))
 @api_rate_limit
 @auth_required
 @live_required
-def faults_update():
-    """Switch faults on or off: {"timeout": true, "disconnect": false, ...}."""
+@native.request(body=schemas.FaultSwitches, query=schemas.FaultScope)
+def faults_update(body: dict, query: dict):
+    """Switch simulator faults
+
+    On (true) or off (false), for a session (`?sessionId=`, its owner) or for all sessions
+    (an admin).
+    """
     _require_simulator()
     scope = _fault_scope()
-    return jsonify(scope=scope, faults=faults_set(queues.connection, scope, json_body()))
+    return {"scope": scope, "faults": faults_set(queues.connection, scope, body)}
 
 
 @bp.delete("/api/simulator/faults")
+@native.operation("clearSimulatorFaults", "Simulator", FAULT_STATE, errors=SIMULATOR_ERRORS)
 @api_rate_limit
 @auth_required
 @live_required
-def faults_reset():
-    """Switch every fault of the scope off."""
+@native.request(query=schemas.FaultScope)
+def faults_reset(query: dict):
+    """Switch every simulator fault off
+
+    Of the scope: a session (`?sessionId=`) or all sessions.
+    """
     _require_simulator()
     scope = _fault_scope()
     faults_clear(queues.connection, scope)
-    return jsonify(scope=scope, faults=[])
+    return {"scope": scope, "faults": []}
 
 
 @bp.post("/api/simulator/sessions/<session_id>/inbound")
+@native.operation(
+    "simulateInbound",
+    "Simulator",
+    Answer(202, "On its way", schemas.Accepted),
+    errors=(*WITH_BODY, *SIMULATOR_ERRORS, 415, *ENGINE),
+)
 @api_rate_limit
 @auth_required
 @live_required
-def inbound(session_id: str):
-    """A contact sends the session a message: {"from": "919876543210", "message": "Hi"}, or any
-    kind a send takes ({"from", "image": ...}, {"from", "location": ...}, {"from", "reaction": ...}),
-    or votes on one of its polls ({"from", "vote": {"messageId", "options": [...]}})."""
+@native.request(body=schemas.Inbound, max_bytes="SEND_MAX_REQUEST_BYTES")
+def inbound(session_id: str, body: dict):
+    """A contact writes to the session
+
+    `from` plus any payload a send takes ({"from", "message"}, {"from", "image": ...},
+    {"from", "location": ...}, {"from", "reaction": ...}), or a vote on one of the session's
+    polls ({"from", "vote": {"messageId", "options": [...]}}).
+    """
     _require_simulator()
-    request.max_content_length = current_app.config["SEND_MAX_REQUEST_BYTES"]
-    body = json_body()
-    simulate_inbound(current_user(), session_id, sender=body.get("from"), content=body)
-    return jsonify(success=True, sessionId=session_id, message="The contact's message is on its way"), 202
+    simulate_inbound(current_user(), session_id, sender=body["from"], content=body)
+    return {"success": True, "sessionId": session_id, "message": "The contact's message is on its way"}, 202
 
 
 @bp.post("/api/simulator/sessions/<session_id>/presence")
+@native.operation(
+    "simulatePresence",
+    "Simulator",
+    Answer(202, "On its way", schemas.Accepted),
+    errors=(*WITH_BODY, *SIMULATOR_ERRORS, *ENGINE),
+)
 @api_rate_limit
 @auth_required
 @live_required
-def presence(session_id: str):
-    """A contact's presence: {"from", "state": online|offline|typing|recording|paused, "chat"?}
-    (chat: the group they type in)."""
+@native.request(body=schemas.ContactPresence)
+def presence(session_id: str, body: dict):
+    """A contact's presence changes
+
+    Online, offline, typing, recording or paused (`chat`: the group they type in).
+    """
     _require_simulator()
-    body = json_body()
-    simulate_presence(
-        current_user(), session_id, sender=body.get("from"), state=body.get("state"), chat=body.get("chat")
-    )
-    return jsonify(success=True, sessionId=session_id), 202
+    simulate_presence(current_user(), session_id, sender=body["from"], state=body["state"], chat=body.get("chat"))
+    return {"success": True, "sessionId": session_id}, 202
 
 
 @bp.post("/api/simulator/sessions/<session_id>/address-book")
+@native.operation(
+    "simulateAddressBook",
+    "Simulator",
+    Answer(202, "Syncing", schemas.AddressBookSyncing),
+    errors=(*WITH_BODY, *SIMULATOR_ERRORS, *ENGINE),
+)
 @api_rate_limit
 @auth_required
 @live_required
-def address_book(session_id: str):
-    """The simulated phone's address book syncs: {"contacts": [{"phone", "name"}]}."""
+# Up to 5000 contacts with their names can be more than MAX_CONTENT_LENGTH.
+@native.request(body=schemas.AddressBook, max_bytes="SEND_MAX_REQUEST_BYTES")
+def address_book(session_id: str, body: dict):
+    """The simulated phone's address book syncs
+
+    `{"contacts": [{"phone", "name"}]}`.
+    """
     _require_simulator()
-    count = simulate_address_book(current_user(), session_id, json_body().get("contacts"))
-    return jsonify(success=True, sessionId=session_id, count=count), 202
+    count = simulate_address_book(current_user(), session_id, body["contacts"])
+    return {"success": True, "sessionId": session_id, "count": count}, 202

@@ -1,0 +1,1 @@
+"""The native (WAMessenger) dialect's request and response schemas, one module per domain."""
