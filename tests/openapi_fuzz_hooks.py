@@ -1,7 +1,7 @@
 """schemathesis hooks for tests/test_openapi_fuzz.py (loaded by the schemathesis CLI it runs).
 
 What a JSON Schema cannot say, said here, so that data the schema calls valid really is:
-- `format: phone` (services/openapi.py) is a number valid for its country and on the
+- `format: phone` (blueprints/schemas/fields.py) is a number valid for its country and on the
   simulated WhatsApp (the simulator says numbers ending in 0000 are not);
 - media URLs and data URLs carry a real file of their kind, and every URL the server would
   call (media, webhooks) points at the test's own receiver on loopback, so a fuzzed request
