@@ -10,6 +10,9 @@ from flask.cli import AppGroup
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
+from blueprints.contract.native import native
+from blueprints.schemas.simulator import Inbound
+from engines.simulator import FAULTS
 from extensions import db, queues
 from jobs.queues import DEFAULT_QUEUE
 from jobs.worker import SchedulingWorker
@@ -19,7 +22,7 @@ from services.accounts.quotas import plan_quota_describe, plan_quota_set
 from services.accounts.users import user_set_plan
 from services.errors import ApiError
 from services.messaging.inbound import simulate_inbound
-from services.platform.faults import ALL_SESSIONS, FAULTS, faults_clear, faults_list, faults_set
+from services.platform.faults import ALL_SESSIONS, faults_clear, faults_list, faults_set
 
 users_cli = AppGroup("users", help="Manage accounts.")
 plans_cli = AppGroup("plans", help="Show plans and set their message quotas.")
@@ -117,7 +120,9 @@ def inbound(session_id: str, sender: str, text: str) -> None:
     if session is None:
         raise click.ClickException(f"No session {session_id}")
     try:
-        simulate_inbound(session.user, session_id, sender=sender, text=text)
+        # The same check as the API's POST /api/simulator/sessions/{id}/inbound.
+        content = native.validate(Inbound, {"from": sender, "message": text})
+        simulate_inbound(session.user, session_id, sender=sender, content=content)
     except ApiError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{sender} -> {session_id}: message on its way")

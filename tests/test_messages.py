@@ -156,6 +156,9 @@ def test_inbound_messages_are_stored_counted_and_pushed(app, client, account, sh
     assert received[0]["sessionId"] == shop
     result = runner.invoke(args=["simulator", "inbound", shop, "447911123456", "Hello again"])
     assert result.exit_code == 0, result.output
+    # The command checks what it sends as the API's inbound route does: a blank text is refused.
+    blank = runner.invoke(args=["simulator", "inbound", shop, "447911123456", "   "])
+    assert blank.exit_code != 0 and "'message' is required" in blank.output
     wait_for(
         lambda: client.get("/api/sessions", headers=account.headers).get_json()["sessions"][0]["messagesReceived"] == 2
     )

@@ -22,7 +22,6 @@ from services.events.catalog import MessageReaction, MessageReceived, PollVote
 from services.hosts.calls import engine_enqueue
 from services.messaging.media import file_name_safe
 from services.messaging.outgoing import media_root, outgoing_parse
-from services.messaging.sending import text_check
 from services.platform.phones import phone_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
 
@@ -179,41 +178,36 @@ def poll_results(options: list[str], votes: dict[str, list[str]]) -> list[dict]:
     return [{"option": option, "votes": sum(option in chosen for chosen in votes.values())} for option in options]
 
 
-def simulate_inbound(
-    user: User, session_id: str, *, sender: object, text: object = None, content: dict | None = None
-) -> None:
+def simulate_inbound(user: User, session_id: str, *, sender: str, content: dict) -> None:
     """Simulator only: have a contact send the session a message, through the engine host.
 
-    It is `text`, or any kind `content` describes (the same payload as a send).
+    `content` is the simulator's inbound body (blueprints/schemas/simulator.py, checked):
+    any kind of message a send takes, or a vote on one of the session's polls.
     """
     session = session_get(user, session_id)
     sender = phone_normalize(sender, field="from")
-    if content is not None and content.get("vote") is not None:
+    if content.get("vote") is not None:
         _simulate_vote(session, sender, content["vote"])
         return
-    message: str | dict = text_check(text) if content is None else ""
     media_file = None
-    if content is not None:
-        outgoing = outgoing_parse(session, content)
-        message = outgoing.to_record()
-        if outgoing.media is not None:
-            media_file = f"simulated/{secrets.token_hex(16)}"
-            path = Path(current_app.config["DATA_DIR"]) / "media" / media_file
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(outgoing.media)
+    outgoing = outgoing_parse(session, content)
+    message = outgoing.to_record()
+    if outgoing.media is not None:
+        media_file = f"simulated/{secrets.token_hex(16)}"
+        path = Path(current_app.config["DATA_DIR"]) / "media" / media_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(outgoing.media)
     session_require_connected(session, "only a connected session receives messages")
     engine_enqueue(session, engine_jobs.engine_simulate_inbound, session.id, sender, message, media_file)
 
 
-def _simulate_vote(session: WaSession, sender: str, vote: object) -> None:
+def _simulate_vote(session: WaSession, sender: str, vote: dict) -> None:
     """A contact votes on one of the session's polls: {"messageId", "options": [...]}."""
-    if not isinstance(vote, dict) or not isinstance(vote.get("messageId"), str):
-        raise ValidationError("'vote' must be an object {messageId, options}", code="INVALID_FIELD")
     poll = db.session.scalar(select(Message).where(Message.id == vote["messageId"], Message.session_id == session.id))
     if poll is None or poll.type != "poll":
         raise NotFound("No poll with that id in this session", code="POLL_NOT_FOUND")
-    options, known = vote.get("options"), poll.payload["poll"]["options"]
-    if not isinstance(options, list) or any(option not in known for option in options):
+    options, known = vote["options"], poll.payload["poll"]["options"]
+    if any(option not in known for option in options):
         raise ValidationError(f"'options' must be a list of the poll's options: {known}", code="INVALID_FIELD")
     if len(options) > 1 and not poll.payload["poll"].get("multiple_answers"):
         raise ValidationError("This poll takes one answer", code="INVALID_FIELD")
@@ -221,17 +215,13 @@ def _simulate_vote(session: WaSession, sender: str, vote: object) -> None:
     engine_enqueue(session, engine_jobs.engine_simulate_vote, session.id, sender, poll.wa_id, options)
 
 
-def simulate_address_book(user: User, session_id: str, contacts: object) -> int:
+def simulate_address_book(user: User, session_id: str, contacts: list[dict]) -> int:
     """Simulator only: the simulated phone's address book syncs to the session."""
     session = session_get(user, session_id)
-    if not isinstance(contacts, list) or len(contacts) > 5000:
-        raise ValidationError("'contacts' must be a list of up to 5000 {phone, name}", code="INVALID_CONTACTS")
     entries = []
     for entry in contacts:
-        if not isinstance(entry, dict):
-            raise ValidationError("Each contact is an object {phone, name}", code="INVALID_CONTACTS")
         name = entry.get("name")
-        entries.append({"phone": phone_normalize(entry.get("phone"), field="contacts"), "name": str(name or "")[:256]})
+        entries.append({"phone": phone_normalize(entry["phone"], field="contacts"), "name": str(name or "")[:256]})
     session_require_connected(session, "the phone syncs its address book while connected")
     engine_enqueue(session, engine_jobs.engine_simulate_address_book, session.id, entries)
     return len(entries)

@@ -1,4 +1,4 @@
-"""A send request's body turned into one checked outgoing message of any kind.
+"""A send request's body turned into one outgoing message of any kind.
 
 The kind is read from the payload, as the self-hosted gateway API does: `image`, `video`,
 `audio` (with `ptt: true` for a voice note, or `voice`), `document`, `sticker`,
@@ -6,12 +6,16 @@ The kind is read from the payload, as the self-hosted gateway API does: `image`,
 WAMessenger field) or `text`. Modifiers: `quoted` (reply to a message), `mentions`,
 `viewOnce`, `linkPreview`. Media comes as a URL or data URL string, or an object with
 `url` (or `data`), `caption`, `filename`.
+
+The body's shape (one kind, types, lengths, ranges) is the send schema's
+(blueprints/schemas/messages.py), checked before it comes here; what is checked here is
+what no schema can say: that numbers exist, that media is what it claims, that a quoted
+or reacted-to message is the session's.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import or_, select
 
-from engines.outgoing import MEDIA_KINDS, VIEW_ONCE_KINDS, ContactCard, Location, Outgoing, Poll, Reaction
+from engines.outgoing import MEDIA_KINDS, ContactCard, Location, Outgoing, Poll, Reaction
 from extensions import db
 from models import Message, WaSession
 from models.message import OUTBOUND
@@ -28,13 +32,6 @@ from services.messaging.media import media_load
 from services.platform.phones import card_phone, phone_normalize
 
 OUTGOING_FIELDS = frozenset(field.name for field in fields(Outgoing)) - {"media"}
-TEXT_MAX = 4096
-CAPTION_MAX = 1024
-NAME_MAX = 256
-POLL_OPTIONS = (2, 12)
-POLL_OPTION_MAX = 100
-MENTIONS_MAX = 50
-EMOJI_MAX = 16
 # Payload fields that each name a kind, in the order they are looked for.
 KIND_FIELDS = {
     "image": "image",
@@ -53,11 +50,6 @@ KIND_FIELDS = {
 def outgoing_kind(body: dict) -> tuple[str, str | None]:
     """(kind, the payload field that holds it); text when no kind field is present."""
     present = [name for name in KIND_FIELDS if body.get(name) is not None]
-    if len(present) > 1:
-        raise ValidationError(
-            f"A message has one kind; this one has {', '.join(present)}",
-            code="AMBIGUOUS_MESSAGE",
-        )
     if not present:
         return "text", None
     name = present[0]
@@ -70,7 +62,8 @@ def outgoing_kind(body: dict) -> tuple[str, str | None]:
 
 
 def outgoing_parse(session: WaSession, body: dict) -> Outgoing:
-    """The checked message `body` asks to send from `session` (400/413/415 on anything wrong)."""
+    """The message a send body (checked by its schema) asks to send from `session`; 4xx for
+    a number, medium or message it names that cannot be."""
     kind, name = outgoing_kind(body)
     quoted = _quoted(session, body.get("quoted"))
     common: dict[str, Any] = {
@@ -82,21 +75,18 @@ def outgoing_parse(session: WaSession, body: dict) -> Outgoing:
         ),
     }
     if kind == "text":
-        field = "message" if body.get("message") is not None or body.get("text") is None else "text"
-        preview = body.get("linkPreview", True)
-        if not isinstance(preview, bool):
-            raise ValidationError("'linkPreview' must be true or false", code="INVALID_FIELD")
-        return Outgoing("text", text=_text(body.get(field), field, TEXT_MAX), link_preview=preview, **common)
+        text = body["message"] if body.get("message") is not None else body["text"]
+        return Outgoing("text", text=text, link_preview=body.get("linkPreview", True), **common)
     value = body[name]
     if kind in MEDIA_KINDS:
         return _media(kind, name, value, body, common)
     if kind == "location":
-        return Outgoing("location", location=_location(_object(value, name)), **common)
+        return Outgoing("location", location=_location(value), **common)
     if kind == "contact":
-        return Outgoing("contact", contact=_contact(_object(value, name)), **common)
+        return Outgoing("contact", contact=_contact(value), **common)
     if kind == "poll":
-        return Outgoing("poll", poll=_poll(_object(value, name)), **common)
-    return Outgoing("reaction", reaction=_reaction(session, _object(value, name)))
+        return Outgoing("poll", poll=_poll(value), **common)
+    return Outgoing("reaction", reaction=_reaction(session, value))
 
 
 # Wamux's explicit media routes: `mediaType` names the kind, `mediaUrl` the file.
@@ -105,23 +95,14 @@ EXPLICIT_MEDIA_TYPES = ("image", "video", "document", "sticker")
 
 def explicit_media_body(body: dict) -> dict:
     """`POST .../send/media` {to, mediaUrl, mediaType, caption, filename} as a send body."""
-    kind = body.get("mediaType")
-    if kind not in EXPLICIT_MEDIA_TYPES:
-        raise ValidationError(f"'mediaType' must be one of {', '.join(EXPLICIT_MEDIA_TYPES)}", code="INVALID_FIELD")
-    spec = {"url": _required(body, "mediaUrl")}
+    spec = {"url": body["mediaUrl"]}
     spec |= {name: body[name] for name in ("caption", "filename") if body.get(name) is not None}
-    return _explicit(body, {kind: spec})
+    return _explicit(body, {body["mediaType"]: spec})
 
 
 def explicit_audio_body(body: dict) -> dict:
     """`POST .../send/audio` {to, audioUrl, ptt} as a send body (ptt: a voice note)."""
-    return _explicit(body, {"audio": {"url": _required(body, "audioUrl")}, "ptt": body.get("ptt", False)})
-
-
-def _required(body: dict, name: str) -> object:
-    if body.get(name) is None:
-        raise ValidationError(f"'{name}' is required", code="MISSING_FIELD", details={"field": name})
-    return body[name]
+    return _explicit(body, {"audio": {"url": body["audioUrl"]}, "ptt": body.get("ptt", False)})
 
 
 def _explicit(body: dict, content: dict) -> dict:
@@ -149,33 +130,20 @@ def outgoing_preview(outgoing: Outgoing) -> str:
 
 
 def _media(kind: str, name: str, value: object, body: dict, common: dict) -> Outgoing:
-    spec = {"url": value} if isinstance(value, str) else _object(value, name)
+    spec = {"url": value} if isinstance(value, str) else value
     source = spec.get("url") if spec.get("url") is not None else spec.get("data")
     field = f"{name}.url" if not isinstance(value, str) else name
     # The caption is the media's own, else the body's, else the message (a WAMessenger-style
-    # client adding a picture to its text); each one given is checked, used or not.
-    captions = [
-        _text(value, "caption", CAPTION_MAX, required=False)
-        for value in (spec.get("caption"), body.get("caption"), body.get("message"))
-        if value is not None
-    ]
-    caption = captions[0] if captions else ""
-    if any(captions) and kind in ("audio", "ptt", "sticker"):
-        raise ValidationError(f"A {kind} has no caption", code="INVALID_FIELD", details={"field": "caption"})
+    # client adding a picture to its text).
+    captions = [text for text in (spec.get("caption"), body.get("caption"), body.get("message")) if text is not None]
     filename = spec.get("filename") if kind == "document" else None
     media = media_load(kind, source, field=field, filename=filename)
     view_once = any([_flag(spec, "viewOnce"), _flag(body, "viewOnce")])
-    if view_once and kind not in VIEW_ONCE_KINDS:
-        raise ValidationError(
-            f"Only {', '.join(VIEW_ONCE_KINDS)} can be sent view-once",
-            code="INVALID_FIELD",
-            details={"field": "viewOnce"},
-        )
     if kind == "document" and media.filename is None:
         media = type(media)(media.kind, media.mimetype, media.data, "document" + _extension(media.mimetype))
     return Outgoing(
         kind,
-        text=caption,
+        text=captions[0] if captions else "",
         media=media.data,
         mimetype=media.mimetype,
         filename=media.filename,
@@ -199,95 +167,40 @@ def _extension(mimetype: str) -> str:
     }.get(mimetype, "")
 
 
-def _object(value: object, name: str) -> dict:
-    if not isinstance(value, dict):
-        raise ValidationError(f"'{name}' must be an object", code="INVALID_FIELD", details={"field": name})
-    return value
-
-
 def _flag(spec: dict, name: str) -> bool:
     """A true/false field; null is the same as leaving it out (false)."""
-    value = spec.get(name)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ValidationError(f"'{name}' must be true or false", code="INVALID_FIELD", details={"field": name})
-    return value
+    return bool(spec.get(name))
 
 
-def _text(value: object, field: str, maximum: int, *, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ValidationError(
-            f"'{field}' is required: the text to send", code="EMPTY_MESSAGE", details={"field": field}
-        )
-    if len(value) > maximum:
-        raise ValidationError(
-            f"'{field}' is too long: at most {maximum} characters", code="MESSAGE_TOO_LONG", details={"field": field}
-        )
-    return value
-
-
-def _short(spec: dict, key: str, *, required: bool = False) -> str:
-    value = spec.get(key)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or not value.strip() or len(value) > NAME_MAX:
-        raise ValidationError(
-            f"'{key}' must be a text of 1 to {NAME_MAX} characters", code="INVALID_FIELD", details={"field": key}
-        )
-    return value.strip()
-
-
-def _number(spec: dict, names: tuple[str, str], low: float, high: float) -> float:
-    value = spec.get(names[0], spec.get(names[1]))
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(f"'{names[0]}' must be a number", code="INVALID_LOCATION", details={"field": names[0]})
-    if not low <= value <= high:
-        raise ValidationError(
-            f"'{names[0]}' must be between {low:g} and {high:g}", code="INVALID_LOCATION", details={"field": names[0]}
-        )
-    return float(value)
+def _short(spec: dict, key: str) -> str:
+    return (spec.get(key) or "").strip()
 
 
 def _location(spec: dict) -> Location:
     return Location(
-        latitude=_number(spec, ("latitude", "lat"), -90, 90),
-        longitude=_number(spec, ("longitude", "lng"), -180, 180),
+        latitude=float(spec.get("latitude", spec.get("lat"))),
+        longitude=float(spec.get("longitude", spec.get("lng"))),
         name=_short(spec, "name"),
         address=_short(spec, "address"),
     )
 
 
 def _contact(spec: dict) -> ContactCard:
-    name = _short(spec, "fullName", required=True)
-    return ContactCard(full_name=name, phone=card_phone(spec.get("phoneNumber")))
+    return ContactCard(full_name=_short(spec, "fullName"), phone=card_phone(spec["phoneNumber"]))
 
 
 def _poll(spec: dict) -> Poll:
-    question = _short(spec, "question" if "question" in spec else "name", required=True)
-    options = spec.get("options")
-    low, high = POLL_OPTIONS
-    if not isinstance(options, list) or not low <= len(options) <= high:
-        raise ValidationError(f"'options' must be a list of {low} to {high} answers", code="INVALID_POLL")
-    if not all(isinstance(o, str) and o.strip() and len(o) <= POLL_OPTION_MAX for o in options):
-        raise ValidationError(f"Each poll answer is a text of 1 to {POLL_OPTION_MAX} characters", code="INVALID_POLL")
-    cleaned = tuple(o.strip() for o in options)
+    question = _short(spec, "question" if "question" in spec else "name")
+    cleaned = tuple(option.strip() for option in spec["options"])
+    # WhatsApp tells answers apart as they show, trimmed: " Yes" and "Yes" are one answer.
     if len(set(cleaned)) != len(cleaned):
         raise ValidationError("Poll answers must be different from each other", code="INVALID_POLL")
-    multiple = spec.get("multipleAnswers", False)
-    if not isinstance(multiple, bool):
-        raise ValidationError("'multipleAnswers' must be true or false", code="INVALID_POLL")
-    return Poll(question, cleaned, multiple)
+    return Poll(question, cleaned, spec.get("multipleAnswers", False))
 
 
 def _reaction(session: WaSession, spec: dict) -> Reaction:
-    emoji = spec.get("emoji")
-    if not isinstance(emoji, str) or len(emoji) > EMOJI_MAX:
-        raise ValidationError("'emoji' must be one emoji, or \"\" to take a reaction back", code="INVALID_FIELD")
-    target = _message_in(session, spec.get("messageId"), "reaction.messageId")
-    return Reaction(message_wa_id=target.wa_id, from_me=target.direction == OUTBOUND, emoji=emoji)
+    target = _message_in(session, spec["messageId"], "reaction.messageId")
+    return Reaction(message_wa_id=target.wa_id, from_me=target.direction == OUTBOUND, emoji=spec["emoji"])
 
 
 def _quoted(session: WaSession, value: object) -> Message | None:
@@ -297,10 +210,8 @@ def _quoted(session: WaSession, value: object) -> Message | None:
     return _message_in(session, message_id, "quoted")
 
 
-def _message_in(session: WaSession, message_id: object, field: str) -> Message:
+def _message_in(session: WaSession, message_id: str, field: str) -> Message:
     """One of the session's messages, by our id or its WhatsApp id."""
-    if not isinstance(message_id, str) or not message_id.strip():
-        raise ValidationError(f"'{field}' must be a message id", code="INVALID_FIELD", details={"field": field})
     message = db.session.scalar(
         select(Message).where(
             Message.session_id == session.id, or_(Message.id == message_id, Message.wa_id == message_id)
@@ -313,11 +224,9 @@ def _message_in(session: WaSession, message_id: object, field: str) -> Message:
     return message
 
 
-def _mentions(value: object) -> tuple[str, ...]:
+def _mentions(value: list | None) -> tuple[str, ...]:
     if value is None:
         return ()
-    if not isinstance(value, list) or len(value) > MENTIONS_MAX:
-        raise ValidationError(f"'mentions' must be a list of up to {MENTIONS_MAX} phone numbers", code="INVALID_FIELD")
     return tuple(dict.fromkeys(phone_normalize(phone, field="mentions") for phone in value))
 
 

@@ -12,7 +12,7 @@ from engines.outgoing import Outgoing
 from extensions import db
 from models import Message, MessageStatus, SessionStatus, User, WaSession
 from services.accounts.quotas import quota_reserve
-from services.errors import ApiError, Conflict, ServiceUnavailable, ValidationError
+from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.events.bus import event_publish
 from services.events.catalog import MessageStatusChanged
 from services.governor.pace import health_after_send
@@ -31,8 +31,6 @@ NOT_ON_WHATSAPP = {
     "error_code": "NUMBER_NOT_ON_WHATSAPP",
     "error": "Number not on WhatsApp",
 }
-MAX_TEXT_LENGTH = 4096
-MAX_IDEMPOTENCY_KEY = 255
 
 
 def new_wa_id() -> str:
@@ -40,49 +38,31 @@ def new_wa_id() -> str:
     return "3EB0" + secrets.token_hex(9).upper()
 
 
-def text_check(text: object, field: str = "message") -> str:
-    if not isinstance(text, str) or not text.strip():
-        raise ValidationError(
-            f"'{field}' is required: the text to send", code="EMPTY_MESSAGE", details={"field": field}
-        )
-    if len(text) > MAX_TEXT_LENGTH:
-        raise ValidationError(
-            f"'{field}' is too long: at most {MAX_TEXT_LENGTH} characters",
-            code="MESSAGE_TOO_LONG",
-            details={"field": field},
-        )
-    return text
-
-
 def message_send(
     user: User,
     session_id: str,
     *,
-    to: object,
-    text: object = None,
+    to: str,
+    text: str | None = None,
     content: dict | None = None,
     idempotency_key: str | None,
     simulated: bool = False,
-    send_at: object = None,
+    send_at: str | None = None,
 ) -> Message:
     """Persist a message as queued and enqueue it; a repeated idempotency key returns the first.
 
     With `send_at` (ISO 8601) it is stored as scheduled and goes at that time through the
     session's send queue; the session need not be connected until then.
 
-    The message is `text`, or any kind `content` (a send request's body, see
-    services/messaging/outgoing.py) describes. `simulated` (a test key's send) checks everything a
-    real send checks, then answers with an unsaved message marked sent (id `sim_...`):
-    nothing is stored, enqueued or counted.
+    The message is `text`, or any kind `content` (a send request's body, checked by its
+    schema; see services/messaging/outgoing.py) describes. `simulated` (a test key's send)
+    checks everything a real send checks, then answers with an unsaved message marked sent
+    (id `sim_...`): nothing is stored, enqueued or counted.
     """
     session = session_get(user, session_id)
-    if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-        raise ValidationError(
-            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters", code="INVALID_IDEMPOTENCY_KEY"
-        )
     phone = recipient_normalize(to)
     if content is None:
-        outgoing = Outgoing("text", text=text_check(text))
+        outgoing = Outgoing("text", text=text)
     else:
         outgoing = outgoing_parse(session, content)
     preview = outgoing_preview(outgoing)
