@@ -4,10 +4,12 @@ session the governor paused, which every page announces."""
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from blueprints.contract.native import native
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import PaceForm, plain_number
 from blueprints.dashboard.render import is_htmx
 from blueprints.dashboard.routes import own_session, session_page
+from blueprints.schemas.sessions import PaceChange
 from services.errors import ApiError, Conflict
 from services.governor import pace as pacing
 
@@ -29,7 +31,8 @@ def session_pace_save(session_id: str):
     saved = False
     if form.validate_on_submit():
         try:
-            view = pacing.pace_set(current_user, session.id, form.settings())
+            # Checked as the API checks a PUT .../pace, by the same schema.
+            view = pacing.pace_set(current_user, session.id, native.validate(PaceChange, form.settings()))
         except ApiError as exc:
             form.refused(exc)
         else:

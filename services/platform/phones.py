@@ -89,17 +89,6 @@ def is_group_id(value: object) -> bool:
     return isinstance(value, str) and GROUP_ID.match(value.strip()) is not None
 
 
-def group_id_check(raw: object, field: str = "groupId") -> str:
-    """A WhatsApp group id ("120363025246125888@g.us"); 400 for anything else."""
-    if not is_group_id(raw):
-        raise ValidationError(
-            f"'{field}' must be a group id like 120363025246125888@g.us",
-            code="INVALID_GROUP_ID",
-            details={"field": field},
-        )
-    return raw.strip()
-
-
 def recipient_normalize(raw: object, field: str = "to") -> str:
     """Whom a message goes to: a phone number (normalized) or a group id, as given."""
     return raw.strip() if is_group_id(raw) else phone_normalize(raw, field)

@@ -15,7 +15,6 @@ from flask import current_app
 from extensions import queues
 from jobs import engine as engine_jobs
 from models import User
-from services.errors import ValidationError
 from services.hosts.calls import engine_ask
 from services.platform.phones import phone_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
@@ -24,16 +23,11 @@ BATCH_MAX = 100
 CACHE_KEY = "wagate:on-whatsapp:{}:{}"
 
 
-def numbers_check(user: User, session_id: str, phones: object, *, field: str = "phones") -> list[dict]:
-    """For each number, in the order given: {phone, exists, waId, cached}. `field` names the
-    numbers in errors as the caller gave them (a list in the body, or one in the path)."""
+def numbers_check(user: User, session_id: str, phones: list[str], *, field: str = "phones") -> list[dict]:
+    """For each number (1 to 100 of them, as the schema has it), in the order given:
+    {phone, exists, waId, cached}. `field` names the numbers in errors as the caller gave
+    them (a list in the body, or one in the path)."""
     session = session_get(user, session_id)
-    if not isinstance(phones, list) or not phones:
-        raise ValidationError("'phones' must be a non-empty list of phone numbers", code="INVALID_FIELD")
-    if len(phones) > BATCH_MAX:
-        raise ValidationError(
-            f"'phones' has {len(phones)} numbers; at most {BATCH_MAX} per check", code="TOO_MANY_NUMBERS"
-        )
     normalized = [phone_normalize(phone, field=field) for phone in phones]
     unique = list(dict.fromkeys(normalized))
     connection = queues.connection

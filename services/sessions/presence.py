@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from flask import current_app
 
-from engines.base import PRESENCE_CHAT_STATES, PRESENCE_SEEN, PRESENCE_STATES
+from engines.base import PRESENCE_CHAT_STATES, PRESENCE_SEEN
 from extensions import db
 from jobs import engine as engine_jobs
 from models import User, WaSession
 from models.base import utcnow
-from services.errors import ValidationError
 from services.events.bus import event_publish
 from services.events.catalog import PresenceUpdate
 from services.hosts.calls import engine_call, engine_enqueue
-from services.platform.phones import is_group_id, phone_normalize, recipient_normalize
+from services.platform.phones import phone_normalize, recipient_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
 
 REFUSALS = {
@@ -27,23 +26,12 @@ REFUSALS = {
 }
 
 
-def _state(value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValidationError(f"'state' must be one of {', '.join(allowed)}", code="INVALID_STATE")
-    return value
-
-
-def presence_send(user: User, session_id: str, *, to: object, state: object) -> dict:
+def presence_send(user: User, session_id: str, *, to: str | None, state: str) -> dict:
     """Show typing/recording/paused in the chat `to` (a number or a group id), or
-    available/unavailable to everyone (no `to`)."""
+    available/unavailable to everyone (no `to`); which state goes with a `to` is the
+    presence schema's to say (blueprints/schemas/contacts.py)."""
     session = session_get(user, session_id)
-    state = _state(state, PRESENCE_STATES)
-    if state in PRESENCE_CHAT_STATES:
-        chat = recipient_normalize(to)
-    elif to is not None:
-        raise ValidationError(f"'{state}' is shown to everyone: leave out 'to'", code="INVALID_FIELD")
-    else:
-        chat = None
+    chat = recipient_normalize(to) if state in PRESENCE_CHAT_STATES else None
     session_require_connected(session, "presence is shown through a connected session")
     seconds = current_app.config["GROUP_CALL_WAIT_SECONDS"]
     engine_call(session, "presence_send", chat, state, seconds=seconds, refusals=REFUSALS)
@@ -76,12 +64,10 @@ def presence_seen(session_id: str, data: dict) -> None:
     event_publish(session.user_id, event)
 
 
-def simulate_presence(user: User, session_id: str, *, sender: object, state: object, chat: object = None) -> None:
-    """Simulator only: a contact comes online, goes offline, or types in a chat with the session."""
+def simulate_presence(user: User, session_id: str, *, sender: str, state: str, chat: str | None = None) -> None:
+    """Simulator only: a contact comes online, goes offline, or types in a chat (a group) with
+    the session."""
     session = session_get(user, session_id)
     sender = phone_normalize(sender, field="from")
-    state = _state(state, PRESENCE_SEEN)
-    if chat is not None and not is_group_id(chat):
-        raise ValidationError("'chat' is the group the contact types in (like 1203...@g.us)", code="INVALID_GROUP_ID")
     session_require_connected(session, "only a connected session sees presence")
     engine_enqueue(session, engine_jobs.engine_simulate_presence, session.id, sender, state, chat)
