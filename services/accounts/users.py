@@ -44,14 +44,15 @@ def _email_taken() -> Conflict:
     return Conflict("An account with this email already exists", error="Email already registered", code="EMAIL_TAKEN")
 
 
-def user_register(*, email: object, password: object, username: object = None) -> User:
-    """Create an account on the default plan (the first one is an admin when configured)."""
+def user_register(*, email: str, password: str, username: str | None = None) -> User:
+    """Create an account on the default plan (the first one is an admin when configured).
+
+    The username is at most 64 characters (the API's schema and the dashboard's form say
+    so); it defaults to the email's local part."""
     email = email_normalize(email)
     password = password_check(password)
-    if username is None or username == "":
+    if not username:
         username = email.split("@", 1)[0]
-    if not isinstance(username, str) or len(username.strip()) > 64:
-        raise ValidationError("Username must be a string of at most 64 characters", code="INVALID_USERNAME")
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise _email_taken()
 
@@ -77,9 +78,9 @@ def user_register(*, email: object, password: object, username: object = None) -
     return user
 
 
-def user_authenticate(*, email: object, password: object) -> User:
-    if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
-        raise ValidationError("'email' and 'password' are required strings", code="MISSING_CREDENTIALS")
+def user_authenticate(*, email: str, password: str) -> User:
+    """The account with these credentials (both non-empty, as the API's schema and the
+    dashboard's form require); 401 otherwise, in the same time whether or not it exists."""
     invalid = Unauthorized("Invalid email or password", error="Invalid credentials", code="INVALID_CREDENTIALS")
     user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:

@@ -68,24 +68,15 @@ def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_hex(32)
 
 
-def _events_check(events: object) -> list[str]:
-    if not isinstance(events, list) or not events or not all(isinstance(event, str) for event in events):
-        raise ValidationError(
-            f"'events' must be a non-empty list of: {', '.join(EVENTS)}",
-            code="INVALID_FIELD",
-            details={"field": "events"},
-        )
-    unknown = [event for event in events if event not in EVENTS]
-    if unknown:
-        raise ValidationError(
-            f"Unknown event {unknown[0]!r}; the events are: {', '.join(EVENTS)}",
-            code="INVALID_EVENTS",
-            details={"field": "events"},
-        )
+def _events_in_order(events: list[str]) -> list[str]:
+    """The events asked for (a non-empty list of EVENTS, as the API's schema and the
+    dashboard's form have it), in EVENTS' order, each once."""
     return [event for event in EVENTS if event in events]
 
 
-def webhook_create(user: User, *, url: object, events: object = None, session_id: object = None) -> tuple[Webhook, str]:
+def webhook_create(
+    user: User, *, url: str, events: list[str] | None = None, session_id: str | None = None
+) -> tuple[Webhook, str]:
     """A new endpoint (every event when `events` is left out) and its secret, shown only here."""
     if not user.plan.has_feature("webhooks"):
         raise Forbidden(
@@ -94,13 +85,8 @@ def webhook_create(user: User, *, url: object, events: object = None, session_id
             code="FEATURE_NOT_AVAILABLE",
         )
     url = url_check(url)
-    events = list(DEFAULT_EVENTS) if events is None else _events_check(events)
-    if session_id in (None, ""):
-        session_id = None
-    elif not isinstance(session_id, str):
-        raise ValidationError("'sessionId' must be a session id", code="INVALID_FIELD", details={"field": "sessionId"})
-    else:
-        session_id = session_get(user, session_id).id
+    events = list(DEFAULT_EVENTS) if events is None else _events_in_order(events)
+    session_id = session_get(user, session_id).id if session_id else None
     count = db.session.scalar(select(func.count()).select_from(Webhook).where(Webhook.user_id == user.id))
     if count >= MAX_WEBHOOKS:
         raise Forbidden(
@@ -153,11 +139,9 @@ def webhook_update(webhook: Webhook, *, changes: dict) -> Webhook:
     if "url" in changes:
         webhook.url = url_check(changes["url"])
     if "events" in changes:
-        webhook.events = _events_check(changes["events"])
+        webhook.events = _events_in_order(changes["events"])
     if "enabled" in changes:
         enabled = changes["enabled"]
-        if not isinstance(enabled, bool):
-            raise ValidationError("'enabled' must be true or false", code="INVALID_FIELD", details={"field": "enabled"})
         if enabled and not webhook.enabled:
             webhook.enabled = True
             webhook.disabled_reason = webhook.disabled_at = None
@@ -188,13 +172,7 @@ def webhook_deliveries(webhook: Webhook, *, status: object = None, limit: object
     """The endpoint's delivery log, newest first, each delivery with its attempts."""
     limit = page_number(limit, default=50, maximum=200)
     query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook.id)
-    if status not in (None, ""):
-        if status not in tuple(DeliveryStatus):
-            raise ValidationError(
-                f"'status' must be one of: {', '.join(DeliveryStatus)}",
-                code="INVALID_FIELD",
-                details={"field": "status"},
-            )
+    if status:  # one of DeliveryStatus, as the route's schema has it
         query = query.where(WebhookDelivery.status == status)
     query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id).limit(limit)
     return list(db.session.scalars(query))
