@@ -13,6 +13,7 @@ from blueprints.schemas import simulator as schemas
 from blueprints.schemas.service import Html
 from blueprints.simulator import bp
 from extensions import queues
+from models import WaSession
 from services.errors import ApiError, Forbidden, NotFound
 from services.messaging.inbound import simulate_address_book, simulate_inbound
 from services.platform.faults import ALL_SESSIONS, faults_clear, faults_list, faults_set
@@ -83,20 +84,7 @@ def pair(session_id: str, token: str, body: dict | None):
         raise
     if from_form:
         return render_template("simulator/paired.html", session=session)
-    if session is None:
-        return {
-            "success": True,
-            "sessionId": session_id,
-            "status": "connecting",
-            "message": "Scan accepted; pairing...",
-        }, 202
-    return {
-        "success": True,
-        "sessionId": session.id,
-        "status": session.status,
-        "phone": session.phone,
-        "message": "Paired",
-    }
+    return _pairing_answer(session_id, session, "Scan accepted; pairing...")
 
 
 @bp.post("/sim/pair-code/<session_id>")
@@ -115,13 +103,13 @@ def pair_code(session_id: str, body: dict):
     The code the session gave (`{"code": "ABCD-EFGH"}`).
     """
     session = svc.session_pair_code_simulated(session_id, body["code"])
+    return _pairing_answer(session_id, session, "Code accepted; pairing...")
+
+
+def _pairing_answer(session_id: str, session: WaSession | None, accepted: str):
+    """Paired (200), or accepted while the engine host pairs it (202, no session yet)."""
     if session is None:
-        return {
-            "success": True,
-            "sessionId": session_id,
-            "status": "connecting",
-            "message": "Code accepted; pairing...",
-        }, 202
+        return {"success": True, "sessionId": session_id, "status": "connecting", "message": accepted}, 202
     return {
         "success": True,
         "sessionId": session.id,
