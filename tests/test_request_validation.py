@@ -83,6 +83,17 @@ def test_patch_on_a_fixed_messages_route_is_405_not_a_missing_message(client, ac
         assert "PATCH" not in response.headers["Allow"]
 
 
+@pytest.mark.parametrize("message_id", ["0", "not-a-uuid", "3f0c8f7e-0000-4000-8000-000000000000"])
+def test_every_message_id_has_the_same_routes_and_allow(client, account, message_id):
+    """One route, one Allow, whatever the id looks like; an id that is no message is 404."""
+    options = client.options(f"/api/messages/{message_id}", headers=account.headers)
+    assert set(options.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "PATCH"}
+    response = client.patch(
+        f"/api/messages/{message_id}", json={"sendAt": "2030-01-01T00:00:00Z"}, headers=account.headers
+    )
+    assert (response.status_code, response.get_json()["code"]) == (404, "MESSAGE_NOT_FOUND")
+
+
 def test_a_number_with_the_international_dialling_prefix_is_explained(client, account, shop):
     response = client.post(
         f"/api/sessions/{shop}/send", json={"to": "00919876543210", "message": "Hi"}, headers=account.headers

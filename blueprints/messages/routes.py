@@ -1,5 +1,4 @@
 import functools
-from uuid import UUID
 
 from blueprints.common import allowed_session_ids, auth_required, current_user, session_allowed
 from blueprints.contract.native import AUTHED, WITH_BODY, native
@@ -21,7 +20,7 @@ def message_named(view):
 
     @functools.wraps(view)
     def wrapper(message_id, **kwargs):
-        session_allowed(message_get(current_user(), str(message_id)).session_id)
+        session_allowed(message_get(current_user(), message_id).session_id)
         return view(message_id=message_id, **kwargs)
 
     return wrapper
@@ -106,9 +105,7 @@ def scheduled(query: dict):
     return {"success": True, "count": len(messages), "messages": [_scheduled_view(m) for m in messages]}
 
 
-# A message id is a UUID: PATCH /api/messages/failed (or /stats, /scheduled) is then a
-# method those routes do not take (405), not a search for a message called "failed".
-@bp.patch("/<uuid:message_id>")
+@bp.patch("/<message_id:message_id>")
 @native.operation(
     "rescheduleMessage",
     "Messages",
@@ -117,18 +114,17 @@ def scheduled(query: dict):
 )
 @auth_required
 @message_named
-@native.request(body=schemas.Reschedule, path={"message_id": schemas.MessageUuid})
-def reschedule(message_id: UUID, body: dict):
+@native.request(body=schemas.Reschedule)
+def reschedule(message_id: str, body: dict):
     """Move a scheduled message
 
-    Only while it is still scheduled (`409 NOT_SCHEDULED` once it went). A message id is a
-    UUID: PATCH on anything else under /api/messages/ is 405.
+    Only while it is still scheduled (`409 NOT_SCHEDULED` once it went).
     """
-    message = scheduled_move(current_user(), str(message_id), body["sendAt"])
+    message = scheduled_move(current_user(), message_id, body["sendAt"])
     return {"success": True, **_scheduled_view(message)}
 
 
-@bp.post("/<message_id>/cancel")
+@bp.post("/<message_id:message_id>/cancel")
 @native.operation(
     "cancelMessage",
     "Messages",
@@ -150,7 +146,7 @@ def _scheduled_view(message) -> dict:
     return message.to_dict() | {"sendAt": isoformat(message.send_after)}
 
 
-@bp.get("/<message_id>")
+@bp.get("/<message_id:message_id>")
 @native.operation(
     "getMessage",
     "Messages",
@@ -168,7 +164,7 @@ def show(message_id: str):
     return message.to_dict()
 
 
-@bp.get("/<message_id>/media")
+@bp.get("/<message_id:message_id>/media")
 @native.operation(
     "getMessageMedia",
     "Messages",

@@ -567,6 +567,3 @@ class FailedQuery(TypedDict, total=False):
 class ScheduledQuery(TypedDict, total=False):
     sessionId: Annotated[str, Field(description="Only this session's")]
     limit: Annotated[Limit, Field(description="How many (default 100; above 500 counts as 500)")]
-
-
-MessageUuid = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
