@@ -4,6 +4,7 @@ has, is valid OpenAPI 3.1, and /docs renders it."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import schemathesis
@@ -80,6 +81,35 @@ def test_every_operation_documents_the_error_shape_and_its_security(app):
     send = document["paths"]["/api/sessions/{sessionId}/send"]["post"]["responses"]
     assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(send["200"]["headers"])
     assert "Retry-After" in send["429"]["headers"]
+
+
+def test_the_send_at_example_is_a_time_a_send_takes(client, account, shop, runtime):
+    """The document's example `sendAt` stays ahead, within the year: sent as it is, it schedules."""
+    document = client.get("/api/openapi.json").get_json()
+    bodies = [op["requestBody"] for item in document["paths"].values() for op in item.values() if "requestBody" in op]
+    examples = set()
+
+    def walk(node, seen=()):
+        if isinstance(node, dict):
+            if "$ref" in node and node["$ref"] not in seen:
+                name = node["$ref"].rsplit("/", 1)[1]
+                walk(document["components"]["schemas"][name], (*seen, node["$ref"]))
+            send_at = node.get("properties", {}).get("sendAt")
+            if send_at:
+                examples.update(send_at.get("examples", []))
+            for value in node.values():
+                walk(value, seen)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, seen)
+
+    walk(bodies)
+    assert len(examples) == 1, examples
+    [example] = examples
+    assert datetime.now(UTC) < datetime.fromisoformat(example) < datetime.now(UTC) + timedelta(days=366)
+    body = {"to": "919876543210", "message": "Later", "sendAt": example}
+    response = client.post(f"/api/sessions/{shop}/send", json=body, headers=account.headers)
+    assert (response.status_code, response.get_json()["status"]) == (202, "scheduled")
 
 
 def test_the_document_is_served_with_this_server_as_its_server(client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Literal, NotRequired
 
 from pydantic import BeforeValidator, ConfigDict, Field, with_config
@@ -58,11 +59,15 @@ Url = Annotated[
     Field(max_length=2048, pattern="^[Hh][Tt][Tt][Pp][Ss]?://", json_schema_extra={"format": "uri"}),
 ]
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"}, examples=["2024-01-15T10:30:00.000Z"])]
+# The example `sendAt`: tomorrow at 09:30 in India, as of the document's making, so the
+# example a reader (or a fuzzer) sends stays a valid time, ahead and within the year.
+_IST = timezone(timedelta(hours=5, minutes=30))
+SEND_TIME_EXAMPLE = (datetime.now(_IST) + timedelta(days=1)).replace(hour=9, minute=30, second=0, microsecond=0)
 SendTime = Annotated[
     str,
     Field(
         description="Send it then (within a year) instead of now; a time just past sends now",
-        examples=["2026-12-01T09:30:00+05:30"],
+        examples=[SEND_TIME_EXAMPLE.isoformat()],
         json_schema_extra={"format": "date-time"},
     ),
 ]
