@@ -127,6 +127,9 @@ def main() -> None:
     runtime.start()
     try:
         app.logger.info("wagate listening on http://%s:%s", app.config["HOST"], app.config["PORT"])
+        # Werkzeug calls itself a development server below: one process must hold every role here
+        # (README, Quick start); the production roles run under gunicorn instead.
+        app.logger.info("embedded default: one process, served by Werkzeug's threaded server; see the README")
         socketio.run(
             app,
             host=app.config["HOST"],
