@@ -33,6 +33,8 @@ class Webhook(db.Model):
     session_id: Mapped[str | None] = mapped_column(ForeignKey("wa_sessions.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What its deliveries look like (services/webhooks/formats.py): wagate, aulm, selfhosted, standard.
+    format: Mapped[str] = mapped_column(String(16), default="wagate", server_default="wagate")
     # Kept as is, unlike an API key's hash: signing every delivery needs the secret itself.
     # It is shown once (on creation and rotation); lists show only its hint.
     secret: Mapped[str] = mapped_column(String(80))
@@ -54,6 +56,7 @@ class Webhook(db.Model):
             "id": self.id,
             "url": self.url,
             "events": list(self.events or []),
+            "format": self.format,
             "sessionId": self.session_id,
             "enabled": self.enabled,
             "disabledReason": self.disabled_reason,
@@ -114,6 +117,8 @@ class WebhookDelivery(db.Model):
     # Not a foreign key: an account-wide endpoint keeps its log after the session is deleted.
     session_id: Mapped[str | None] = mapped_column(String(36))
     test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Its endpoint's format when it was made: every attempt and redelivery keeps it.
+    format: Mapped[str] = mapped_column(String(16), default="wagate", server_default="wagate")
     # The exact JSON bytes every attempt sends (fixed at creation, so redelivery is identical).
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
@@ -137,6 +142,7 @@ class WebhookDelivery(db.Model):
             "event": self.event,
             "sessionId": self.session_id,
             "test": self.test,
+            "format": self.format,
             "status": self.status,
             "attempts": self.attempts,
             "nextAttemptAt": isoformat(self.next_attempt_at),

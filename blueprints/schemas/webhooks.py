@@ -9,8 +9,16 @@ from typing_extensions import TypedDict
 
 from blueprints.schemas.fields import ANSWER, CLOSED, OPEN, Done, Limit, Timestamp, Url
 from services.webhooks.endpoints import EVENTS
+from services.webhooks.formats import FORMATS
 
 Event = Literal[EVENTS]
+Format = Annotated[
+    Literal[FORMATS],
+    Field(
+        description="What deliveries look like: wagate's own, aulm's, the self-hosted gateway's,"
+        " or Standard Webhooks 1.0 (see the README's Webhooks section)"
+    ),
+]
 Events = Annotated[list[Event], Field(min_length=1)]
 DELIVERY_STATUSES = ("pending", "failed", "succeeded", "dead")
 
@@ -22,6 +30,7 @@ class WebhookCreate(TypedDict):
     url: Url
     events: NotRequired[Annotated[Events | None, Field(description="The events to send (null or left out: all)")]]
     sessionId: NotRequired[Annotated[str | None, Field(description="Only this session's events")]]
+    format: NotRequired[Annotated[Format, Field(description="Left out: wagate")]]
 
 
 @with_config(CLOSED)
@@ -31,6 +40,7 @@ class WebhookChange(TypedDict, total=False):
 
     url: Url
     events: Events
+    format: Format
     enabled: bool
     sessionId: str | None
 
@@ -40,6 +50,7 @@ class Webhook(TypedDict):
     id: str
     url: str
     events: list[Event]
+    format: Format
     sessionId: Annotated[str | None, Field(description="null: every session of the account")]
     enabled: bool
     disabledReason: str | None
@@ -70,6 +81,7 @@ class WebhookDelivery(TypedDict):
     event: str
     sessionId: str | None
     test: bool
+    format: Annotated[Literal[FORMATS], Field(description="The format it was made in; every attempt keeps it")]
     status: Literal[DELIVERY_STATUSES]
     attempts: int
     nextAttemptAt: Timestamp | None

@@ -14,6 +14,7 @@ from blueprints.schemas import webhooks as schemas
 from blueprints.webhooks import bp
 from models import Webhook
 from services.webhooks import endpoints as svc
+from services.webhooks.formats import DEFAULT_FORMAT
 
 WEBHOOK_ERRORS = (*AUTHED, 403, 404)
 
@@ -66,7 +67,11 @@ def create(body: dict):
     else:
         unrestricted_required("create account-wide webhooks")
     webhook, secret = svc.webhook_create(
-        current_user(), url=body["url"], events=body.get("events"), session_id=session_id
+        current_user(),
+        url=body["url"],
+        events=body.get("events"),
+        session_id=session_id,
+        format_=body.get("format", DEFAULT_FORMAT),
     )
     return {
         "success": True,
@@ -107,7 +112,8 @@ def show(webhook: Webhook):
 def update(webhook: Webhook, body: dict):
     """Change a webhook endpoint
 
-    Its `url`, `events` or `enabled`. Enabling an endpoint again resets its failure count.
+    Its `url`, `events`, `format` or `enabled` (a new format applies to deliveries made from
+    then on). Enabling an endpoint again resets its failure count.
     Its session cannot change (`sessionId`, if sent, must be the one it has).
     """
     webhook = svc.webhook_update(webhook, changes=body)

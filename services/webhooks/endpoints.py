@@ -10,8 +10,6 @@ and a manual redelivery (or a resumed copy of a job) racing each other send it o
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import secrets
@@ -27,7 +25,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db, queues
-from models import User, Webhook, WebhookAttempt, WebhookDelivery
+from models import User, WaSession, Webhook, WebhookAttempt, WebhookDelivery
 from models.base import as_utc, isoformat, new_id, utcnow
 from models.webhook import SECRET_PREFIX, DeliveryStatus
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -35,6 +33,8 @@ from services.events import catalog
 from services.platform.paging import page_number
 from services.platform.urls import url_check, url_target
 from services.sessions.lifecycle import session_get
+from services.webhooks import formats
+from services.webhooks.formats import DEFAULT_FORMAT, TEST_EVENT
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,7 @@ EVENTS = tuple(event.webhook for event in catalog.EVENTS if event.webhook)
 # What a new endpoint gets when it names no events: all but presence, which is chatty (every
 # time a contact types) and asked for by name.
 DEFAULT_EVENTS = tuple(event for event in EVENTS if event != "presence.update")
-# What "send test event" sends, whatever the endpoint's filter; its body says "test": true.
-TEST_EVENT = "webhook.test"
+# What "send test event" sends (TEST_EVENT), whatever the endpoint's filter; its body says "test": true.
 MAX_WEBHOOKS = 20
 DELIVER_JOB = "jobs.webhooks.webhook_deliver"
 USER_AGENT = "wagate-webhooks/1.0"
@@ -58,12 +57,6 @@ LEASE_MARGIN = timedelta(seconds=60)
 RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 
 
-def signature_header(secret: str, timestamp: int, body: bytes) -> str:
-    """`X-Wagate-Signature`: t=<unix>,v1=<hex HMAC-SHA256 of "t.body" keyed with the whole secret>."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
 def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_hex(32)
 
@@ -75,9 +68,17 @@ def _events_in_order(events: list[str]) -> list[str]:
 
 
 def webhook_create(
-    user: User, *, url: str, events: list[str] | None = None, session_id: str | None = None
+    user: User,
+    *,
+    url: str,
+    events: list[str] | None = None,
+    session_id: str | None = None,
+    format_: str = DEFAULT_FORMAT,
 ) -> tuple[Webhook, str]:
-    """A new endpoint (every event when `events` is left out) and its secret, shown only here."""
+    """A new endpoint (every event when `events` is left out) and its secret, shown only here.
+
+    `format_` (one of FORMATS, as the API's schema and the dashboard's form have it) is what
+    its deliveries look like: see services/webhooks/formats.py."""
     if not user.plan.has_feature("webhooks"):
         raise Forbidden(
             f"Webhooks need the Starter plan or above; you are on {user.plan.name}",
@@ -95,7 +96,7 @@ def webhook_create(
             code="WEBHOOK_LIMIT_REACHED",
         )
     secret = _new_secret()
-    webhook = Webhook(user_id=user.id, session_id=session_id, url=url, events=events, secret=secret)
+    webhook = Webhook(user_id=user.id, session_id=session_id, url=url, events=events, secret=secret, format=format_)
     db.session.add(webhook)
     db.session.commit()
     return webhook, secret
@@ -129,7 +130,9 @@ def webhook_get(user: User, webhook_id: str) -> Webhook:
 
 
 def webhook_update(webhook: Webhook, *, changes: dict) -> Webhook:
-    """Change an endpoint's `url`, `events` or `enabled`; enabling it again forgets its failures."""
+    """Change an endpoint's `url`, `events`, `format` or `enabled`; enabling it again forgets its failures.
+
+    A new format applies to deliveries made from now on: those already made keep theirs."""
     if "sessionId" in changes and changes["sessionId"] != webhook.session_id:
         raise ValidationError(
             "An endpoint's session cannot change; create another endpoint for the other session",
@@ -140,6 +143,8 @@ def webhook_update(webhook: Webhook, *, changes: dict) -> Webhook:
         webhook.url = url_check(changes["url"])
     if "events" in changes:
         webhook.events = _events_in_order(changes["events"])
+    if "format" in changes:
+        webhook.format = changes["format"]
     if "enabled" in changes:
         enabled = changes["enabled"]
         if enabled and not webhook.enabled:
@@ -191,7 +196,9 @@ def webhook_test(webhook: Webhook) -> WebhookDelivery:
     """Send the endpoint a `webhook.test` event (`"test": true`): one attempt, never retried."""
     _require_enabled(webhook)
     data = {"webhookId": webhook.id, "message": "A test event from wagate: your endpoint is reachable."}
-    delivery = _delivery_new(webhook.id, webhook.user_id, TEST_EVENT, webhook.session_id, data, test=True)
+    delivery = _delivery_new(
+        webhook.id, webhook.user_id, TEST_EVENT, webhook.session_id, data, webhook.format, test=True
+    )
     db.session.add(delivery)
     db.session.commit()
     _enqueue(delivery.id, 1)
@@ -237,17 +244,23 @@ def webhooks_dispatch(user_id: str, event: catalog.DomainEvent) -> list[str]:
         return []
     name, session_id = event.webhook, event.session_id
     endpoints = db.session.execute(
-        select(Webhook.id, Webhook.session_id, Webhook.events).where(
+        select(Webhook.id, Webhook.session_id, Webhook.events, Webhook.format).where(
             Webhook.user_id == user_id, Webhook.enabled.is_(True)
         )
     ).all()
-    webhook_ids = [id_ for id_, only, events in endpoints if name in events and only in (None, session_id)]
-    if not webhook_ids:
-        return []
-    deliveries = [
-        _delivery_new(webhook_id, user_id, name, session_id, data, delivery_id=_fixed_id(name, webhook_id, data))
-        for webhook_id in webhook_ids
+    wanted = [
+        (id_, format_) for id_, only, events, format_ in endpoints if name in events and only in (None, session_id)
     ]
+    if not wanted:
+        return []
+    made = (
+        _delivery_new(
+            webhook_id, user_id, name, session_id, data, format_, delivery_id=_fixed_id(name, webhook_id, data)
+        )
+        for webhook_id, format_ in wanted
+    )
+    # A format without this event (aulm has no session events, say) gets no delivery.
+    deliveries = [delivery for delivery in made if delivery is not None]
     if name == "bulk.finished":
         # A batch finishes once, however often its progress says so (a retried message can reopen it).
         ids = [delivery.id for delivery in deliveries]
@@ -278,19 +291,26 @@ def _delivery_new(
     event: str,
     session_id: str | None,
     data: dict,
+    format_: str,
     *,
     test: bool = False,
     delivery_id: str | None = None,
-) -> WebhookDelivery:
+) -> WebhookDelivery | None:
+    """The delivery of `event` to one endpoint, its body in the endpoint's format (None: the
+    format has no such event)."""
     delivery_id = delivery_id or new_id()
-    body = {
-        "event": event,
-        "deliveryId": delivery_id,
-        "sessionId": session_id,
-        "timestamp": isoformat(utcnow()),
-        "test": test,
-        "data": data,
-    }
+    delivered = formats.Delivered(
+        event=event,
+        delivery_id=delivery_id,
+        session_id=session_id,
+        timestamp=isoformat(utcnow()),
+        test=test,
+        data=data,
+        phone=lambda: _session_phone(session_id),
+    )
+    body = formats.body_make(format_, delivered)
+    if body is None:
+        return None
     return WebhookDelivery(
         id=delivery_id,
         webhook_id=webhook_id,
@@ -298,11 +318,17 @@ def _delivery_new(
         event=event,
         session_id=session_id,
         test=test,
+        format=format_,
         body=json.dumps(body, separators=(",", ":")),
         status=DeliveryStatus.PENDING,
         attempts=0,
         next_attempt_at=utcnow(),
     )
+
+
+def _session_phone(session_id: str | None) -> str | None:
+    session = db.session.get(WaSession, session_id) if session_id else None
+    return session.phone if session else None
 
 
 def _enqueue(delivery_id: str, attempt: int, *, delay: float | None = None) -> None:
@@ -373,7 +399,7 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
         return
     # Read what the attempt needs now: no transaction stays open during the request.
     url, secret, webhook_id = webhook.url, webhook.secret, webhook.id
-    body, event = delivery.body.encode(), delivery.event
+    body, event, format_ = delivery.body.encode(), delivery.event, delivery.format
     timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
     claimed = db.session.execute(
         update(WebhookDelivery)
@@ -388,12 +414,23 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
     db.session.commit()
     if not claimed:
         return
-    outcome = webhook_post(url, secret, body=body, event=event, delivery_id=delivery_id, attempt=attempt)
+    outcome = webhook_post(
+        url, secret, body=body, event=event, delivery_id=delivery_id, attempt=attempt, format_=format_
+    )
     _outcome_record(delivery_id, webhook_id, attempt, outcome)
 
 
-def webhook_post(url: str, secret: str, *, body: bytes, event: str, delivery_id: str, attempt: int) -> AttemptOutcome:
-    """POST one signed attempt to `url` (checked again now); redirects are not followed."""
+def webhook_post(
+    url: str,
+    secret: str,
+    *,
+    body: bytes,
+    event: str,
+    delivery_id: str,
+    attempt: int,
+    format_: str = DEFAULT_FORMAT,
+) -> AttemptOutcome:
+    """POST one signed attempt to `url` (checked again now), with `format_`'s headers; redirects are not followed."""
     timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
     try:
         target = url_target(url)
@@ -402,10 +439,15 @@ def webhook_post(url: str, secret: str, *, body: bytes, event: str, delivery_id:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "X-Wagate-Event": event,
-        "X-Wagate-Delivery": delivery_id,
-        "X-Wagate-Attempt": str(attempt),
-        "X-Wagate-Signature": signature_header(secret, int(time.time()), body),
+        **formats.headers_make(
+            format_,
+            secret,
+            body=body,
+            event=formats.wire_event(format_, event, json.loads(body)),
+            delivery_id=delivery_id,
+            attempt=attempt,
+            timestamp=int(time.time()),
+        ),
         **target.headers,
     }
     started = time.monotonic()
