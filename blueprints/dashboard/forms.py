@@ -28,6 +28,7 @@ from wtforms.widgets import CheckboxInput, HiddenInput, ListWidget
 from services.errors import ApiError
 from services.governor.queue import field_camel
 from services.webhooks.endpoints import DEFAULT_EVENTS, EVENTS
+from services.webhooks.formats import DEFAULT_FORMAT, FORMAT_LABELS, FORMATS
 
 
 class LoginForm(FlaskForm):
@@ -273,3 +274,4 @@ class WebhookForm(FlaskForm):
     )
     # "" for every session; the user's sessions are filled in by the view.
     session_id = SelectField("Session", choices=[("", "Every session")], default="")
+    format = SelectField("Format", choices=[(name, FORMAT_LABELS[name]) for name in FORMATS], default=DEFAULT_FORMAT)

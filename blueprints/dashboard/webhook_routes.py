@@ -12,7 +12,7 @@ from services.sessions.lifecycle import session_list
 from services.webhooks import endpoints as svc
 
 # The service's field names, and the form fields that show their errors.
-FORM_FIELDS = {"url": "url", "events": "events", "sessionId": "session_id"}
+FORM_FIELDS = {"url": "url", "events": "events", "sessionId": "session_id", "format": "format"}
 FORM_PARTIAL = "dashboard/partials/_webhook_form.html"
 LIST_PARTIAL = "dashboard/partials/_webhook_list.html"
 DELIVERIES_PARTIAL = "dashboard/partials/_webhook_deliveries.html"
@@ -80,7 +80,11 @@ def webhook_create():
     if form.validate_on_submit():
         try:
             webhook, secret = svc.webhook_create(
-                current_user, url=form.url.data, events=form.events.data, session_id=form.session_id.data or None
+                current_user,
+                url=form.url.data,
+                events=form.events.data,
+                session_id=form.session_id.data or None,
+                format_=form.format.data,
             )
         except ApiError as exc:
             field = getattr(form, FORM_FIELDS.get(exc.details.get("field"), "url"))
