@@ -191,3 +191,14 @@ def test_nan_and_infinity_are_not_json(client, account, shop):
         body = '{"minGapSeconds": ' + constant + "}"
         response = _raw(client, "PUT", f"/api/sessions/{shop}/pace", body, account.headers)
         assert (response.status_code, response.get_json()["code"]) == (400, "INVALID_JSON"), constant
+
+
+@pytest.mark.parametrize("value", [12345, True, ["Hi"]])
+def test_a_message_that_is_not_text_is_called_so(client, account, runtime, value):
+    session_id = client.post("/api/sessions", json={"name": "Shop"}, headers=account.headers).get_json()["sessionId"]
+    body = {"to": "919876543210", "message": value}
+    response = client.post(f"/api/sessions/{session_id}/send", json=body, headers=account.headers)
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert (answer["code"], answer["field"]) == ("EMPTY_MESSAGE", "message")
+    assert answer["message"] == "'message' must be text (a JSON string): the text to send"

@@ -116,6 +116,12 @@ NATIVE_ERRORS = ErrorTable(
             ("string_too_long",),
             message="'{field}' is too long: at most {max_length} characters",
         ),
+        R(
+            "EMPTY_MESSAGE",
+            ("message", "text"),
+            ("string_type",),
+            message="'{field}' must be text (a JSON string): the text to send",
+        ),
         R("EMPTY_MESSAGE", ("message", "text"), message="'{field}' is required: the text to send"),
         R("EMPTY_MESSAGE", types=("message_required",), field="message"),
         R(
