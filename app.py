@@ -85,6 +85,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         messages,
         realtime,
         security,
+        selfhosted,
         sessions,
         simulator,
         webhooks,
@@ -104,8 +105,9 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(keys.bp, url_prefix="/api/keys")
     app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
     app.register_blueprint(simulator.bp)
+    app.register_blueprint(selfhosted.bp, url_prefix="/api/v1")
     # The JSON API authenticates with bearer tokens and API keys, never cookies, so CSRF cannot reach it.
-    for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp):
+    for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp, selfhosted.bp):
         csrf.exempt(api)
 
     import cli

@@ -1,0 +1,260 @@
+"""The self-hosted gateway's routes, each a thin call of the services the native API calls.
+
+Account routes take a personal access token (`X-API-Token`: a wagate API key not restricted
+to sessions, or a login token); session routes a session key (`Authorization: Bearer`: a key
+restricted to one session), which names the session, or a personal access token with
+`?sessionId=`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import current_app, g, jsonify, render_template, request
+
+from blueprints.common import (
+    allowed_session_ids,
+    authenticate,
+    bearer_token,
+    current_user,
+    live_required,
+    session_allowed,
+    simulator_pair_url,
+    unrestricted_required,
+)
+from blueprints.contract.wiring import Answer
+from blueprints.schemas import sessions as session_schemas
+from blueprints.schemas.service import OpenApiDocument
+from blueprints.security import csp
+from blueprints.selfhosted import bp
+from blueprints.selfhosted import schemas as schemas
+from blueprints.selfhosted.contract import (
+    AUTHED,
+    PERSONAL,
+    SESSION_ERRORS,
+    WITH_BODY,
+    selfhosted,
+)
+from models.base import isoformat
+from services.errors import Unauthorized, ValidationError
+from services.sessions import lifecycle as svc
+
+# Where app.py mounts this blueprint: the gateway's base URL.
+PREFIX = "/api/v1"
+
+
+def _credential() -> str | None:
+    return request.headers.get("X-API-Token", "").strip() or bearer_token()
+
+
+def token_required(view):
+    """A session key or a personal access token; a session in the path must be one it may use."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        credential = _credential()
+        if credential is None:
+            raise Unauthorized(
+                "Missing or invalid auth: send 'X-API-Token: <personal access token>' or "
+                "'Authorization: Bearer <session key>'",
+                code="UNAUTHORIZED",
+            )
+        authenticate(credential)
+        session_id = (request.view_args or {}).get("session_id")
+        if session_id:
+            svc.session_get(g.user, session_id)
+            session_allowed(session_id)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def session_required(view):
+    """For routes on one session: the session key's, or `?sessionId=` with a personal access token."""
+
+    @token_required
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        allowed = allowed_session_ids()
+        named = request.args.get("sessionId", "").strip()
+        if named:
+            session_id = named
+        elif allowed is not None and len(allowed) == 1:
+            session_id = allowed[0]
+        else:
+            raise ValidationError(
+                "Which session? Use a session key (Authorization: Bearer), or add ?sessionId= to a personal "
+                "access token's request",
+                code="SESSION_REQUIRED",
+                details={"field": "sessionId"},
+            )
+        svc.session_get(g.user, session_id)
+        session_allowed(session_id)
+        g.selfhosted_session = session_id
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def session_id() -> str:
+    return g.selfhosted_session
+
+
+# -- sessions ---------------------------------------------------------------------------------
+
+
+@bp.get("/whatsapp-sessions")
+@selfhosted.operation(
+    "listSessions",
+    "Sessions",
+    Answer(200, "Your sessions", session_schemas.SessionList),
+    errors=AUTHED,
+    security=PERSONAL,
+)
+@token_required
+def sessions_index():
+    """List all sessions
+
+    With a session key, just its session.
+    """
+    sessions = [s.to_dict() for s in svc.session_list(current_user(), only=allowed_session_ids())]
+    return {"sessions": sessions, "total": len(sessions)}
+
+
+@bp.post("/whatsapp-sessions")
+@selfhosted.operation(
+    "createSession",
+    "Sessions",
+    Answer(201, "Created; get its QR code next", session_schemas.SessionDetail),
+    errors=(*WITH_BODY, *AUTHED, 403, 503),
+    security=PERSONAL,
+)
+@token_required
+@live_required
+@selfhosted.request(body=session_schemas.SessionCreate, required=False)
+def sessions_create(body: dict):
+    """Create session
+
+    `{"name", "description"}`, both optional. A session key cannot create sessions (403).
+    """
+    unrestricted_required("create sessions")
+    session = svc.session_create(current_user(), name=body.get("name"), description=body.get("description"))
+    return session.to_detail_dict(), 201
+
+
+@bp.get("/whatsapp-sessions/<session_id>")
+@selfhosted.operation(
+    "getSession", "Sessions", Answer(200, "The session", session_schemas.SessionDetail), errors=SESSION_ERRORS
+)
+@token_required
+def sessions_show(session_id: str):
+    """Get session"""
+    return svc.session_get(current_user(), session_id).to_detail_dict()
+
+
+@bp.delete("/whatsapp-sessions/<session_id>")
+@selfhosted.operation(
+    "deleteSession",
+    "Sessions",
+    Answer(200, "Deleted; the device is unlinked", session_schemas.SessionDeleted),
+    errors=(*SESSION_ERRORS, 503),
+)
+@token_required
+@live_required
+def sessions_delete(session_id: str):
+    """Delete session"""
+    svc.session_delete(current_user(), session_id)
+    return {"success": True, "sessionId": session_id, "message": "Session deleted"}
+
+
+ACTED = Answer(200, "Done (the engine host carries it out)", session_schemas.SessionActed)
+
+
+@bp.post("/whatsapp-sessions/<session_id>/connect")
+@selfhosted.operation("connectSession", "Sessions", ACTED, errors=(*SESSION_ERRORS, 503))
+@token_required
+@live_required
+def sessions_connect(session_id: str):
+    """Start connection
+
+    The session shows a QR code (status `connecting`) unless it is paired.
+    """
+    session = svc.session_connect(current_user(), session_id)
+    message = "Session is already connected" if session.status == "connected" else "Connecting; get the QR code next"
+    return {"success": True, "sessionId": session.id, "status": session.status, "message": message}
+
+
+@bp.post("/whatsapp-sessions/<session_id>/disconnect")
+@selfhosted.operation("disconnectSession", "Sessions", ACTED, errors=(*SESSION_ERRORS, 503))
+@token_required
+@live_required
+def sessions_disconnect(session_id: str):
+    """Disconnect
+
+    The phone stays linked.
+    """
+    session = svc.session_disconnect(current_user(), session_id)
+    return {"success": True, "sessionId": session.id, "message": "Disconnecting session; the phone stays linked"}
+
+
+@bp.get("/whatsapp-sessions/<session_id>/qrcode")
+@selfhosted.operation(
+    "getSessionQrCode",
+    "Sessions",
+    Answer(200, "The QR code as a PNG data URL, or null with a message", session_schemas.QrCode),
+    errors=SESSION_ERRORS,
+)
+@token_required
+def sessions_qrcode(session_id: str):
+    """Get QR code (when CONNECTING)
+
+    `qrCode` is a PNG data URL; null, with a message, when there is none to scan.
+    """
+    session = svc.session_qr(current_user(), session_id)
+    if session.has_qr:
+        return {
+            "qrCode": session.qr_code,
+            "status": session.status,
+            "expiresAt": isoformat(session.qr_expires_at),
+            **simulator_pair_url(session),
+        }
+    message = (
+        "Session is already connected; no QR code is needed"
+        if session.status == "connected"
+        else f"No QR code to scan while the session is {session.status}; POST …/connect for one"
+    )
+    return {
+        "qrCode": None,
+        "status": session.status,
+        "expiresAt": None,
+        "message": message,
+        "reason": session.status_reason,
+        **simulator_pair_url(session),
+    }
+
+
+# -- this document ----------------------------------------------------------------------------
+
+
+@bp.get("/selfhosted/openapi.json")
+@selfhosted.operation(
+    "openapi", "Service", Answer(200, "The OpenAPI 3.1 document of this dialect", OpenApiDocument), security=[]
+)
+def openapi():
+    """This document
+
+    The self-hosted gateway dialect's OpenAPI 3.1 document, with this server's /api/v1 as its server.
+    """
+    document = selfhosted.document(current_app, request.url_root.rstrip("/") + PREFIX)
+    # Its paths are relative to its base URL, as the gateway's own document writes them.
+    document["paths"] = {path.removeprefix(PREFIX): item for path, item in document["paths"].items()}
+    response = jsonify(document)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/selfhosted/docs")
+@csp(style_src="'self' 'unsafe-inline'", worker_src="'self' blob:")
+def docs():
+    """The dialect's reference, rendered in the browser from its document."""
+    return render_template("selfhosted/docs.html")
