@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fixtures import PNG, data_url
+from tests.helpers import wait_for
+
 BASE = "/api/v1"
 
 
@@ -103,3 +106,76 @@ def test_its_document_is_served_and_linked(client):
     assert "/whatsapp-sessions/{sessionId}/qrcode" in document["paths"]
     assert set(document["components"]["securitySchemes"]) == {"sessionKey", "personalToken"}
     assert client.get(f"{BASE}/selfhosted/docs").status_code == 200
+
+
+# -- send-message -------------------------------------------------------------------------------
+
+
+# The document's "1234567890" is a placeholder, not a number of any country: its users put a
+# real one there (and get a 422 for that one, see below).
+TO = "14155551234"
+
+
+def _type(client, account, message_id: str) -> str:
+    return client.get(f"/api/messages/{message_id}", headers=account.headers).get_json()["type"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "kind"),
+    [
+        ({"to": TO, "text": "Hello from the API!"}, "text"),
+        ({"to": TO, "image": {"url": data_url(PNG), "caption": "Optional"}}, "image"),
+        (
+            {
+                "to": TO,
+                "location": {"latitude": 37.7749, "longitude": -122.4194, "name": "San Francisco"},
+            },
+            "location",
+        ),
+        ({"to": TO, "contact": {"fullName": "John Doe", "phoneNumber": "+1234567890"}}, "contact"),
+        ({"to": "+14155551234", "poll": {"question": "Lunch?", "options": ["Pizza", "Sushi"]}}, "poll"),
+        ({"to": TO, "image": {"url": data_url(PNG)}, "viewOnce": True}, "image"),
+        ({"to": TO, "text": "Hi @14155551234", "mentions": ["14155551234"]}, "text"),
+    ],
+)
+def test_send_message_detects_the_type_from_the_payload(client, account, runtime, session_key, payload, kind):
+    response = client.post(f"{BASE}/send-message", json=payload, headers=session_key)
+    assert response.status_code in (200, 202), response.get_json()
+    body = response.get_json()
+    assert body["messageId"] and body["status"] in ("sent", "queued", "delivered")
+    assert _type(client, account, body["messageId"]) == kind
+
+
+def test_a_reply_quotes_the_message_it_answers(client, account, runtime, session_key):
+    first = client.post(f"{BASE}/send-message", json={"to": TO, "text": "Hi"}, headers=session_key)
+    quoted = {"to": TO, "text": "Replying", "quoted": first.get_json()["messageId"]}
+    response = client.post(f"{BASE}/send-message", json=quoted, headers=session_key)
+    assert response.status_code in (200, 202), response.get_json()
+
+
+def test_a_personal_token_names_the_session_in_the_query(client, runtime, pat, shop):
+    body = {"to": TO, "text": "Hello"}
+    error = _error(client.post(f"{BASE}/send-message", json=body, headers=pat), "VALIDATION_ERROR", 422)
+    assert error["field"] == "sessionId"
+    response = client.post(f"{BASE}/send-message?sessionId={shop}", json=body, headers=pat)
+    assert response.status_code in (200, 202), response.get_json()
+    _error(client.post(f"{BASE}/send-message?sessionId=nope", json=body, headers=pat), "SESSION_NOT_FOUND", 404)
+
+
+def test_a_bad_send_is_a_validation_error(client, runtime, session_key):
+    error = _error(client.post(f"{BASE}/send-message", json={"to": TO}, headers=session_key), "VALIDATION_ERROR", 422)
+    assert error["field"] == "text"
+    both = {"to": TO, "image": {"url": data_url(PNG)}, "location": {"latitude": 1, "longitude": 2}}
+    _error(client.post(f"{BASE}/send-message", json=both, headers=session_key), "VALIDATION_ERROR", 422)
+    _error(
+        client.post(f"{BASE}/send-message", json={"to": "1234567890", "text": "x"}, headers=session_key),
+        "VALIDATION_ERROR",
+        422,
+    )
+
+
+def test_a_disconnected_session_is_session_disconnected(client, runtime, pat, session_key, shop):
+    assert client.post(f"{BASE}/whatsapp-sessions/{shop}/disconnect", headers=pat).status_code == 200
+    wait_for(lambda: client.get(f"{BASE}/whatsapp-sessions/{shop}", headers=pat).get_json()["status"] != "connected")
+    response = client.post(f"{BASE}/send-message", json={"to": TO, "text": "Hi"}, headers=session_key)
+    _error(response, "SESSION_DISCONNECTED", 409)

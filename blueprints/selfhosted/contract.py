@@ -15,10 +15,23 @@ from pydantic import Field, with_config
 from typing_extensions import TypedDict
 
 from blueprints.contract.wiring import Contract, ErrorTable, Header
+from blueprints.contract.wiring import Rule as R
 from blueprints.schemas.fields import ANSWER, GroupId, Phone
 
 # Every validation failure is the one code the document has for it.
-SELFHOSTED_ERRORS = ErrorTable((), default="VALIDATION_ERROR")
+# A text message's field is `text` here (the native API's is `message`).
+SELFHOSTED_ERRORS = ErrorTable(
+    (
+        R(
+            "VALIDATION_ERROR",
+            types=("message_required",),
+            field="text",
+            message="'text' is required: the text to send (or one of image, video, audio, document, sticker, "
+            "location, contact, poll)",
+        ),
+    ),
+    default="VALIDATION_ERROR",
+)
 
 # wagate's codes that are one of the document's own, whatever their status.
 CODES = {

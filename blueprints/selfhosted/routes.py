@@ -17,13 +17,16 @@ from blueprints.common import (
     authenticate,
     bearer_token,
     current_user,
+    in_test_mode,
     live_required,
+    send_response,
     session_allowed,
     simulator_pair_url,
     unrestricted_required,
 )
 from blueprints.contract.wiring import Answer
 from blueprints.schemas import sessions as session_schemas
+from blueprints.schemas.messages import IdempotencyKey, SendMessage, Sent
 from blueprints.schemas.service import OpenApiDocument
 from blueprints.security import csp
 from blueprints.selfhosted import bp
@@ -35,8 +38,10 @@ from blueprints.selfhosted.contract import (
     WITH_BODY,
     selfhosted,
 )
+from blueprints.selfhosted.errors import error_body
 from models.base import isoformat
 from services.errors import Unauthorized, ValidationError
+from services.messaging.sending import message_send, message_wait
 from services.sessions import lifecycle as svc
 
 # Where app.py mounts this blueprint: the gateway's base URL.
@@ -231,6 +236,50 @@ def sessions_qrcode(session_id: str):
         "reason": session.status_reason,
         **simulator_pair_url(session),
     }
+
+
+# -- send-message -----------------------------------------------------------------------------
+
+
+SENT = (
+    Answer(200, "Sent", Sent),
+    Answer(202, "Accepted and queued (or scheduled with `sendAt`)", Sent),
+)
+
+
+@bp.post("/send-message")
+@selfhosted.operation(
+    "sendMessage", "Messages", *SENT, errors=(*WITH_BODY, *SESSION_ERRORS, 402, 409, 415, 502, 503, 504)
+)
+@session_required
+@selfhosted.request(
+    body=SendMessage,
+    example={"to": "1234567890", "text": "Hello from the API!"},
+    query=schemas.SessionQuery,
+    headers=IdempotencyKey,
+    max_bytes="SEND_MAX_REQUEST_BYTES",
+)
+def send_message(body: dict, query: dict, headers: dict):
+    """Send a message
+
+    The type is detected from the payload: `text`, or one of `image`, `video`, `audio`,
+    `document`, `sticker` (each `{url, caption}`), `location`, `contact`, `poll`; `quoted`,
+    `viewOnce` and `mentions` modify it. 200 when sent, 202 while still queued.
+    """
+    message = message_send(
+        current_user(),
+        session_id(),
+        to=body["to"],
+        content=body,
+        idempotency_key=headers.get("Idempotency-Key"),
+        simulated=in_test_mode(),
+        send_at=body.get("sendAt"),
+    )
+    answer, status = send_response(message_wait(message, current_app.config["SEND_WAIT_SECONDS"]))
+    if status >= 400:  # accepted, then failed on WhatsApp's side
+        body, status = error_body(answer["code"], status, answer["message"], answer)
+        return jsonify(body), status
+    return answer, status
 
 
 # -- this document ----------------------------------------------------------------------------
