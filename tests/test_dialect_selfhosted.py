@@ -179,3 +179,34 @@ def test_a_disconnected_session_is_session_disconnected(client, runtime, pat, se
     wait_for(lambda: client.get(f"{BASE}/whatsapp-sessions/{shop}", headers=pat).get_json()["status"] != "connected")
     response = client.post(f"{BASE}/send-message", json={"to": TO, "text": "Hi"}, headers=session_key)
     _error(response, "SESSION_DISCONNECTED", 409)
+
+
+# -- contacts and on-whatsapp -------------------------------------------------------------------
+
+
+def test_contacts_are_upserted_listed_and_shown(client, runtime, session_key):
+    body = {"phone": "+14155551234", "name": "John Doe", "tags": ["vip"], "notes": "Prefers mornings"}
+    created = client.put(f"{BASE}/contacts", json=body, headers=session_key)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["contact"]["name"] == "John Doe"
+    changed = client.put(f"{BASE}/contacts", json={"phone": "14155551234", "name": "John"}, headers=session_key)
+    assert changed.status_code == 200 and changed.get_json()["contact"]["tags"] == ["vip"]
+    listed = client.get(f"{BASE}/contacts", headers=session_key).get_json()
+    assert [c["name"] for c in listed["contacts"] if c["phone"] == "14155551234"] == ["John"]
+    shown = client.get(f"{BASE}/contacts/14155551234", headers=session_key)
+    assert shown.status_code == 200 and shown.get_json()["contact"]["notes"] == "Prefers mornings"
+    _error(client.get(f"{BASE}/contacts/14155550000", headers=session_key), "NOT_FOUND", 404)
+
+
+def test_bad_contacts_are_validation_errors(client, runtime, session_key):
+    for body, field in (({"name": "No phone"}, "phone"), ({"phone": "14155551234", "colour": "red"}, "colour")):
+        error = _error(client.put(f"{BASE}/contacts", json=body, headers=session_key), "VALIDATION_ERROR", 422)
+        assert error["field"] == field
+
+
+def test_on_whatsapp_answers_for_a_number(client, runtime, session_key):
+    yes = client.get(f"{BASE}/on-whatsapp/+14155551234", headers=session_key).get_json()
+    assert (yes["phone"], yes["exists"], yes["waId"]) == ("14155551234", True, "14155551234@s.whatsapp.net")
+    no = client.get(f"{BASE}/on-whatsapp/14155550000", headers=session_key).get_json()
+    assert (no["exists"], no["waId"]) == (False, None)
+    _error(client.get(f"{BASE}/on-whatsapp/not-a-number", headers=session_key), "VALIDATION_ERROR", 422)

@@ -25,6 +25,7 @@ from blueprints.common import (
     unrestricted_required,
 )
 from blueprints.contract.wiring import Answer
+from blueprints.schemas import contacts as contact_schemas
 from blueprints.schemas import sessions as session_schemas
 from blueprints.schemas.messages import IdempotencyKey, SendMessage, Sent
 from blueprints.schemas.service import OpenApiDocument
@@ -33,6 +34,7 @@ from blueprints.selfhosted import bp
 from blueprints.selfhosted import schemas as schemas
 from blueprints.selfhosted.contract import (
     AUTHED,
+    ENGINE_CALL,
     PERSONAL,
     SESSION_ERRORS,
     WITH_BODY,
@@ -40,9 +42,11 @@ from blueprints.selfhosted.contract import (
 )
 from blueprints.selfhosted.errors import error_body
 from models.base import isoformat
+from services.contacts.book import contact_get, contact_upsert, contacts_list
 from services.errors import Unauthorized, ValidationError
 from services.messaging.sending import message_send, message_wait
 from services.sessions import lifecycle as svc
+from services.sessions.numbers import numbers_check
 
 # Where app.py mounts this blueprint: the gateway's base URL.
 PREFIX = "/api/v1"
@@ -280,6 +284,80 @@ def send_message(body: dict, query: dict, headers: dict):
         body, status = error_body(answer["code"], status, answer["message"], answer)
         return jsonify(body), status
     return answer, status
+
+
+# -- contacts and numbers ---------------------------------------------------------------------
+
+
+@bp.get("/contacts")
+@selfhosted.operation(
+    "listContacts",
+    "Contacts",
+    Answer(200, "One page of contacts, by name", contact_schemas.ContactPage),
+    errors=(422, *SESSION_ERRORS),
+)
+@session_required
+@selfhosted.request(query=schemas.ContactsPageQuery)
+def contacts_index(query: dict):
+    """List contacts
+
+    The phone's address book and everyone who wrote, by name; `search`, `page`, `limit`.
+    """
+    page = contacts_list(
+        current_user(), session_id(), search=query.get("search"), page=query.get("page"), limit=query.get("limit")
+    )
+    return {"success": True, **page}
+
+
+@bp.put("/contacts")
+@selfhosted.operation(
+    "upsertContact",
+    "Contacts",
+    Answer(200, "Saved", contact_schemas.ContactView),
+    Answer(201, "Saved, new", contact_schemas.ContactView),
+    errors=(*WITH_BODY, *SESSION_ERRORS),
+)
+@session_required
+@live_required
+@selfhosted.request(body=schemas.ContactUpsert, query=schemas.SessionQuery)
+def contacts_upsert(body: dict, query: dict):
+    """Upsert contact
+
+    `{"phone", "name", "tags", "notes"}`: the contact with this number is created (201) or
+    changed (200).
+    """
+    changes = {name: value for name, value in body.items() if name != "phone"}
+    saved, created = contact_upsert(current_user(), session_id(), body["phone"], changes)
+    return {"success": True, "contact": saved.to_dict()}, 201 if created else 200
+
+
+@bp.get("/contacts/<phone>")
+@selfhosted.operation(
+    "getContact", "Contacts", Answer(200, "The contact", contact_schemas.ContactView), errors=(422, *SESSION_ERRORS)
+)
+@session_required
+@selfhosted.request(query=schemas.SessionQuery)
+def contacts_show(phone: str, query: dict):
+    """Get contact"""
+    return {"success": True, "contact": contact_get(current_user(), session_id(), phone).to_dict()}
+
+
+@bp.get("/on-whatsapp/<phone>")
+@selfhosted.operation(
+    "checkNumber",
+    "Contacts",
+    Answer(200, "Whether the number is on WhatsApp (answers are cached a while)", contact_schemas.NumberAnswer),
+    errors=(422, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@session_required
+@selfhosted.request(query=schemas.SessionQuery)
+def on_whatsapp(phone: str, query: dict):
+    """Check if number is on WhatsApp
+
+    `{phone, exists, waId, cached}`.
+    """
+    [answer] = numbers_check(current_user(), session_id(), [phone], field="phone")
+    return {"success": True, **answer}
 
 
 # -- this document ----------------------------------------------------------------------------
