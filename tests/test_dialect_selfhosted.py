@@ -210,3 +210,38 @@ def test_on_whatsapp_answers_for_a_number(client, runtime, session_key):
     no = client.get(f"{BASE}/on-whatsapp/14155550000", headers=session_key).get_json()
     assert (no["exists"], no["waId"]) == (False, None)
     _error(client.get(f"{BASE}/on-whatsapp/not-a-number", headers=session_key), "VALIDATION_ERROR", 422)
+
+
+# -- groups -------------------------------------------------------------------------------------
+
+
+def test_groups_are_created_listed_shown_changed_and_left(client, runtime, session_key):
+    body = {"name": "Wholesale buyers", "participants": ["+14155551234", "14155552222"]}
+    created = client.post(f"{BASE}/groups", json=body, headers=session_key)
+    assert created.status_code == 201, created.get_json()
+    jid = created.get_json()["group"]["id"]
+    assert jid.endswith("@g.us")
+    assert [g["id"] for g in client.get(f"{BASE}/groups", headers=session_key).get_json()["groups"]] == [jid]
+    assert client.get(f"{BASE}/groups/{jid}", headers=session_key).get_json()["group"]["name"] == "Wholesale buyers"
+    url = f"{BASE}/groups/{jid}/participants"
+    assert client.get(url, headers=session_key).get_json()["count"] == 3
+    added = client.post(f"{url}/add", json={"participants": ["14155553333", "14155550000"]}, headers=session_key)
+    assert [(r["phone"], r["ok"]) for r in added.get_json()["results"]] == [
+        ("14155553333", True),
+        ("14155550000", False),
+    ]
+    removed = client.post(f"{url}/remove", json={"participants": ["14155552222"]}, headers=session_key)
+    assert removed.get_json()["results"] == [{"phone": "14155552222", "ok": True}]
+    assert client.get(url, headers=session_key).get_json()["count"] == 3
+    left = client.post(f"{BASE}/groups/{jid}/leave", headers=session_key)
+    assert left.status_code == 200 and left.get_json()["groupId"] == jid
+    _error(client.get(f"{BASE}/groups/{jid}", headers=session_key), "NOT_FOUND", 404)
+
+
+def test_bad_groups_are_validation_errors(client, runtime, session_key):
+    for body, field in (({"participants": ["14155551234"]}, "name"), ({"name": "No one"}, "participants")):
+        error = _error(client.post(f"{BASE}/groups", json=body, headers=session_key), "VALIDATION_ERROR", 422)
+        assert error["field"] == field
+    _error(client.get(f"{BASE}/groups/not-a-group", headers=session_key), "VALIDATION_ERROR", 422)
+    response = client.post(f"{BASE}/groups/123456789@g.us/participants/promote", json={}, headers=session_key)
+    _error(response, "VALIDATION_ERROR", 422)

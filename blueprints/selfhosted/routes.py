@@ -26,6 +26,7 @@ from blueprints.common import (
 )
 from blueprints.contract.wiring import Answer
 from blueprints.schemas import contacts as contact_schemas
+from blueprints.schemas import groups as group_schemas
 from blueprints.schemas import sessions as session_schemas
 from blueprints.schemas.messages import IdempotencyKey, SendMessage, Sent
 from blueprints.schemas.service import OpenApiDocument
@@ -45,6 +46,7 @@ from models.base import isoformat
 from services.contacts.book import contact_get, contact_upsert, contacts_list
 from services.errors import Unauthorized, ValidationError
 from services.messaging.sending import message_send, message_wait
+from services.sessions import groups as group_svc
 from services.sessions import lifecycle as svc
 from services.sessions.numbers import numbers_check
 
@@ -358,6 +360,109 @@ def on_whatsapp(phone: str, query: dict):
     """
     [answer] = numbers_check(current_user(), session_id(), [phone], field="phone")
     return {"success": True, **answer}
+
+
+# -- groups -----------------------------------------------------------------------------------
+
+
+@bp.get("/groups")
+@selfhosted.operation(
+    "listGroups",
+    "Groups",
+    Answer(200, "The groups the phone is in", group_schemas.GroupList),
+    errors=(422, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@session_required
+@selfhosted.request(query=schemas.SessionQuery)
+def groups_index(query: dict):
+    """List groups"""
+    found = group_svc.groups_list(current_user(), session_id())
+    return {"success": True, "count": len(found), "groups": found}
+
+
+@bp.post("/groups")
+@selfhosted.operation(
+    "createGroup",
+    "Groups",
+    Answer(201, "Created", group_schemas.GroupView),
+    errors=(*WITH_BODY, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@session_required
+@live_required
+@selfhosted.request(body=group_schemas.GroupCreate, query=schemas.SessionQuery)
+def groups_create(body: dict, query: dict):
+    """Create group
+
+    `{"name", "participants"}`: a name and 1 to 256 phone numbers; the session's phone creates it.
+    """
+    group = group_svc.group_create(current_user(), session_id(), name=body["name"], participants=body["participants"])
+    return {"success": True, "group": group}, 201
+
+
+@bp.get("/groups/<group_id>")
+@selfhosted.operation(
+    "getGroup",
+    "Groups",
+    Answer(200, "Name, topic, owner, creation time and participants", group_schemas.GroupView),
+    errors=(422, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@session_required
+@selfhosted.request(query=schemas.SessionQuery)
+def groups_show(group_id: str, query: dict):
+    """Get group metadata"""
+    return {"success": True, "group": group_svc.group_info(current_user(), session_id(), group_id)}
+
+
+@bp.get("/groups/<group_id>/participants")
+@selfhosted.operation(
+    "listGroupParticipants",
+    "Groups",
+    Answer(200, "Who is in the group, with their role", group_schemas.ParticipantList),
+    errors=(422, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@session_required
+@selfhosted.request(query=schemas.SessionQuery)
+def groups_participants(group_id: str, query: dict):
+    """List participants"""
+    found = group_svc.group_info(current_user(), session_id(), group_id)["participants"]
+    return {"success": True, "count": len(found), "participants": found}
+
+
+@bp.post("/groups/<group_id>/participants/<action>")
+@selfhosted.operation(
+    "changeGroupParticipants",
+    "Groups",
+    Answer(200, "Each participant's outcome", group_schemas.ParticipantResults),
+    errors=(*WITH_BODY, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@session_required
+@live_required
+@selfhosted.request(
+    body=group_schemas.ParticipantsChange, query=schemas.SessionQuery, path={"action": schemas.ParticipantAction}
+)
+def groups_participants_change(group_id: str, action: str, body: dict, query: dict):
+    """Add or remove participants
+
+    `{"participants": [...]}`: 1 to 256 phone numbers.
+    """
+    results = group_svc.group_participants_change(current_user(), session_id(), group_id, action, body["participants"])
+    return {"success": True, "results": results}
+
+
+@bp.post("/groups/<group_id>/leave")
+@selfhosted.operation(
+    "leaveGroup",
+    "Groups",
+    Answer(200, "Left", group_schemas.GroupLeft),
+    errors=(422, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@session_required
+@live_required
+@selfhosted.request(query=schemas.SessionQuery)
+def groups_leave(group_id: str, query: dict):
+    """Leave group"""
+    group_svc.group_leave(current_user(), session_id(), group_id)
+    return {"success": True, "groupId": group_id, "message": "Left the group"}
 
 
 # -- this document ----------------------------------------------------------------------------
