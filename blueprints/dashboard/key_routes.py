@@ -2,12 +2,13 @@
 
 from datetime import UTC, datetime, time
 
-from flask import abort, flash, redirect, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ApiKeyForm
 from blueprints.dashboard.render import is_htmx, render
+from blueprints.dashboard.routes import own_session
 from services.accounts.api_keys import api_key_create, api_key_revoke, api_keys_list
 from services.errors import ApiError
 from services.sessions.lifecycle import session_list
@@ -85,3 +86,12 @@ def key_revoke(key_id: str):
         return keys()
     flash(f"API key “{key.name}” revoked.", "success")
     return redirect(url_for("dashboard.keys"))
+
+
+@bp.post("/sessions/<session_id>/session-key")
+@login_required
+def session_key_create(session_id: str):
+    """A live key bound to this one session (the self-hosted gateway API's "session key"), shown once."""
+    session = own_session(session_id)
+    key, plaintext = api_key_create(current_user, name=f"Session key: {session.name}"[:100], session_ids=[session.id])
+    return render_template("dashboard/partials/_key_created.html", created=key, plaintext=plaintext)
