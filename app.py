@@ -106,6 +106,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
     app.register_blueprint(simulator.bp)
     app.register_blueprint(selfhosted.bp, url_prefix="/api/v1")
+    app.register_blueprint(selfhosted.pages)
     # The JSON API authenticates with bearer tokens and API keys, never cookies, so CSRF cannot reach it.
     for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp, selfhosted.bp):
         csrf.exempt(api)

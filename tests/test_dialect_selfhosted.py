@@ -8,10 +8,25 @@ its document writes it, with the base URL and key swapped.
 
 from __future__ import annotations
 
-import pytest
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
+import requests
+
+from blueprints.contract.wiring import openapi_path
+from blueprints.selfhosted.contract import selfhosted
+from tests import test_openapi_fuzz as fuzz
+from tests.dashboard import DashboardUser
 from tests.fixtures import PNG, data_url
 from tests.helpers import wait_for
+from tests.live import ROOT, embedded_server
 
 BASE = "/api/v1"
 
@@ -99,13 +114,27 @@ def test_a_bad_session_body_is_a_validation_error(client, pat):
     assert _error(response, "VALIDATION_ERROR", 422)["reason"] == "INVALID_JSON"
 
 
+def test_every_route_of_the_dialect_is_in_its_document(app):
+    document = selfhosted.document(app)
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    routes = {
+        (method, openapi_path(rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("selfhosted.")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes == documented and len(routes) == 19
+
+
 def test_its_document_is_served_and_linked(client):
     document = client.get(f"{BASE}/selfhosted/openapi.json").get_json()
     assert document["openapi"] == "3.1.0"
     assert document["servers"] == [{"url": "http://localhost/api/v1"}]
     assert "/whatsapp-sessions/{sessionId}/qrcode" in document["paths"]
     assert set(document["components"]["securitySchemes"]) == {"sessionKey", "personalToken"}
-    assert client.get(f"{BASE}/selfhosted/docs").status_code == 200
+    page = client.get("/docs/selfhosted").get_data(as_text=True)
+    assert f'data-spec-url="{BASE}/selfhosted/openapi.json"' in page
+    assert 'href="/docs/selfhosted"' in client.get("/docs").get_data(as_text=True)
 
 
 # -- send-message -------------------------------------------------------------------------------
@@ -245,3 +274,235 @@ def test_bad_groups_are_validation_errors(client, runtime, session_key):
     _error(client.get(f"{BASE}/groups/not-a-group", headers=session_key), "VALIDATION_ERROR", 422)
     response = client.post(f"{BASE}/groups/123456789@g.us/participants/promote", json={}, headers=session_key)
     _error(response, "VALIDATION_ERROR", 422)
+
+
+# -- against `python app.py`: the document's own examples, and schemathesis ------------------
+
+# The document's fetch example, exactly as it writes it (its base URL and key swapped in).
+FETCH_TEXT = """const res = await fetch("https://yourdomain.com/api/v1/send-message", {
+  method: "POST",
+  headers: {
+    "Content-Type": "application/json",
+    "Authorization": "Bearer YOUR_SESSION_API_KEY",
+  },
+  body: JSON.stringify({
+    to: "1234567890",
+    text: "Hello from the API!",
+  }),
+});
+const data = await res.json();
+console.log(data.messageId);
+"""
+# Its payload examples, as its users send them from Python.
+PAYLOADS = {
+    "image": {"to": "1234567890", "image": {"url": "https://...", "caption": "Optional"}},
+    "location": {
+        "to": "1234567890",
+        "location": {"latitude": 37.7749, "longitude": -122.4194, "name": "San Francisco"},
+    },
+    "contact": {"to": "1234567890", "contact": {"fullName": "John Doe", "phoneNumber": "+1234567890"}},
+}
+
+
+def _pat_and_session_key(base_url: str, tmp_data: Path) -> dict:
+    """An Enterprise owner with a paired session, a group and a message; its personal access
+    token, session key, and spares for the destructive routes."""
+    anonymous = fuzz.Api(base_url)
+    fuzz._register(anonymous, "first-admin@example.com")
+    email = "gateway@example.com"
+    token = fuzz._register(anonymous, email)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "users", "set-plan", email, "enterprise"],
+        cwd=ROOT,
+        env={key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+        | {"DATA_DIR": str(tmp_data)},
+        check=True,
+        capture_output=True,
+    )
+    api = fuzz.Api(base_url, token)
+    session_id = api("POST", "/api/sessions", 201, json={"name": "Gateway"})["sessionId"]
+    fuzz._pair(api, session_id)
+    spare = api("POST", "/api/sessions", 201, json={"name": "Spare"})["sessionId"]
+    doomed = api("POST", "/api/sessions", 201, json={"name": "Doomed"})["sessionId"]
+    members = {"participants": ["919876543210"]}
+    group = api("POST", f"/api/sessions/{session_id}/groups", 201, json={"name": "Gateway", **members})
+    doomed_group = api("POST", f"/api/sessions/{session_id}/groups", 201, json={"name": "Doomed", **members})
+    message = api("POST", f"/api/sessions/{session_id}/send", (200, 202), json={"to": "919876543210", "text": "Hi"})
+    poll = {"question": "Lunch?", "options": ["Yes", "No"]}
+    poll_message = api(
+        "POST", f"/api/sessions/{session_id}/send", (200, 202), json={"to": "919876543210", "poll": poll}
+    )
+    pat = api("POST", "/api/keys", 201, json={"name": "personal"})["key"]
+    session_key = api("POST", "/api/keys", 201, json={"name": "session", "sessionIds": [session_id]})["key"]
+    return {
+        "baseUrl": base_url,
+        "pat": pat,
+        "sessionKey": session_key,
+        "session": session_id,
+        "spareSession": spare,
+        "doomedSession": doomed,
+        "group": group["group"]["id"],
+        "doomedGroup": doomed_group["group"]["id"],
+        "message": message["messageId"],
+        "poll": poll_message["messageId"],
+        "pollOptions": poll["options"],
+        # What the native run's hooks (tests/openapi_fuzz_hooks.py) read but this dialect never uses.
+        "apiKeyId": "",
+        "spareApiKeyId": "",
+        "webhook": "",
+        "spareWebhook": "",
+    }
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    receiver = fuzz.Receiver()
+    data_dir = tmp_path_factory.mktemp("selfhosted")
+    environment = {
+        "API_RATE_LIMIT": "1000000 per 15 minutes",
+        "ALLOW_PRIVATE_URLS": "true",
+        "SEND_WAIT_SECONDS": "3",
+        "SIMULATOR_TIMEOUT_SECONDS": "1",
+        "SIMULATOR_RECEIPT_SECONDS": "0.2",
+        "GROUP_CALL_WAIT_SECONDS": "5",
+        "NUMBER_CHECK_WAIT_SECONDS": "5",
+        "LOG_LEVEL": "WARNING",
+        "PACE_MIN_GAP_SECONDS": "0",
+        "PACE_JITTER_SECONDS": "0",
+        "PACE_PER_MINUTE": "1000000",
+        "PACE_PER_DAY": "1000000",
+        "PACE_WARMUP": "",
+        "GOVERNOR_MIN_SAMPLE": "1000000",
+        "GOVERNOR_MAX_COLD_PER_DAY": "0",
+    }
+    try:
+        with embedded_server(data_dir, **environment) as base_url:
+            context = _pat_and_session_key(base_url, data_dir) | {"receiver": receiver.url}
+            context |= {
+                name: base64.b64encode(fuzz.MEDIA[kind][1]).decode()
+                for name, kind in (("png", "image"), ("mp4", "video"), ("ogg", "audio"), ("pdf", "document"))
+            }
+            yield context
+    finally:
+        receiver.close()
+
+
+def _swap(text: str, gateway: dict) -> str:
+    """The document's text with only the base URL, the key and the placeholder number changed."""
+    text = text.replace("https://yourdomain.com/api/v1", gateway["baseUrl"] + BASE)
+    return text.replace("YOUR_SESSION_API_KEY", gateway["sessionKey"]).replace("1234567890", TO)
+
+
+@pytest.mark.live_server
+def test_the_documents_fetch_example_runs_unchanged_in_node(gateway):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    result = subprocess.run(
+        [node, "--input-type=module", "-e", _swap(FETCH_TEXT, gateway)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    message_id = result.stdout.strip()
+    assert message_id and message_id != "undefined"
+
+
+@pytest.mark.live_server
+@pytest.mark.parametrize("kind", PAYLOADS)
+def test_the_documents_payloads_send_from_python(gateway, kind):
+    payload = json.loads(_swap(json.dumps(PAYLOADS[kind]), gateway).replace('"+' + TO, '"+1234567890'))
+    if kind == "image":  # "https://..." is the document's placeholder for a picture's URL
+        payload["image"]["url"] = f"{gateway['receiver']}/media/image"
+    response = requests.post(
+        f"{gateway['baseUrl']}{BASE}/send-message",
+        headers={"Authorization": f"Bearer {gateway['sessionKey']}"},
+        json=payload,
+        timeout=30,
+    )
+    assert response.status_code in (200, 202), response.text
+    assert response.json()["messageId"]
+    # The same session's routes with a personal access token, as the document's account routes.
+    listed = requests.get(
+        f"{gateway['baseUrl']}{BASE}/whatsapp-sessions", headers={"X-API-Token": gateway["pat"]}, timeout=30
+    )
+    assert gateway["session"] in [s["sessionId"] for s in listed.json()["sessions"]]
+
+
+def _schemathesis_config(gateway: dict, auth: str) -> str:
+    credentials = (
+        f'[auth.openapi.sessionKey]\nbearer = "{gateway["sessionKey"]}"\n'
+        if auth == "session key"
+        else f'[auth.openapi.personalToken]\napi_key = "{gateway["pat"]}"\n'
+    )
+    # A personal access token names the session in the query; a session key needs nothing.
+    query = f'"query.sessionId" = "{gateway["session"]}"\n' if auth == "personal token" else ""
+    return f"""
+base-url = "{gateway["baseUrl"]}{BASE}"
+hooks = "tests.openapi_fuzz_hooks"
+workers = 2
+request-timeout = 20
+
+{credentials}
+[parameters]
+"path.sessionId" = "{gateway["session"]}"
+"path.groupId" = "{gateway["group"]}"
+{query}
+[[operations]]
+include-operation-id = "deleteSession"
+parameters = {{ "path.sessionId" = "{gateway["doomedSession"]}" }}
+
+[[operations]]
+include-operation-id = "disconnectSession"
+parameters = {{ "path.sessionId" = "{gateway["spareSession"]}" }}
+
+[[operations]]
+include-operation-id = "leaveGroup"
+parameters = {{ "path.groupId" = "{gateway["doomedGroup"]}" }}
+"""
+
+
+@pytest.mark.fuzz
+@pytest.mark.live_server
+@pytest.mark.parametrize("auth", ["session key", "personal token"])
+def test_schemathesis_finds_nothing_in_its_document(gateway, tmp_path, auth):
+    config, report = tmp_path / "schemathesis.toml", tmp_path / "report.json"
+    config.write_text(_schemathesis_config(gateway, auth))
+    command = [sys.executable, "-m", "schemathesis.cli", "--no-color", "--config-file", str(config), "run"]
+    command += [f"{gateway['baseUrl']}{BASE}/selfhosted/openapi.json", "--phases", "examples,coverage,fuzzing"]
+    command += ["--max-examples", "10", "--seed", os.environ.get("WAGATE_FUZZ_SEED", "20261205")]
+    command += ["--report", "json", "--report-json-path", str(report)]
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "WAGATE_FUZZ_CONTEXT": json.dumps(gateway), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-30000:] + result.stderr[-3000:]
+    outcome = json.loads(report.read_text())
+    assert outcome["failures"] == [] and outcome["errors"] == []
+    document = requests.get(f"{gateway['baseUrl']}{BASE}/selfhosted/openapi.json", timeout=30).json()
+    documented = sum(len(item) for item in document["paths"].values()) - 1
+    assert outcome["operations"]["tested"] == documented
+
+
+# -- the session page's session key -------------------------------------------------------------
+
+
+def test_the_session_page_makes_a_session_key_shown_once(client, account, runtime, shop):
+    user = DashboardUser(client, account, landing=f"/sessions/{shop}")
+    page = client.get(f"/sessions/{shop}").get_data(as_text=True)
+    assert "Create a session key" in page
+    fragment = user.htmx("POST", f"/sessions/{shop}/session-key").get_data(as_text=True)
+    key = re.search(r"wag_live_[0-9a-f]{64}", fragment).group(0)
+    assert "shown only this once" in fragment
+    assert key not in client.get("/keys").get_data(as_text=True)
+    sent = client.post(
+        f"{BASE}/send-message", json={"to": TO, "text": "Hi"}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert sent.status_code in (200, 202), sent.get_json()
+    listed = client.get("/api/keys", headers=account.headers).get_json()["keys"]
+    assert [k["sessionIds"] for k in listed] == [[shop]]

@@ -6,5 +6,7 @@ from blueprints.common import api_rate_limit
 
 bp = Blueprint("selfhosted", __name__)
 api_rate_limit(bp)
+# Its reference page, at /docs/selfhosted beside wagate's own /docs.
+pages = Blueprint("selfhosted_docs", __name__)
 
-from blueprints.selfhosted import errors, routes  # noqa: E402,F401
+from blueprints.selfhosted import errors, pages_routes, routes  # noqa: E402,F401

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import current_app, g, jsonify, render_template, request
+from flask import current_app, g, jsonify, request
 
 from blueprints.common import (
     allowed_session_ids,
@@ -30,7 +30,6 @@ from blueprints.schemas import groups as group_schemas
 from blueprints.schemas import sessions as session_schemas
 from blueprints.schemas.messages import IdempotencyKey, SendMessage, Sent
 from blueprints.schemas.service import OpenApiDocument
-from blueprints.security import csp
 from blueprints.selfhosted import bp
 from blueprints.selfhosted import schemas as schemas
 from blueprints.selfhosted.contract import (
@@ -260,7 +259,7 @@ SENT = (
 @session_required
 @selfhosted.request(
     body=SendMessage,
-    example={"to": "1234567890", "text": "Hello from the API!"},
+    example={"to": "14155551234", "text": "Hello from the API!"},
     query=schemas.SessionQuery,
     headers=IdempotencyKey,
     max_bytes="SEND_MAX_REQUEST_BYTES",
@@ -483,10 +482,3 @@ def openapi():
     response = jsonify(document)
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
-
-
-@bp.get("/selfhosted/docs")
-@csp(style_src="'self' 'unsafe-inline'", worker_src="'self' blob:")
-def docs():
-    """The dialect's reference, rendered in the browser from its document."""
-    return render_template("selfhosted/docs.html")
