@@ -107,6 +107,15 @@ def test_auth_failures_are_unauthorized(client, account):
     assert client.get(f"{BASE}/whatsapp-sessions", headers={"X-API-Token": account.token}).status_code == 200
 
 
+@pytest.mark.parametrize("config_overrides", [{"API_RATE_LIMIT": "2 per 15 minutes"}])
+def test_too_many_requests_are_rate_limited_with_retry_after(client, pat):
+    for _ in range(2):
+        assert client.get(f"{BASE}/whatsapp-sessions", headers=pat).status_code == 200
+    response = client.get(f"{BASE}/whatsapp-sessions", headers=pat)
+    _error(response, "RATE_LIMITED", 429)
+    assert int(response.headers["Retry-After"]) > 0
+
+
 def test_a_bad_session_body_is_a_validation_error(client, pat):
     error = _error(client.post(f"{BASE}/whatsapp-sessions", json={"name": 5}, headers=pat), "VALIDATION_ERROR", 422)
     assert error["field"] == "name"
@@ -180,6 +189,14 @@ def test_a_reply_quotes_the_message_it_answers(client, account, runtime, session
     quoted = {"to": TO, "text": "Replying", "quoted": first.get_json()["messageId"]}
     response = client.post(f"{BASE}/send-message", json=quoted, headers=session_key)
     assert response.status_code in (200, 202), response.get_json()
+
+
+def test_a_test_session_key_simulates_its_sends(client, account, runtime, shop):
+    key = _key(client, account, mode="test", sessionIds=[shop])
+    body = {"to": TO, "text": "Hello from the API!"}
+    response = client.post(f"{BASE}/send-message", json=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["simulated"] is True and response.get_json()["messageId"].startswith("sim_")
 
 
 def test_a_personal_token_names_the_session_in_the_query(client, runtime, pat, shop):
