@@ -30,8 +30,7 @@ from blueprints.schemas import groups as group_schemas
 from blueprints.schemas import sessions as session_schemas
 from blueprints.schemas.messages import IdempotencyKey, SendMessage, Sent
 from blueprints.schemas.service import OpenApiDocument
-from blueprints.selfhosted import bp
-from blueprints.selfhosted import schemas as schemas
+from blueprints.selfhosted import bp, schemas
 from blueprints.selfhosted.contract import (
     AUTHED,
     ENGINE_CALL,
