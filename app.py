@@ -88,6 +88,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         selfhosted,
         sessions,
         simulator,
+        wallm,
         webhooks,
         whatsapp,
     )
@@ -107,9 +108,11 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(simulator.bp)
     app.register_blueprint(selfhosted.bp, url_prefix="/api/v1")
     app.register_blueprint(selfhosted.pages)
+    app.register_blueprint(wallm.bp)
     # The JSON API authenticates with bearer tokens and API keys, never cookies, so CSRF cannot reach it.
     for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp, selfhosted.bp):
         csrf.exempt(api)
+    csrf.exempt(wallm.bp)
 
     import cli
 
