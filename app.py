@@ -89,6 +89,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         sessions,
         simulator,
         wallm,
+        wamux,
         webhooks,
         whatsapp,
     )
@@ -109,10 +110,13 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(selfhosted.bp, url_prefix="/api/v1")
     app.register_blueprint(selfhosted.pages)
     app.register_blueprint(wallm.bp)
+    app.register_blueprint(wamux.bp, url_prefix="/api/v1")
+    app.register_blueprint(wamux.pages)
     # The JSON API authenticates with bearer tokens and API keys, never cookies, so CSRF cannot reach it.
     for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp, selfhosted.bp):
         csrf.exempt(api)
     csrf.exempt(wallm.bp)
+    csrf.exempt(wamux.bp)
 
     import cli
 
