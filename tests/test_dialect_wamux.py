@@ -251,10 +251,31 @@ def test_a_session_change_is_checked(client, account, runtime):
         assert refused.status_code == 400 and refused.get_json()["statusCode"] == 400, body
 
 
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def test_keys_are_created_listed_and_deleted(client, shop, account):
+    key = _bearer(_key(client, account))
+    created = client.post("/api/v1/keys", json={"name": "production", "sessionId": shop}, headers=key)
+    assert created.status_code == 201, created.get_json()
+    new = created.get_json()
+    assert new["key"].startswith("wag_live_") and new["sessionId"] == shop and new["name"] == "production"
+    listed = client.get("/api/v1/keys", headers=key).get_json()
+    assert new["id"] in [k["id"] for k in listed["data"]] and all("key" not in k for k in listed["data"])
+    assert client.get("/api/v1/sessions", headers=_bearer(new["key"])).get_json()["total"] == 1
+    deleted = client.delete(f"/api/v1/keys/{new['id']}", headers=key)
+    assert deleted.status_code == 200 and deleted.get_json() == {"id": new["id"], "deleted": True}
+    assert client.get("/api/v1/sessions", headers=_bearer(new["key"])).status_code == 401
+    assert new["id"] not in [k["id"] for k in client.get("/api/v1/keys", headers=key).get_json()["data"]]
+    assert client.delete("/api/v1/keys/nope", headers=key).status_code == 404
+
+
 def test_the_document_and_its_page(client):
     document = client.get("/docs/wamux/openapi.json").get_json()
     assert document["openapi"] == "3.1.0"
-    assert {"/api/v1/sessions", "/api/v1/sessions/{sessionId}/stream", "/api/v1/messages"} <= set(document["paths"])
+    assert {"/api/v1/sessions", "/api/v1/sessions/{sessionId}/stream", "/api/v1/messages", "/api/v1/keys"} <= set(
+        document["paths"]
+    )
     assert set(document["paths"]["/api/v1/messages"]["post"]["responses"]) >= {"202", "401", "404", "409", "429"}
     page = client.get("/docs/wamux")
     assert page.status_code == 200 and b"/docs/wamux/openapi.json" in page.data

@@ -46,7 +46,7 @@ wamux = Contract(
         "version": "1.0.0",
         "summary": "Wamux's API, served by wagate: change the base URL and the key.",
         "description": "Sessions (create, scan the QR from the SSE stream, rename, delete), messages (text, "
-        "media, audio and voice notes; the log), as Wamux has them. Authenticate with "
+        "media, audio and voice notes; the log) and API keys, as Wamux has them. Authenticate with "
         "`Authorization: Bearer <wagate API key>` (`wag_live_…`, or `wag_test_…` for simulated sends). A "
         "message without `sessionId` goes from the key's session when the key is bound to one, else from "
         "the account's only connected session. Errors are "
@@ -57,6 +57,7 @@ wamux = Contract(
     tags=[
         ("Sessions", "WhatsApp sessions: create, pair from the QR stream, rename, delete"),
         ("Messages", "Send text, media and voice notes; the message log"),
+        ("API Keys", "Keys for your scripts"),
         ("Service", "This document"),
     ],
     errors=WAMUX_ERRORS,
@@ -92,6 +93,7 @@ wamux = Contract(
     path_parameters={
         "session_id": ("The session's id", str),
         "message_id": ("The message's id", str),
+        "key_id": ("The key's id", str),
     },
 )
 

@@ -12,6 +12,7 @@ from blueprints.common import (
     unrestricted_required,
 )
 from blueprints.contract.wiring import Answer
+from blueprints.keys.routes import full_access_required
 from blueprints.schemas.messages import MessagesQuery
 from blueprints.schemas.service import OpenApiDocument
 from blueprints.schemas.sessions import LastEventId
@@ -21,6 +22,7 @@ from blueprints.wamux import schemas as wamux_schemas
 from blueprints.wamux.contract import register_errors, wamux
 from models import MessageStatus, SessionStatus, WaSession
 from models.base import isoformat
+from services.accounts.api_keys import api_key_create, api_key_revoke, api_keys_list
 from services.errors import Conflict
 from services.events.stream import stream_latest_id, stream_read
 from services.messaging.history import message_get, messages_list
@@ -352,6 +354,76 @@ def get_message(message_id: str):
     message = message_get(current_user(), message_id)
     session_allowed(message.session_id)
     return _message(message.to_dict())
+
+
+# -- API keys -----------------------------------------------------------------------------------
+
+
+def _key(key) -> dict:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "mode": key.mode,
+        "sessionId": key.allowed_session_ids[0] if key.allowed_session_ids else None,
+        "createdAt": isoformat(key.created_at),
+        "lastUsedAt": isoformat(key.last_used_at),
+    }
+
+
+@bp.post("/keys")
+@wamux.operation(
+    "createKey",
+    "API Keys",
+    Answer(201, "Created: the key is in this answer only", wamux_schemas.KeyCreated),
+    errors=(*WITH_BODY, *AUTHED, 403, 404),
+)
+@full_access_required
+@wamux.request(body=wamux_schemas.KeyCreate, required=False, example={"name": "production"})
+def create_key(body: dict):
+    """Create an API key
+
+    Bound to `sessionId` when given (its sends go from that session). Needs a live key that
+    may use every session. The key itself is in this answer only.
+    """
+    session_id = body.get("sessionId")
+    if session_id:
+        lifecycle.session_get(current_user(), session_id)
+    key, plaintext = api_key_create(
+        current_user(),
+        name=body.get("name") or "Wamux key",
+        mode=body.get("mode"),
+        session_ids=[session_id] if session_id else None,
+    )
+    return _key(key) | {"key": plaintext}, 201
+
+
+@bp.get("/keys")
+@wamux.operation(
+    "listKeys",
+    "API Keys",
+    Answer(200, "Newest first (never the keys themselves)", wamux_schemas.KeyList),
+    errors=(*AUTHED, 403),
+)
+@full_access_required
+def list_keys():
+    """List API keys"""
+    keys = [key for key in api_keys_list(current_user()) if key.revoked_at is None]
+    return {"data": [_key(key) for key in keys], "total": len(keys)}
+
+
+@bp.delete("/keys/<key_id>")
+@wamux.operation(
+    "deleteKey",
+    "API Keys",
+    Answer(200, "Deleted: it stops working at once", wamux_schemas.KeyDeleted),
+    errors=(*AUTHED, 403, 404),
+)
+@full_access_required
+def delete_key(key_id: str):
+    """Delete an API key"""
+    api_key_revoke(current_user(), key_id)
+    return {"id": key_id, "deleted": True}
 
 
 # -- the document -------------------------------------------------------------------------------

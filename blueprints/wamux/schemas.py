@@ -140,6 +140,44 @@ class MessageList(TypedDict):
     nextCursor: Annotated[str | None, Field(description="Pass as `cursor` for the next page")]
 
 
+# -- keys ---------------------------------------------------------------------------------------
+
+
+@with_config(CLOSED)
+class KeyCreate(TypedDict, total=False):
+    name: Annotated[str, Field(max_length=100, pattern=NOT_BLANK, examples=["production"])]
+    sessionId: Annotated[str, Field(description="Bind the key to this session: its sends go from it")]
+    mode: Annotated[Literal["live", "test"], Field(description="test: sends are simulated, never sent")]
+
+
+@with_config(ANSWER)
+class Key(TypedDict):
+    id: str
+    name: str
+    prefix: Annotated[str, Field(description="The key's first characters, to tell keys apart")]
+    mode: Literal["live", "test"]
+    sessionId: Annotated[str | None, Field(description="The session the key is bound to")]
+    createdAt: Timestamp | None
+    lastUsedAt: Timestamp | None
+
+
+@with_config(ANSWER)
+class KeyCreated(Key):
+    key: Annotated[str, Field(description="The key itself: shown in this answer only")]
+
+
+@with_config(ANSWER)
+class KeyList(TypedDict):
+    data: list[Key]
+    total: int
+
+
+@with_config(ANSWER)
+class KeyDeleted(TypedDict):
+    id: str
+    deleted: Literal[True]
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
