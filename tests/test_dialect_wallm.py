@@ -7,6 +7,11 @@ import time
 
 import pytest
 
+from tests import dialect_fuzz
+
+# The live server and its context, for the schemathesis run.
+live, context = dialect_fuzz.live, dialect_fuzz.context
+
 # Wallm's example, as its document writes it (only the key differs).
 EXAMPLE = {"to": "+966501234567", "text": "أهلا, عساك بخير؟"}
 
@@ -105,3 +110,17 @@ def test_the_document_and_its_page(client):
     assert {"200", "202", "401", "404", "429"} <= set(operation["responses"])
     page = client.get("/docs/wallm")
     assert page.status_code == 200 and b"/docs/wallm/openapi.json" in page.data
+
+
+@pytest.mark.fuzz
+@pytest.mark.live_server
+def test_schemathesis_finds_nothing_in_the_document(context, tmp_path):
+    config = f"""
+[auth.openapi.apiKey]
+api_key = "{context["apiKey"]}"
+
+[parameters]
+"path.sessionId" = "{context["session"]}"
+"""
+    outcome = dialect_fuzz.fuzz_dialect(context, tmp_path, "/docs/wallm/openapi.json", config, examples=100)
+    assert outcome["test_cases"]["generated"] > 100
