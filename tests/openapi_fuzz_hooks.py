@@ -230,7 +230,7 @@ def _spare_what_the_run_needs(operation: str, case) -> None:
         query["sessionId"] = CONTEXT["spareSession"]
     if operation == "leaveGroup" and path.get("groupId") == CONTEXT["group"]:
         path["groupId"] = CONTEXT["doomedGroup"]
-    if operation == "revokeApiKey" and path.get("keyId") == CONTEXT["apiKeyId"]:
+    if operation in ("revokeApiKey", "deleteKey") and path.get("keyId") == CONTEXT["apiKeyId"]:
         path["keyId"] = CONTEXT["spareApiKeyId"]
     if operation == "deleteWebhook" and path.get("webhookId") == CONTEXT["webhook"]:
         path["webhookId"] = CONTEXT["spareWebhook"]

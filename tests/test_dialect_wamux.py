@@ -9,10 +9,14 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from tests import dialect_fuzz
 from tests.fixtures import JPEG, OGG
 from tests.helpers import decode_qr, http_server, pair_session, wait_for
 from tests.live import embedded_server
 from tests.test_event_stream import SseClient
+
+# The live server and its context, for the schemathesis run.
+live, context = dialect_fuzz.live, dialect_fuzz.context
 
 # The documents' examples, as written.
 QUICK_START = {"to": "+237612345678", "message": "Hello!"}
@@ -356,3 +360,32 @@ def test_a_late_client_gets_the_current_qr_code_first(base_url):
     finally:
         stream.close()
     assert requests.get(f"{base_url}/api/v1/sessions/{session_id}/stream", timeout=5).status_code == 401
+
+
+@pytest.mark.fuzz
+@pytest.mark.live_server
+def test_schemathesis_finds_nothing_in_the_document(context, tmp_path):
+    config = f"""
+[auth.openapi.bearerAuth]
+bearer = "{context["apiKey"]}"
+
+[parameters]
+"path.sessionId" = "{context["session"]}"
+"path.messageId" = "{context["message"]}"
+"path.keyId" = "{context["apiKeyId"]}"
+
+[[operations]]
+include-operation-id = "deleteSession"
+parameters = {{ "path.sessionId" = "{context["doomedSession"]}" }}
+
+[[operations]]
+include-operation-id = "deleteKey"
+parameters = {{ "path.keyId" = "{context["spareApiKeyId"]}" }}
+
+[[operations]]
+include-operation-id = "streamSession"
+request-timeout = 1
+max-stream-events = 1
+"""
+    outcome = dialect_fuzz.fuzz_dialect(context, tmp_path, "/docs/wamux/openapi.json", config)
+    assert outcome["test_cases"]["generated"] > 500

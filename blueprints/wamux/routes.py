@@ -343,7 +343,7 @@ def list_messages(query: dict):
     }
 
 
-@bp.get("/messages/<message_id>")
+@bp.get("/messages/<wamux_message_id:message_id>")
 @wamux.operation("getMessage", "Messages", Answer(200, "The message", wamux_schemas.Message), errors=SESSION_ERRORS)
 @auth_required
 def get_message(message_id: str):
