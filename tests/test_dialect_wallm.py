@@ -110,6 +110,7 @@ def test_the_document_and_its_page(client):
     assert {"200", "202", "401", "404", "429"} <= set(operation["responses"])
     page = client.get("/docs/wallm")
     assert page.status_code == 200 and b"/docs/wallm/openapi.json" in page.data
+    assert b'href="/docs/wallm"' in client.get("/docs").data  # listed on the native reference page
 
 
 @pytest.mark.fuzz

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from blueprints.contract.wiring import openapi_path
 from tests import dialect_fuzz
 from tests.fixtures import JPEG, OGG
 from tests.helpers import decode_qr, http_server, pair_session, wait_for
@@ -274,8 +275,16 @@ def test_keys_are_created_listed_and_deleted(client, shop, account):
     assert client.delete("/api/v1/keys/nope", headers=key).status_code == 404
 
 
-def test_the_document_and_its_page(client):
+def test_the_document_and_its_page(app, client):
     document = client.get("/docs/wamux/openapi.json").get_json()
+    # Every route of the dialect is in its document, and nothing else.
+    routes = {
+        (method, openapi_path(rule.rule))
+        for rule in app.url_map.iter_rules()
+        if "wamux" in getattr(app.view_functions[rule.endpoint], "contract_operations", {})
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes == {(method.upper(), path) for path, item in document["paths"].items() for method in item}
     assert document["openapi"] == "3.1.0"
     assert {"/api/v1/sessions", "/api/v1/sessions/{sessionId}/stream", "/api/v1/messages", "/api/v1/keys"} <= set(
         document["paths"]
@@ -283,6 +292,7 @@ def test_the_document_and_its_page(client):
     assert set(document["paths"]["/api/v1/messages"]["post"]["responses"]) >= {"202", "401", "404", "409", "429"}
     page = client.get("/docs/wamux")
     assert page.status_code == 200 and b"/docs/wamux/openapi.json" in page.data
+    assert b'href="/docs/wamux"' in client.get("/docs").data  # listed on the native reference page
 
 
 # -- against `python app.py`, as a Wamux client would -------------------------------------------
