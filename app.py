@@ -76,6 +76,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     subscribers_connect()
 
     from blueprints import (
+        aulm,
         auth,
         dashboard,
         docs,
@@ -112,11 +113,12 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(wallm.bp)
     app.register_blueprint(wamux.bp, url_prefix="/api/v1")
     app.register_blueprint(wamux.pages)
+    app.register_blueprint(aulm.bp)  # aulm's API, at its own paths (/v1/messages/send-*, /v1/sessions/…)
+    app.register_blueprint(aulm.pages)
     # The JSON API authenticates with bearer tokens and API keys, never cookies, so CSRF cannot reach it.
-    for api in (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp, selfhosted.bp):
+    apis = (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp, selfhosted.bp)
+    for api in (*apis, wallm.bp, wamux.bp, aulm.bp):
         csrf.exempt(api)
-    csrf.exempt(wallm.bp)
-    csrf.exempt(wamux.bp)
 
     import cli
 

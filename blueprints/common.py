@@ -213,6 +213,14 @@ SENT_STATUSES = {MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ
 FAILURE_STATUS = {"ENGINE_TIMEOUT": 504, "UNREACHABLE": 502, "UPSTREAM_ERROR": 502, "UPSTREAM_AUTH": 502}
 
 
+def send_failure(message: Message) -> tuple[int, dict[str, str]]:
+    """The status a failed send answers with (aulm's refund matrix: 400 for the client's
+    errors, 502/503/504 for WhatsApp's side), and its headers (Retry-After when overloaded)."""
+    if message.error_code == "OVERLOADED":
+        return 503, {"Retry-After": str(current_app.config["OVERLOAD_BACKOFF_SECONDS"])}
+    return FAILURE_STATUS.get(message.error_code, 502 if quota_refunds(message.error_code) else 400), {}
+
+
 def send_response(message: Message):
     """The WAMessenger send answer for where the message is now (sent, failed or still queued).
 
@@ -238,10 +246,9 @@ def send_response(message: Message):
             "quotaRefunded": refunded,
             "retryable": refunded,
         }
-        if message.error_code == "OVERLOADED":
-            response_headers_final({"Retry-After": str(current_app.config["OVERLOAD_BACKOFF_SECONDS"])})
-            return body, 503
-        return body, FAILURE_STATUS.get(message.error_code, 400 if not refunded else 502)
+        status, headers = send_failure(message)
+        response_headers_final(headers)
+        return body, status
     if message.status == MessageStatus.SCHEDULED:
         body = {"success": True, "message": "Message scheduled", "messageId": message.id, "status": message.status}
         return body | {"to": message.phone, "sendAt": isoformat(message.send_after)}, 202
