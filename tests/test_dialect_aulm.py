@@ -268,9 +268,10 @@ def test_the_401s(app, client, account):
     assert_error(client.get("/v1/sessions/x/status", headers=bearer(expired["key"])), 401, "api_key_expired")
 
 
-def test_a_wagate_login_token_is_taken_too(client, runtime, shop, shop_owner):
-    response = client.get(f"/v1/sessions/{shop}/status", headers=shop_owner.headers)
-    assert response.get_json()["data"]["status"] == "connected"
+def test_a_wagate_login_token_and_x_api_key_are_taken_too(client, runtime, shop, shop_owner, live_key):
+    for headers in (shop_owner.headers, {"X-Api-Key": live_key}):
+        response = client.get(f"/v1/sessions/{shop}/status", headers=headers)
+        assert response.get_json()["data"]["status"] == "connected"
 
 
 def test_bad_bodies_are_400(client, runtime, shop, live_key, shop_owner):

@@ -18,7 +18,15 @@ from werkzeug.exceptions import HTTPException
 from blueprints.aulm import bp
 from blueprints.aulm.contract import SEND_ERRORS, STATUS_ERRORS, aulm, aulm_code
 from blueprints.aulm.schemas import SendImage, SendText, SentAnswer, StatusAnswer
-from blueprints.common import authenticate, bearer_token, current_user, in_test_mode, send_failure, session_allowed
+from blueprints.common import (
+    authenticate,
+    bearer_token,
+    current_user,
+    in_test_mode,
+    request_credential,
+    send_failure,
+    session_allowed,
+)
 from blueprints.contract.wiring import Answer
 from blueprints.errors.handlers import response_headers_final
 from extensions import limiter
@@ -34,18 +42,19 @@ SENT = Answer(201, "Accepted by the messaging service (sent, or queued for its t
 
 
 def aulm_auth(view):
-    """`Authorization: Bearer <wagate API key>` (or login token); aulm's 401s otherwise."""
+    """`Authorization: Bearer <wagate API key>` (or a login token; wagate's `X-Api-Key` too),
+    with aulm's 401s: missing_authorization, invalid_authorization, invalid_api_key..."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        if not request.headers.get("Authorization", "").strip():
+        if request.headers.get("Authorization", "").strip() and bearer_token() is None:
+            raise Unauthorized("The Authorization header must be 'Bearer <key>'", code="INVALID_AUTHORIZATION")
+        credential = request_credential()
+        if credential is None:
             raise Unauthorized(
                 "No Authorization header: send 'Authorization: Bearer <key>'", code="MISSING_AUTHORIZATION"
             )
-        token = bearer_token()
-        if token is None:
-            raise Unauthorized("The Authorization header must be 'Bearer <key>'", code="INVALID_AUTHORIZATION")
-        authenticate(token)
+        authenticate(credential)
         return view(*args, **kwargs)
 
     return wrapper
