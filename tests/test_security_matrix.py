@@ -181,7 +181,11 @@ def id_routes(app) -> tuple[list, list]:
 
 
 # The action a route with an <action> takes: the most harmful one there is.
-ACTIONS = {"dashboard.session_action": "delete", "sessions.group_participants_change": "remove"}
+ACTIONS = {
+    "dashboard.session_action": "delete",
+    "sessions.group_participants_change": "remove",
+    "selfhosted.groups_participants_change": "remove",
+}
 
 
 def _value(rule, name: str, ids: dict, made_up: bool) -> str:
@@ -192,7 +196,11 @@ def _value(rule, name: str, ids: dict, made_up: bool) -> str:
 
 def _url(rule, ids: dict, *, made_up: bool = False) -> str:
     values = {name: _value(rule, name, ids, made_up) for name in rule.arguments}
-    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: values[m.group(1)], rule.rule)
+    url = re.sub(r"<(?:[^:>]+:)?([^>]+)>", lambda m: values[m.group(1)], rule.rule)
+    if rule.endpoint.startswith("selfhosted.") and "/whatsapp-sessions" not in rule.rule:
+        # The self-hosted gateway's session routes name their session in the query (or by the key).
+        url += f"?sessionId={uuid.uuid4() if made_up else ids['session']}"
+    return url
 
 
 def _answer(response) -> tuple[int, str | None]:

@@ -53,7 +53,13 @@ PREFIX = "/api/v1"
 
 
 def _credential() -> str | None:
-    return request.headers.get("X-API-Token", "").strip() or bearer_token()
+    """The gateway's own headers first; wagate's `X-Api-Key` is taken too, as on every API route."""
+    return (
+        request.headers.get("X-API-Token", "").strip()
+        or bearer_token()
+        or request.headers.get("X-Api-Key", "").strip()
+        or None
+    )
 
 
 def token_required(view):
