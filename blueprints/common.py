@@ -15,6 +15,7 @@ from services.accounts.api_keys import api_key_owner_id, api_key_user, is_api_ke
 from services.accounts.quotas import quota_get, quota_refunds
 from services.accounts.users import token_claims, token_user
 from services.errors import Forbidden, Unauthorized
+from services.messaging.history import messages_list
 from services.sessions.lifecycle import session_get
 
 
@@ -254,3 +255,22 @@ def send_response(message: Message):
         return body | {"to": message.phone, "sendAt": isoformat(message.send_after)}, 202
     body = {"success": True, "message": "Message queued; it will be sent shortly", "messageId": message.id}
     return body | {"status": message.status, "to": message.phone}, 202
+
+
+def message_log_page(query: dict) -> dict:
+    """One page of the caller's message log, from a log query (the native API's and Wamux's
+    share their names), limited to the sessions an API key may use."""
+    return messages_list(
+        current_user(),
+        session_id=query.get("sessionId"),
+        status=query.get("status"),
+        direction=query.get("direction"),
+        chat=query.get("chat"),
+        kind=query.get("type"),
+        since=query.get("since"),
+        until=query.get("until"),
+        cursor=query.get("cursor"),
+        page=query.get("page"),
+        limit=query.get("limit"),
+        only_sessions=allowed_session_ids(),
+    )

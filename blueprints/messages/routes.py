@@ -1,13 +1,13 @@
 import functools
 
-from blueprints.common import allowed_session_ids, auth_required, current_user, session_allowed
+from blueprints.common import allowed_session_ids, auth_required, current_user, message_log_page, session_allowed
 from blueprints.contract.native import AUTHED, WITH_BODY, native
 from blueprints.contract.wiring import Answer
 from blueprints.media import media_response
 from blueprints.messages import bp
 from blueprints.schemas import messages as schemas
 from models.base import isoformat
-from services.messaging.history import message_get, message_media, messages_failed, messages_list
+from services.messaging.history import message_get, message_media, messages_failed
 from services.messaging.scheduling import scheduled_cancel, scheduled_list, scheduled_move
 from services.messaging.stats import stats_get
 
@@ -65,20 +65,7 @@ def index(query: dict):
 
     Newest first, filtered and paged by cursor (stable while messages arrive) or by page.
     """
-    page = messages_list(
-        current_user(),
-        session_id=query.get("sessionId"),
-        status=query.get("status"),
-        direction=query.get("direction"),
-        chat=query.get("chat"),
-        kind=query.get("type"),
-        since=query.get("since"),
-        until=query.get("until"),
-        cursor=query.get("cursor"),
-        page=query.get("page"),
-        limit=query.get("limit"),
-        only_sessions=allowed_session_ids(),
-    )
+    page = message_log_page(query)
     return {"success": True, **page}
 
 

@@ -8,6 +8,7 @@ from blueprints.common import (
     current_user,
     in_test_mode,
     live_required,
+    message_log_page,
     session_allowed,
     unrestricted_required,
 )
@@ -25,7 +26,7 @@ from models.base import isoformat
 from services.accounts.api_keys import api_key_create, api_key_revoke, api_keys_list
 from services.errors import Conflict
 from services.events.stream import stream_latest_id, stream_read
-from services.messaging.history import message_get, messages_list
+from services.messaging.history import message_get
 from services.messaging.outgoing import explicit_audio_body, explicit_media_body
 from services.messaging.sending import message_send
 from services.sessions import lifecycle
@@ -321,20 +322,7 @@ def list_messages(query: dict):
     Newest first; filter by sessionId, status, type, direction, chat, since, until; page by
     `cursor` (the answer's `nextCursor`) or `page`.
     """
-    page = messages_list(
-        current_user(),
-        session_id=query.get("sessionId"),
-        status=query.get("status"),
-        direction=query.get("direction"),
-        chat=query.get("chat"),
-        kind=query.get("type"),
-        since=query.get("since"),
-        until=query.get("until"),
-        cursor=query.get("cursor"),
-        page=query.get("page"),
-        limit=query.get("limit"),
-        only_sessions=allowed_session_ids(),
-    )
+    page = message_log_page(query)
     return {
         "data": [_message(message) for message in page["messages"]],
         "total": page["total"],
