@@ -219,6 +219,16 @@ class Header:
     schema: type = int
 
 
+# The rate-limit headers a dialect answers with (the native one words the limit its own way).
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": Header("Requests allowed per window"),
+    "X-RateLimit-Remaining": Header("What is left of it"),
+    "X-RateLimit-Reset": Header("When it resets (Unix seconds)"),
+    "Retry-After": Header("Seconds to wait before trying again"),
+    "X-Request-ID": Header("This request's id", str),
+}
+
+
 @dataclass(frozen=True)
 class Answer:
     """One status an operation answers with: its description and body schema (None: no

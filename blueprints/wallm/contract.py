@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from werkzeug.exceptions import HTTPException
 
-from blueprints.contract.wiring import Contract, ErrorTable, Header
+from blueprints.contract.wiring import RATE_LIMIT_HEADERS, Contract, ErrorTable
 from blueprints.contract.wiring import Rule as R
 from blueprints.errors.handlers import HTTP_CODES, response_headers_final
 from blueprints.schemas.fields import Error
@@ -68,13 +68,7 @@ wallm = Contract(
         }
     },
     security=API_KEY,
-    response_headers={
-        "X-RateLimit-Limit": Header("Requests allowed per window"),
-        "X-RateLimit-Remaining": Header("What is left of it"),
-        "X-RateLimit-Reset": Header("When it resets (Unix seconds)"),
-        "Retry-After": Header("Seconds to wait before trying again"),
-        "X-Request-ID": Header("This request's id", str),
-    },
+    response_headers=RATE_LIMIT_HEADERS,
     every_answer=("X-Request-ID",),
     status_headers={429: ("Retry-After",), 503: ("Retry-After",)},
     path_parameters={"session_id": ("The session's id", str)},

@@ -16,7 +16,7 @@ from flask import Blueprint, jsonify
 from werkzeug.exceptions import HTTPException
 
 from blueprints.contract.native import NATIVE_ERRORS
-from blueprints.contract.wiring import Contract, ErrorTable, Header
+from blueprints.contract.wiring import RATE_LIMIT_HEADERS, Contract, ErrorTable
 from blueprints.contract.wiring import Rule as R
 from blueprints.errors.handlers import HTTP_CODES, response_headers_final
 from blueprints.wamux.schemas import Error, SendMedia
@@ -82,13 +82,7 @@ wamux = Contract(
         }
     },
     security=BEARER,
-    response_headers={
-        "X-RateLimit-Limit": Header("Requests allowed per window"),
-        "X-RateLimit-Remaining": Header("What is left of it"),
-        "X-RateLimit-Reset": Header("When it resets (Unix seconds)"),
-        "Retry-After": Header("Seconds to wait before trying again"),
-        "X-Request-ID": Header("This request's id", str),
-    },
+    response_headers=RATE_LIMIT_HEADERS,
     every_answer=("X-Request-ID",),
     status_headers={429: ("Retry-After",), 503: ("Retry-After",)},
     path_parameters={
