@@ -23,12 +23,19 @@ def user_room(user_id: str) -> str:
 def socketio_on_event(user_id: str, event: DomainEvent) -> None:
     """Emit every event to its owner's room, under its declared name (and the legacy default
     session's to the legacy room too)."""
-    payload = event.to_payload()
-    socketio.emit(event.name, payload, to=user_room(user_id))
-    if user_id == legacy_owner_id() and _is_legacy_session(user_id, payload.get("sessionId")):
-        socketio.emit(event.name, payload, to=LEGACY_ROOM)
+    socketio_on_events(user_id, [event])
 
 
-def _is_legacy_session(user_id: str, session_id: str | None) -> bool:
-    session = legacy_session(db.session.get(User, user_id)) if session_id else None
-    return session is not None and session.id == session_id
+def socketio_on_events(user_id: str, events: list[DomainEvent]) -> None:
+    """The same for a group of events: one emit each, the legacy session looked up once."""
+    legacy_id = _legacy_session_id(user_id) if user_id == legacy_owner_id() else None
+    for event in events:
+        payload = event.to_payload()
+        socketio.emit(event.name, payload, to=user_room(user_id))
+        if legacy_id is not None and payload.get("sessionId") == legacy_id:
+            socketio.emit(event.name, payload, to=LEGACY_ROOM)
+
+
+def _legacy_session_id(user_id: str) -> str | None:
+    session = legacy_session(db.session.get(User, user_id))
+    return session.id if session is not None else None

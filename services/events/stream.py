@@ -35,15 +35,22 @@ class StreamEvent:
 
 def stream_on_event(user_id: str, event: DomainEvent) -> None:
     """Keep a streamed event in its session's stream."""
-    if not event.streamed:
+    stream_on_events(user_id, [event])
+
+
+def stream_on_events(user_id: str, events: list[DomainEvent]) -> None:
+    """Keep a group's streamed events in their sessions' streams, in order, in one round trip."""
+    streamed = [event for event in events if event.streamed]
+    if not streamed:
         return
     retention = current_app.config["STREAM_RETENTION_SECONDS"]
     oldest = f"{int((time.time() - retention) * 1000)}-0"
-    key = STREAM_KEY.format(event.session_id)
-    data = json.dumps(event.to_payload(), separators=(",", ":"))
     with queues.connection.pipeline(transaction=False) as pipe:
-        pipe.xadd(key, {"event": event.name, "data": data}, minid=oldest)
-        pipe.expire(key, int(retention) + 60)
+        for event in streamed:
+            data = json.dumps(event.to_payload(), separators=(",", ":"))
+            pipe.xadd(STREAM_KEY.format(event.session_id), {"event": event.name, "data": data}, minid=oldest)
+        for session_id in dict.fromkeys(event.session_id for event in streamed):
+            pipe.expire(STREAM_KEY.format(session_id), int(retention) + 60)
         pipe.execute()
 
 

@@ -260,10 +260,10 @@ def batch_counts(batch: BulkBatch) -> dict[str, int]:
     return {"total": batch.total, "sent": sent, "failed": failed, "pending": pending}
 
 
-def batch_count_settled(batch_id: str, *, failed: bool) -> None:
-    """One of the batch's messages left the queue (in the caller's transaction)."""
+def batch_count_settled(batch_id: str, *, failed: bool, count: int = 1) -> None:
+    """`count` of the batch's messages left the queue, sent or `failed` (in the caller's transaction)."""
     column = BulkBatch.failed_count if failed else BulkBatch.sent_count
-    db.session.execute(update(BulkBatch).where(BulkBatch.id == batch_id).values({column: column + 1}))
+    db.session.execute(update(BulkBatch).where(BulkBatch.id == batch_id).values({column: column + count}))
 
 
 def batch_recount(batch_id: str) -> None:
@@ -287,10 +287,9 @@ def batch_recount(batch_id: str) -> None:
 
 def batch_progress(batch_id: str) -> None:
     """After one of its messages settled: tell the owner, and close (or reopen) the batch."""
-    batch = db.session.get(BulkBatch, batch_id)
+    batch = db.session.get(BulkBatch, batch_id, populate_existing=True)  # its counters as committed
     if batch is None:
         return
-    db.session.refresh(batch)
     counts = batch_counts(batch)
     finished = counts["pending"] == 0
     if finished != (batch.status == "finished"):
@@ -305,12 +304,25 @@ def batch_progress(batch_id: str) -> None:
 def batch_on_message_status(user_id: str, event: MessageStatusChanged) -> None:
     """A subscriber: one of a batch's messages left the queue (its progress moves on) or was
     put back in it (the batch is recounted)."""
-    if event.batch_id is None:
-        return
-    if event.status == MessageStatus.QUEUED:
-        batch_recount(event.batch_id)
-    elif event.settled:
-        batch_progress(event.batch_id)
+    batch_on_message_statuses(user_id, [event])
+
+
+def batch_on_message_statuses(user_id: str, events: list[MessageStatusChanged]) -> None:
+    """The same for a group of statuses: each batch they move is recounted or told once,
+    after them all (in the order the batches first moved)."""
+    moved: dict[str, bool] = {}  # batch id -> to be recounted (a message went back in the queue)
+    for event in events:
+        if event.batch_id is None:
+            continue
+        if event.status == MessageStatus.QUEUED:
+            moved[event.batch_id] = True
+        elif event.settled:
+            moved.setdefault(event.batch_id, False)
+    for batch_id, recount in moved.items():
+        if recount:
+            batch_recount(batch_id)
+        else:
+            batch_progress(batch_id)
 
 
 def batch_report(batch: BulkBatch) -> dict:

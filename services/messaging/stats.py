@@ -37,6 +37,11 @@ def stats_on_event(user_id: str, event: DomainEvent) -> None:
     stats_refresh_soon(user_id)
 
 
+def stats_on_events(user_id: str, events: list[DomainEvent]) -> None:
+    """The same for a group of events: one refresh asked for all of them."""
+    stats_refresh_soon(user_id)
+
+
 def stats_schedule_periodic() -> None:
     """Keep one self-renewing aggregation of every account running, whatever the number of workers."""
     interval = current_app.config["STATS_INTERVAL_SECONDS"]

@@ -226,11 +226,17 @@ def webhook_redeliver(webhook: Webhook, delivery_id: str) -> WebhookDelivery:
 
 def webhooks_on_event(user_id: str, event: catalog.DomainEvent) -> None:
     """Fan an event out to the user's endpoints. Never raises: the event itself has happened."""
+    webhooks_on_events(user_id, [event])
+
+
+def webhooks_on_events(user_id: str, events: list[catalog.DomainEvent]) -> None:
+    """Fan a group of events out to the user's endpoints, looked up once. Never raises."""
     try:
-        webhooks_dispatch(user_id, event)
+        webhooks_dispatch_many(user_id, events)
     except Exception:
         db.session.rollback()
-        log.exception("webhook deliveries for %s of user %s could not be made", event.name, user_id)
+        names = ", ".join(dict.fromkeys(event.name for event in events))
+        log.exception("webhook deliveries for %s of user %s could not be made", names, user_id)
 
 
 def webhooks_dispatch(user_id: str, event: catalog.DomainEvent) -> list[str]:
@@ -239,44 +245,59 @@ def webhooks_dispatch(user_id: str, event: catalog.DomainEvent) -> list[str]:
     Runs for every event with a webhook, the receipts of big batches included: when no
     endpoint wants it, that costs one indexed query.
     """
-    data = event.webhook_data()
-    if data is None:
+    return webhooks_dispatch_many(user_id, [event])
+
+
+def webhooks_dispatch_many(user_id: str, events: list[catalog.DomainEvent]) -> list[str]:
+    """The same for a group of events (in their order): the endpoints are looked up once, and
+    the deliveries of the whole group are committed together, then enqueued."""
+    hooked = [(event, data) for event in events if (data := event.webhook_data()) is not None]
+    if not hooked:
         return []
-    name, session_id = event.webhook, event.session_id
     endpoints = db.session.execute(
         select(Webhook.id, Webhook.session_id, Webhook.events, Webhook.format).where(
             Webhook.user_id == user_id, Webhook.enabled.is_(True)
         )
     ).all()
-    wanted = [
-        (id_, format_) for id_, only, events, format_ in endpoints if name in events and only in (None, session_id)
-    ]
-    if not wanted:
+    if not endpoints:
         return []
-    made = (
-        _delivery_new(
-            webhook_id, user_id, name, session_id, data, format_, delivery_id=_fixed_id(name, webhook_id, data)
-        )
-        for webhook_id, format_ in wanted
-    )
-    # A format without this event (aulm has no session events, say) gets no delivery.
-    deliveries = [delivery for delivery in made if delivery is not None]
-    if name == "bulk.finished":
+    deliveries: list[WebhookDelivery] = []
+    finished: list[WebhookDelivery] = []
+    for event, data in hooked:
+        name, session_id = event.webhook, event.session_id
+        for webhook_id, only, wanted, format_ in endpoints:
+            if name not in wanted or only not in (None, session_id):
+                continue
+            delivery = _delivery_new(
+                webhook_id, user_id, name, session_id, data, format_, delivery_id=_fixed_id(name, webhook_id, data)
+            )
+            # A format without this event (aulm has no session events, say) gets no delivery.
+            if delivery is not None:
+                (finished if name == "bulk.finished" else deliveries).append(delivery)
+    made = _deliveries_store(deliveries)
+    if finished:
         # A batch finishes once, however often its progress says so (a retried message can reopen it).
-        ids = [delivery.id for delivery in deliveries]
-        made = set(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.id.in_(ids))))
-        deliveries = [delivery for delivery in deliveries if delivery.id not in made]
+        ids = [delivery.id for delivery in finished]
+        known = set(db.session.scalars(select(WebhookDelivery.id).where(WebhookDelivery.id.in_(ids))))
+        made += _deliveries_store([delivery for delivery in finished if delivery.id not in known])
+    return made
+
+
+def _deliveries_store(deliveries: list[WebhookDelivery]) -> list[str]:
+    """Commit deliveries, then enqueue their first attempts; their ids (none if another process
+    made the same fixed-id deliveries first)."""
     if not deliveries:
         return []
+    ids = [delivery.id for delivery in deliveries]  # read before the commit expires the rows
     db.session.add_all(deliveries)
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent event made the same batch's deliveries first
         db.session.rollback()
         return []
-    for delivery in deliveries:
-        _enqueue(delivery.id, 1)
-    return [delivery.id for delivery in deliveries]
+    for delivery_id in ids:
+        _enqueue(delivery_id, 1)
+    return ids
 
 
 def _fixed_id(event: str, webhook_id: str, data: dict) -> str | None:
