@@ -179,10 +179,19 @@ def session_resume(user: User, session_id: str) -> dict:
 
 def health_after_send(session: WaSession, error_code: str | None) -> None:
     """Look at the session's recent sends; pause it if they show a number at risk."""
+    health_after_sends(session, [error_code])
+
+
+def health_after_sends(session: WaSession, error_codes: list[str | None]) -> None:
+    """The same after a group of sends (their outcomes in order, recorded at once): the
+    session pauses if its outcomes showed a number at risk after any of them."""
+    if not error_codes:
+        return
     config = current_app.config
-    window = config["GOVERNOR_WINDOW"]
-    outcomes = send_queue(session.id).outcome(error_code, window)
-    if len(outcomes) >= config["GOVERNOR_MIN_SAMPLE"]:
+    windows = send_queue(session.id).outcome_many(error_codes, config["GOVERNOR_WINDOW"])
+    for outcomes in windows:
+        if len(outcomes) < config["GOVERNOR_MIN_SAMPLE"]:
+            continue
         failed = [code for code in outcomes if code != "ok"]
         unknown = [code for code in failed if code in UNKNOWN_CODES]
         if len(unknown) / len(outcomes) > config["GOVERNOR_MAX_UNKNOWN_RATE"]:
@@ -196,7 +205,7 @@ def health_after_send(session: WaSession, error_code: str | None) -> None:
             session_pause(session, f"{len(failed)} of the last {len(outcomes)} messages failed.")
             return
     cold_limit = config["GOVERNOR_MAX_COLD_PER_DAY"]
-    if cold_limit and error_code is None:
+    if cold_limit and None in error_codes:  # the count only grows with sends: once, after them all
         cold = cold_messages_today(session)
         if cold > cold_limit:
             session_pause(

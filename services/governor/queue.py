@@ -288,6 +288,14 @@ class SendQueue:
             pipe.execute()
         return next_at
 
+    def gap_restart(self, lane: str | None, pace: Pace, now: float) -> float:
+        """Start the gap after a send counted earlier (when it was taken) again from `now`,
+        once it has really gone: the longer of the pace's gap and the lane's floor (no jitter)."""
+        floor = float(self.redis.hget(self.key("floors"), lane) or 0) if lane else 0.0
+        next_at = now + max(pace.min_gap_seconds, floor)
+        self.redis.set(self.key("next"), repr(next_at), ex=int(max(next_at - now, 0)) + 3600)
+        return next_at
+
     # -- reading --------------------------------------------------------------------------
 
     def depth(self) -> int:
@@ -323,6 +331,18 @@ class SendQueue:
             pipe.ltrim(key, 0, window - 1)
             pipe.lrange(key, 0, window - 1)
             return [_text(item) for item in pipe.execute()[2]]
+
+    def outcome_many(self, codes: list[str | None], window: int) -> list[list[str]]:
+        """Record a group of sends' outcomes in their order (one round trip); the last
+        `window` outcomes as they stood after each of them."""
+        key = self.key("outcomes")
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(key, 0, window - 1)
+            pipe.lpush(key, *(code or "ok" for code in codes))
+            pipe.ltrim(key, 0, window - 1)
+            before = [_text(item) for item in pipe.execute()[0]]
+        recorded = [code or "ok" for code in codes]
+        return [(recorded[: count + 1][::-1] + before)[:window] for count in range(len(recorded))]
 
     def outcomes_clear(self) -> None:
         self.redis.delete(self.key("outcomes"))
