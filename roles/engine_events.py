@@ -20,7 +20,7 @@ from services.events.catalog import (
 )
 from services.governor.pace import engine_signal_pause
 from services.messaging.inbound import message_inbound
-from services.messaging.lifecycle import message_receipt
+from services.messaging.lifecycle import Receipt, message_receipts
 from services.sessions.presence import presence_seen
 from services.sessions.qr import qr_data_url
 
@@ -47,9 +47,19 @@ def _clear_qr(session: WaSession) -> None:
     session.qr_code = session.qr_payload = session.qr_expires_at = None
 
 
+def engine_receipts_apply(events: list[EngineEvent]) -> None:
+    """A run of receipts, in their order: one transaction per session (services/messaging/lifecycle.py)."""
+    by_session: dict[str, list[Receipt]] = {}
+    for event in events:
+        data = event.data
+        by_session.setdefault(event.session_id, []).append(Receipt(data["waId"], data["status"], data["timestamp"]))
+    for session_id, receipts in by_session.items():
+        message_receipts(session_id, receipts)
+
+
 def engine_event_apply(event: EngineEvent) -> None:
     if event.kind == EngineEventKind.RECEIPT:
-        message_receipt(event.session_id, event.data["waId"], event.data["status"], event.data["timestamp"])
+        engine_receipts_apply([event])
         return
     if event.kind == EngineEventKind.PRESENCE:
         presence_seen(event.session_id, event.data)

@@ -13,13 +13,16 @@ import queue
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from flask import Flask
 from rq.serializers import JSONSerializer
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
-from engines import Engine, EngineError, EngineEvent, EngineSettings, engine_create
+from engines import Engine, EngineError, EngineEvent, EngineEventKind, EngineSettings, engine_create
 from engines.outgoing import Outgoing
 from extensions import db, queues
 from jobs import engine as engine_jobs
@@ -27,10 +30,10 @@ from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
 from models.base import as_utc, utcnow
-from roles.engine_events import engine_event_apply
+from roles.engine_events import engine_event_apply, engine_receipts_apply
 from roles.send_lines import SessionSenders
-from services.governor.pace import health_after_send, send_queue, session_pace
-from services.governor.queue import API_LANE
+from services.governor.pace import health_after_sends, send_queue, session_pace
+from services.governor.queue import API_LANE, Decision, Pace, SendQueue
 from services.hosts.routing import (
     engine_queue_for,
     host_heartbeat,
@@ -39,7 +42,7 @@ from services.hosts.routing import (
     hosts_alive,
     session_overload_mark,
 )
-from services.messaging.lifecycle import message_status_set
+from services.messaging.lifecycle import StatusChange, messages_status_set
 from services.messaging.outgoing import outgoing_load
 from services.messaging.scheduling import scheduled_change
 from services.platform.faults import faults_read
@@ -47,6 +50,10 @@ from services.platform.faults import faults_read
 log = logging.getLogger(__name__)
 # Queued on the event thread to adopt sessions whose host died, between engine events.
 _ADOPT_ORPHANS = object()
+# What the event thread finds when no event is waiting (None is the order to stop).
+_NONE_WAITING = object()
+# The most receipts applied in one transaction.
+RECEIPT_GROUP_MAX = 200
 # How often a send line looks again at a session that is not connected.
 SESSION_WAIT_SECONDS = 2.0
 # When sending a message failed unexpectedly (a bug, not WhatsApp): it is tried again this much later.
@@ -55,6 +62,65 @@ BROKEN_SEND_RETRY_SECONDS = 5.0
 TYPING_BASE_SECONDS = 1.0
 TYPING_SECONDS_PER_CHAR = 0.03
 TYPING_MAX_SECONDS = 8.0
+
+
+# A send step takes every due message of its session, up to this many or for this long, and
+# writes their outcomes together.
+SEND_GROUP_MAX = 50
+SEND_GROUP_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class _Send:
+    """What sending one claimed message needs, read before its attempt is committed."""
+
+    message_id: str
+    session_id: str
+    phone: str
+    wa_id: str | None
+    attempts: int
+    outgoing: Outgoing
+    length: int  # of its text, for the typing shown before it
+    lane: str | None
+    floor: float  # the least gap after it (its batch's delay), in seconds
+
+    @classmethod
+    def of(cls, message: Message, decision: Decision) -> _Send:
+        return cls(
+            message_id=message.id,
+            session_id=message.session_id,
+            phone=message.phone,
+            wa_id=message.wa_id,
+            attempts=message.attempts,
+            outgoing=outgoing_load(message),
+            length=len(message.body or ""),
+            lane=decision.lane,
+            floor=message.min_gap_ms / 1000,
+        )
+
+    @property
+    def place(self) -> dict:
+        """Where it goes back in its queue (SendQueue.later's keywords)."""
+        return {"lane": self.lane or API_LANE, "floor_seconds": self.floor}
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """How one send ended: sent (`at`), failed (`error_code`, `error`, `at`), or to be tried
+    again in `retry_in` seconds."""
+
+    at: datetime | None = None
+    error_code: str | None = None
+    error: str | None = None
+    retry_in: float | None = None
+
+    @property
+    def settles(self) -> bool:
+        return self.at is not None
+
+
+# The outcome of a message whose group stopped before its turn: it goes back, its attempt given back.
+UNTRIED = SendOutcome()
 
 
 class EngineHost:
@@ -257,8 +323,17 @@ class EngineHost:
             return self.send_step(session_id)
 
     def send_step(self, session_id: str, now: float | None = None) -> float | None:
-        """One step of a session's send line: send what the governor lets go, or say how long
-        to wait (None: nothing to send now)."""
+        """One step of a session's send line: send every message the governor lets go now (a
+        group), or say how long to wait (None: nothing to send now).
+
+        A group is written in three moves: its attempts in one commit before anything is sent,
+        then each message through the engine, then its outcomes in one transaction (statuses,
+        counters, quota refunds) and their events. Nothing is lost or sent twice if the
+        process dies in between: the database still calls the messages queued, so
+        `_reload_sends` queues them again when the session is taken up, and the engine
+        recognises a message it already sent by its WhatsApp id (the simulator's outbox, the
+        neonize engine's sent ledger) and answers for it without sending it again.
+        """
         session = db.session.get(WaSession, session_id)
         if session is None:
             return None
@@ -267,70 +342,157 @@ class EngineHost:
             # Hold everything until the session is back; no attempt is spent.
             return SESSION_WAIT_SECONDS if queue.depth() else None
         pace = session_pace(session)
-        now = time.time() if now is None else now
-        decision = queue.take(pace, now, paired_at=session.paired_at, paused=session.paused_at is not None)
-        if decision.message_id is None:
-            return decision.wait
-        message = db.session.get(Message, decision.message_id)
-        if message is None or not self._claim(message):
-            return 0.0  # cancelled, or settled already: a repeated job or a reload must not send again
-        if pace.typing:
-            self._show_typing(message)
-        floor = message.min_gap_ms / 1000
-        try:
-            retry_in = self.message_send(message.id)
-        except Exception:  # a broken send must not drop the message from the queue
-            queue.later(message.id, time.time() + BROKEN_SEND_RETRY_SECONDS, lane=decision.lane, floor_seconds=floor)
-            raise
-        if retry_in is not None:
-            queue.later(message.id, time.time() + retry_in, lane=decision.lane, floor_seconds=floor)
-            return 0.0
-        queue.sent(message.id, decision.lane, pace, time.time())
-        db.session.refresh(message)
-        health_after_send(session, message.error_code if message.status == MessageStatus.FAILED else None)
+        taken, wait = self._take(queue, session, pace, now)
+        if not taken:
+            return wait
+        sends = self._claim(taken)
+        outcomes: list[tuple[_Send, SendOutcome]] = []
+        broken: Exception | None = None
+        for index, send in enumerate(sends):
+            if pace.typing:
+                self._show_typing(send)
+            try:
+                outcome = self.message_send(send)
+            except Exception as exc:  # a broken send must not drop the message from the queue
+                queue.later(send.message_id, time.time() + BROKEN_SEND_RETRY_SECONDS, **send.place)
+                broken = broken or exc
+                continue
+            outcomes.append((send, outcome))
+            if outcome.error_code is not None:
+                # A failure may pause the session: the rest of the group waits for its health check.
+                outcomes.extend((rest, UNTRIED) for rest in sends[index + 1 :])
+                break
+        self._outcomes_write(session, queue, pace, outcomes)
+        if broken is not None:
+            raise broken
         return 0.0
 
-    def _claim(self, message: Message) -> bool:
-        """A due scheduled message becomes queued, unless the owner cancelled it first."""
-        if message.status == MessageStatus.QUEUED:
-            return True
-        if message.status != MessageStatus.SCHEDULED:
-            return False
-        promoted = scheduled_change(message, status=MessageStatus.QUEUED)
-        db.session.commit()
-        db.session.refresh(message)
-        return bool(promoted)
+    def _take(
+        self, queue: SendQueue, session: WaSession, pace: Pace, now: float | None
+    ) -> tuple[list[Decision], float | None]:
+        """What the governor lets go now; with none, how long to wait.
 
-    def _show_typing(self, message: Message) -> None:
+        A pace with a gap between sends (or typing before each) lets one message go per step,
+        counted once it is sent, so the gap runs from the send. A pace without one lets every
+        due message go, up to SEND_GROUP_MAX or for SEND_GROUP_SECONDS, each counted as it is
+        taken so the next take keeps the per-minute and daily caps; a lane with a floor (a
+        batch's delay) ends the group, and its floor runs again from the send (_outcomes_write)."""
+        one_by_one = _one_by_one(pace)
+        taken: list[Decision] = []
+        started = time.monotonic()
+        while True:
+            at = time.time() if now is None else now
+            decision = queue.take(pace, at, paired_at=session.paired_at, paused=session.paused_at is not None)
+            if decision.message_id is None:
+                return taken, decision.wait
+            taken.append(decision)
+            if one_by_one:
+                return taken, None
+            gap_until = queue.sent(decision.message_id, decision.lane, pace, at)
+            if gap_until > at or len(taken) >= SEND_GROUP_MAX or time.monotonic() - started >= SEND_GROUP_SECONDS:
+                return taken, None
+
+    def _claim(self, taken: list[Decision]) -> list[_Send]:
+        """Spend an attempt on each taken message the database still calls queued (a due
+        scheduled one becomes queued, unless the owner cancelled it first), in one commit.
+        Cancelled or settled ones are left out: a repeated job or a reload must not send again."""
+        messages = {
+            message.id: message
+            for message in db.session.scalars(
+                select(Message)
+                .where(Message.id.in_([decision.message_id for decision in taken]))
+                .execution_options(populate_existing=True)
+            )
+        }
+        claimed: list[tuple[Message, Decision]] = []
+        for decision in taken:
+            message = messages.get(decision.message_id)
+            if message is None:
+                continue
+            if message.status == MessageStatus.SCHEDULED:
+                if not scheduled_change(message, status=MessageStatus.QUEUED):
+                    continue
+                set_committed_value(message, "status", MessageStatus.QUEUED)
+            elif message.status != MessageStatus.QUEUED:
+                continue
+            message.attempts += 1
+            claimed.append((message, decision))
+        # What the sends need, read before the commit expires the rows.
+        sends = [_Send.of(message, decision) for message, decision in claimed]
+        db.session.commit()
+        return sends
+
+    def _show_typing(self, send: _Send) -> None:
         """ "typing…" in the chat for a time that grows with the message (the pace's `typing`)."""
-        seconds = min(TYPING_MAX_SECONDS, TYPING_BASE_SECONDS + len(message.body or "") * TYPING_SECONDS_PER_CHAR)
+        seconds = min(TYPING_MAX_SECONDS, TYPING_BASE_SECONDS + send.length * TYPING_SECONDS_PER_CHAR)
         try:
-            self.engine.presence_send(message.session_id, message.phone, "typing")
+            self.engine.presence_send(send.session_id, send.phone, "typing")
         except EngineError as exc:
-            log.info("session %s: no typing shown before %s: %s", message.session_id, message.id, exc.message)
+            log.info("session %s: no typing shown before %s: %s", send.session_id, send.message_id, exc.message)
             return
         self._stopping.wait(seconds)
 
-    def message_send(self, message_id: str) -> float | None:
-        """Send one message; returns seconds to wait before trying again, or None once settled."""
-        message = db.session.get(Message, message_id)
-        if message is None or message.status != MessageStatus.QUEUED:
-            return None  # already settled: a repeated job or a reload must not send again
+    def message_send(self, send: _Send) -> SendOutcome:
+        """Send one claimed message through the engine: sent, failed, or to be tried again later."""
         delays = self.app.config["SEND_RETRY_DELAYS"]
-        message.attempts += 1
-        db.session.commit()
         try:
-            result = self.engine.send(message.session_id, message.phone, outgoing_load(message), wa_id=message.wa_id)
+            result = self.engine.send(send.session_id, send.phone, send.outgoing, wa_id=send.wa_id)
         except EngineError as exc:
             if exc.code == "OVERLOADED":  # new sends on the session get 503 until WhatsApp recovers
-                session_overload_mark(message.session_id, self.app.config["OVERLOAD_BACKOFF_SECONDS"])
-            if exc.transient and message.attempts <= len(delays):
-                log.info("message %s: %s; retrying in %ss", message.id, exc.message, delays[message.attempts - 1])
-                return delays[message.attempts - 1]
-            message_status_set(message, MessageStatus.FAILED, at=utcnow(), error_code=exc.code, error=exc.message)
-            return None
-        message_status_set(message, MessageStatus.SENT, at=result.timestamp)
-        return None
+                session_overload_mark(send.session_id, self.app.config["OVERLOAD_BACKOFF_SECONDS"])
+            if exc.transient and send.attempts <= len(delays):
+                log.info("message %s: %s; retrying in %ss", send.message_id, exc.message, delays[send.attempts - 1])
+                return SendOutcome(retry_in=delays[send.attempts - 1])
+            return SendOutcome(error_code=exc.code, error=exc.message, at=utcnow())
+        return SendOutcome(at=result.timestamp)
+
+    def _outcomes_write(
+        self, session: WaSession, queue: SendQueue, pace: Pace, outcomes: list[tuple[_Send, SendOutcome]]
+    ) -> None:
+        """A group's outcomes: retries held for later, untried ones back at the front of their
+        lanes, the rest settled in one transaction (their rows locked in id order, as receipts
+        lock theirs), then the session's health looked at once."""
+        now = time.time()
+        for send, outcome in outcomes:
+            if outcome.retry_in is not None:
+                queue.later(send.message_id, now + outcome.retry_in, **send.place)
+            elif outcome is UNTRIED:
+                queue.later(send.message_id, now, **send.place)
+        if _one_by_one(pace):  # counted once sent (see _take)
+            for send, outcome in outcomes:
+                if outcome.settles:
+                    queue.sent(send.message_id, send.lane, pace, time.time())
+        elif outcomes and outcomes[-1][0].floor > 0:
+            queue.gap_restart(outcomes[-1][0].lane, pace, time.time())
+        rows = [(send, outcome) for send, outcome in outcomes if outcome.settles or outcome is UNTRIED]
+        if not rows:
+            return
+        messages = {
+            message.id: message
+            for message in db.session.scalars(
+                select(Message)
+                .where(Message.id.in_([send.message_id for send, _ in rows]))
+                .order_by(Message.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        changes: list[StatusChange] = []
+        for send, outcome in rows:
+            message = messages.get(send.message_id)
+            if message is None:
+                continue
+            if outcome is UNTRIED:
+                message.attempts -= 1  # given back: it was not sent
+            elif outcome.error_code is not None:
+                changes.append(
+                    StatusChange(message, MessageStatus.FAILED, outcome.at, outcome.error_code, outcome.error)
+                )
+            else:
+                changes.append(StatusChange(message, MessageStatus.SENT, outcome.at))
+        if not messages_status_set(changes):
+            db.session.commit()  # the attempts given back, and the rows let go
+        health_after_sends(session, [outcome.error_code for _, outcome in outcomes if outcome.settles])
 
     def simulate_inbound(self, session_id: str, sender: str, message: str | dict, media_file: str | None) -> dict:
         """A simulated contact writes: `message` is a text, or a message record (engines/outgoing.py)
@@ -352,15 +514,41 @@ class EngineHost:
         self._threads.append(thread)
 
     def _process_events(self) -> None:
-        while (event := self.events.get()) is not None:
-            try:
-                with self.app.app_context():
-                    if event is _ADOPT_ORPHANS:
-                        self.adopt_orphans()
-                    else:
-                        engine_event_apply(event)
-            except Exception:  # one bad event must not stop the stream
-                log.exception("could not apply engine event %s", event)
+        """Apply engine events in their order; a run of receipts already waiting is applied as
+        one group (up to RECEIPT_GROUP_MAX), after the events before it and before those after."""
+        event = self.events.get()
+        while event is not None:
+            if not _is_receipt(event):
+                self._apply(self._event_apply, event)
+                event = self.events.get()
+                continue
+            receipts = [event]
+            event = self._next_waiting()
+            while _is_receipt(event) and len(receipts) < RECEIPT_GROUP_MAX:
+                receipts.append(event)
+                event = self._next_waiting()
+            self._apply(engine_receipts_apply, receipts)
+            if event is _NONE_WAITING:
+                event = self.events.get()
+
+    def _next_waiting(self) -> EngineEvent | object | None:
+        try:
+            return self.events.get_nowait()
+        except queue.Empty:
+            return _NONE_WAITING
+
+    def _event_apply(self, event: EngineEvent | object) -> None:
+        if event is _ADOPT_ORPHANS:
+            self.adopt_orphans()
+        else:
+            engine_event_apply(event)
+
+    def _apply(self, apply, what) -> None:
+        try:
+            with self.app.app_context():
+                apply(what)
+        except Exception:  # one bad event must not stop the stream
+            log.exception("could not apply engine event(s) %s", what)
 
     def _heartbeat(self) -> None:
         host_heartbeat(self.id, engine=self.engine.name, sessions=len(self.engine.active_sessions()))
@@ -375,6 +563,15 @@ class EngineHost:
                     self.events.put(_ADOPT_ORPHANS)
             except Exception:
                 log.exception("engine host heartbeat failed")
+
+
+def _one_by_one(pace: Pace) -> bool:
+    """Whether the pace lets one message go per send step (see EngineHost._take)."""
+    return pace.typing or pace.min_gap_seconds > 0 or pace.jitter_seconds > 0
+
+
+def _is_receipt(event: object) -> bool:
+    return isinstance(event, EngineEvent) and event.kind == EngineEventKind.RECEIPT
 
 
 def neonize_options(config) -> dict:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
 from extensions import db
 from models import Message, MessageStatus, User, WaSession
+from models.base import utcnow
 from models.message import OUTBOUND, STATUS_RANK
 from services.accounts.quotas import quota_refund, quota_refunds, quota_reserve
 from services.errors import Conflict
-from services.events.bus import event_publish
+from services.events.bus import event_publish, event_publish_many
 from services.events.catalog import MessageStatusChanged
 from services.hosts.calls import message_enqueue
 from services.messaging.bulk import batch_count_settled
@@ -28,39 +31,110 @@ STATUS_TIMESTAMP = {
 }
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """One move of a message along its lifecycle (see message_status_set)."""
+
+    message: Message
+    status: str
+    at: datetime
+    error_code: str | None = None
+    error: str | None = None
+
+
 def message_status_set(
     message: Message, status: str, *, at: datetime, error_code: str | None = None, error: str | None = None
 ) -> bool:
     """Move a message along its lifecycle (never backwards), stamp it, tell its owner (and so
     its stats and its bulk batch: services/events/subscribers.py)."""
-    if status == MessageStatus.FAILED:
-        if message.status != MessageStatus.QUEUED:
-            return False
-        message.error_code, message.error = error_code, error
-        if quota_refunds(error_code):
-            quota_refund(message)
-    elif STATUS_RANK.get(status, -1) <= STATUS_RANK.get(message.status, 99):
-        return False
-    settled = message.status == MessageStatus.QUEUED  # it leaves the queue now: sent or failed
-    if status == MessageStatus.SENT:
+    return bool(messages_status_set([StatusChange(message, status, at, error_code, error)]))
+
+
+def messages_status_set(changes: list[StatusChange]) -> list[StatusChange]:
+    """Apply a group of status changes in one transaction (each message moved forward only,
+    a message may move more than once), then publish their events in order, each user's as
+    one group. Returns the changes made (those that would move a message back are skipped).
+
+    The counters follow in the same transaction: a session's messages_sent once per session,
+    a bulk batch's sent and failed counts once per batch. A failure whose code refunds gives
+    the message's quota slot back, once however often it is asked (quota_refund)."""
+    made: list[StatusChange] = []
+    events: dict[str, list[MessageStatusChanged]] = {}
+    sent_by_session: Counter[str] = Counter()
+    settled_by_batch: Counter[tuple[str, bool]] = Counter()
+    for change in changes:
+        message, status = change.message, change.status
+        if status == MessageStatus.FAILED:
+            if message.status != MessageStatus.QUEUED:
+                continue
+            message.error_code, message.error = change.error_code, change.error
+            if quota_refunds(change.error_code):
+                quota_refund(message)
+        elif STATUS_RANK.get(status, -1) <= STATUS_RANK.get(message.status, 99):
+            continue
+        settled = message.status == MessageStatus.QUEUED  # it leaves the queue now: sent or failed
+        if status == MessageStatus.SENT:
+            sent_by_session[message.session_id] += 1
+        if settled and message.batch_id:  # counted in the same transaction as the status itself
+            settled_by_batch[(message.batch_id, status == MessageStatus.FAILED)] += 1
+        message.status = status
+        setattr(message, STATUS_TIMESTAMP[status], change.at)
+        message.updated_at = utcnow()  # the event's timestamp, as its row will have it
+        events.setdefault(message.user_id, []).append(MessageStatusChanged.of(message, settled=settled))
+        made.append(change)
+    if not made:
+        return made
+    for session_id, count in sent_by_session.items():
         db.session.execute(
-            update(WaSession)
-            .where(WaSession.id == message.session_id)
-            .values(messages_sent=WaSession.messages_sent + 1)
+            update(WaSession).where(WaSession.id == session_id).values(messages_sent=WaSession.messages_sent + count)
         )
-    if settled and message.batch_id:  # counted in the same transaction as the status itself
-        batch_count_settled(message.batch_id, failed=status == MessageStatus.FAILED)
-    message.status = status
-    setattr(message, STATUS_TIMESTAMP[status], at)
+    for (batch_id, failed), count in settled_by_batch.items():
+        batch_count_settled(batch_id, failed=failed, count=count)
     db.session.commit()
-    event_publish(message.user_id, MessageStatusChanged.of(message, settled=settled))
-    return True
+    for user_id, user_events in events.items():
+        event_publish_many(user_id, user_events)
+    return made
 
 
-def message_receipt(session_id: str, wa_id: str, status: str, at: datetime) -> None:
-    message = db.session.scalar(select(Message).where(Message.session_id == session_id, Message.wa_id == wa_id))
-    if message is not None:
-        message_status_set(message, status, at=at)
+@dataclass(frozen=True)
+class Receipt:
+    """WhatsApp says a message of a session reached `status` (delivered, read, played) at `at`."""
+
+    wa_id: str
+    status: str
+    at: datetime
+
+
+def message_receipts(session_id: str, receipts: list[Receipt]) -> None:
+    """Apply a session's receipts in one transaction: one read of their messages (their rows
+    locked in id order, as the send line locks its group's), each moved forward only, one
+    commit, then their events.
+
+    A receipt can overtake its message's own send outcome (the engine host writes a group's
+    outcomes after the group's sends): a message still queued was sent, so it is marked sent
+    first, and the send line's own "sent" then finds it done."""
+    wa_ids = list(dict.fromkeys(receipt.wa_id for receipt in receipts))
+    messages: dict[str, Message] = {}
+    for message in db.session.scalars(
+        select(Message)
+        .where(Message.session_id == session_id, Message.wa_id.in_(wa_ids))
+        .order_by(Message.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ):
+        messages.setdefault(message.wa_id, message)
+    changes: list[StatusChange] = []
+    for receipt in receipts:
+        message = messages.get(receipt.wa_id)
+        if message is None:
+            continue
+        if message.status == MessageStatus.QUEUED and message.direction == OUTBOUND:
+            changes.append(StatusChange(message, MessageStatus.SENT, at=receipt.at))
+        changes.append(StatusChange(message, receipt.status, at=receipt.at))
+    if changes:
+        messages_status_set(changes)
+    else:
+        db.session.rollback()  # let go of the rows read
 
 
 def message_retry(user: User, message_id: str) -> Message:
