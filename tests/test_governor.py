@@ -14,7 +14,7 @@ import pytest
 
 from extensions import socketio
 from roles.runtime import EmbeddedRuntime
-from services.governor.queue import Pace, SendQueue
+from services.governor.queue import Decision, Pace, SendQueue
 from tests.helpers import LOCAL_RECEIVERS, wait_for
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()
@@ -139,6 +139,105 @@ def test_a_held_message_goes_at_its_time_first_and_a_forgotten_one_never():
     assert "cancelled" not in when
     assert T0 + 30 <= when["at-30"] < T0 + 32  # due: it goes at the next free slot (within the gap)
     assert len(when) == 42
+
+
+def test_the_per_minute_ceiling_counts_each_send_for_exactly_a_minute():
+    queue = _queue()
+    pace = Pace(min_gap_seconds=0, jitter_seconds=0, per_minute=3, per_day=100_000, warmup=())
+    for i, at in enumerate((T0, T0 + 10, T0 + 20)):
+        queue.push(f"m{i}")
+        assert queue.take(pace, at).message_id == f"m{i}"
+        queue.sent(f"m{i}", "api", pace, at)
+    queue.push("m3")
+    assert queue.take(pace, T0 + 59.999) == Decision(wait=pytest.approx(0.001, abs=1e-6), reason="per_minute")
+    assert queue.blocked_until(pace, T0 + 59.999) == (T0 + 60, "per_minute")
+    assert queue.sent_since(T0) == 3 and queue.sent_since(T0 + 0.001) == 2  # since a time: inclusive
+    assert queue.take(pace, T0 + 60).message_id == "m3"  # a minute on, the first send no longer counts
+    queue.sent("m3", "api", pace, T0 + 60)
+    # A lower ceiling set meanwhile counts from the latest sends back.
+    lower = Pace(min_gap_seconds=0, jitter_seconds=0, per_minute=2, per_day=100_000, warmup=())
+    queue.push("m4")
+    assert queue.blocked_until(lower, T0 + 61) == (T0 + 80, "per_minute")
+    assert queue.sent_since(T0 + 61 - 60) == 3
+
+
+def test_today_is_counted_from_midnight_in_the_pace_time_zone():
+    zone = ZoneInfo("Asia/Kathmandu")  # UTC+05:45: its midnight is 18:15 UTC
+    pace = Pace(min_gap_seconds=0.5, jitter_seconds=0, per_minute=1000, per_day=3, warmup=(), timezone="Asia/Kathmandu")
+    queue = _queue()
+    for i in range(5):
+        queue.push(f"m{i}")
+    midnight = datetime(2026, 11, 24, tzinfo=zone).timestamp()
+    sent = _drain(queue, pace, midnight - 2, until=midnight - 0.25)
+    assert queue.sent_today(pace, midnight - 0.25) == 3
+    assert queue.take(pace, midnight - 0.25) == Decision(wait=0.25, reason="per_day")  # until midnight exactly
+    sent += _drain(queue, pace, midnight)
+    # Three before midnight (the day's ceiling), the rest from midnight on, the next day's.
+    assert [at - midnight for at, _, _ in sent] == [-2, -1.5, -1, 0, 0.5]
+    assert queue.sent_today(pace, midnight + 5) == 2
+    assert queue.sent_since(midnight) == 2
+    # The time zone changes: the same sends as seen from UTC, whose day holds all five...
+    utc = Pace(min_gap_seconds=1, jitter_seconds=0, per_minute=1000, per_day=6, warmup=())
+    assert queue.sent_today(utc, midnight + 5) == 5
+    queue.push_many(["m5", "m6"])
+    assert queue.take(utc, midnight + 600).message_id == "m5"
+    queue.sent("m5", "api", utc, midnight + 600)
+    assert queue.take(utc, midnight + 601).reason == "per_day"
+    # ...and back (minutes later): Kathmandu's day holds three, its ceiling.
+    assert queue.sent_today(pace, midnight + 601) == 3
+    assert queue.take(pace, midnight + 601).reason == "per_day"
+    assert queue.sent_since(midnight) == 3
+
+
+def test_a_day_of_23_hours_ends_at_the_next_midnight():
+    zone = ZoneInfo("America/New_York")  # 8 March 2026: the clocks go from 02:00 to 03:00
+    pace = Pace(min_gap_seconds=1, jitter_seconds=0, per_minute=1000, per_day=2, warmup=(), timezone=zone.key)
+    queue = _queue()
+    for i in range(3):
+        queue.push(f"m{i}")
+    sent = _drain(queue, pace, datetime(2026, 3, 8, 0, 30, tzinfo=zone).timestamp())
+    assert datetime.fromtimestamp(sent[2][0], zone) == datetime(2026, 3, 9, tzinfo=zone)
+    assert sent[2][0] - sent[0][0] == 22.5 * 3600
+
+
+def test_a_queue_from_before_the_counters_keeps_its_counts():
+    connection = fakeredis.FakeRedis()
+    old = "wagate:sendq:s1:sent"  # how sends were kept: each one, by time, for two days
+    for i in range(30):
+        at = T0 - 30 * 3600 + i * 3000  # one every 50 minutes since yesterday
+        connection.zadd(old, {f"{at:.6f}:x{i}": at})
+    for i in range(5):
+        connection.zadd(old, {f"{T0 + i:.6f}:y{i}": T0 + i})
+    queue = SendQueue(connection, "s1")
+    pace = Pace(min_gap_seconds=0, jitter_seconds=0, per_minute=5, per_day=1000, warmup=())
+    queue.push("next")
+    assert queue.take(pace, T0 + 10) == Decision(wait=50, reason="per_minute")
+    assert not connection.exists(old)
+    midnight = datetime(2026, 11, 23, tzinfo=UTC).timestamp()
+    earlier_today = sum(1 for i in range(30) if T0 - 30 * 3600 + i * 3000 >= midnight)
+    assert queue.sent_today(pace, T0 + 10) == earlier_today + 5
+    assert queue.sent_since(T0 - 60) == 5
+
+
+def test_many_messages_are_queued_at_once_in_order_and_once():
+    queue = _queue()
+    pace = Pace(min_gap_seconds=1, jitter_seconds=0, per_minute=1000, per_day=100_000, warmup=())
+    assert queue.push_many([f"a{i}" for i in range(5)], lane="batch:a", floor_seconds=3) == 5
+    assert queue.push_many(["a1", "a5", "a5"], lane="batch:a", floor_seconds=3) == 1
+    assert queue.push_many([]) == 0
+    assert queue.push("api0") is True and queue.push("api0") is False
+    sent = _drain(queue, pace, T0)
+    assert [message_id for _, message_id, _ in sent] == ["a0", "api0", "a1", "a2", "a3", "a4", "a5"]
+    assert sent[3][0] - sent[2][0] == 3  # the batch's floor
+
+
+def test_outcomes_recorded_together_read_as_if_one_by_one():
+    one_by_one, together = _queue(), SendQueue(fakeredis.FakeRedis(), "s2")
+    codes = [None, "UNREACHABLE", None, "NUMBER_NOT_ON_WHATSAPP", None]
+    for code in codes:
+        expected = one_by_one.outcome(code, 4)
+    assert together.outcome_many(codes, 4) == expected == ["ok", "NUMBER_NOT_ON_WHATSAPP", "ok", "UNREACHABLE"]
+    assert together.outcome_many([], 4) == expected
 
 
 # -- end to end ----------------------------------------------------------------------------
@@ -358,3 +457,4 @@ def test_a_send_that_breaks_unexpectedly_stays_queued_and_goes_later(app, client
     assert answer.status_code in (200, 202)
     [entry] = wait_for(lambda: runtime.engine_host.engine.outbox(shop), timeout=15)
     assert entry["text"] == "Still arrives" and len(calls) == 2
+
