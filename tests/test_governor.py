@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 
 import fakeredis
 import pytest
+from sqlalchemy import func, select
 
-from extensions import socketio
+from extensions import db, socketio
+from models import Message
 from roles.runtime import EmbeddedRuntime
 from services.governor.queue import Decision, Pace, SendQueue
 from tests.helpers import LOCAL_RECEIVERS, wait_for
@@ -236,8 +238,9 @@ def test_outcomes_recorded_together_read_as_if_one_by_one():
     codes = [None, "UNREACHABLE", None, "NUMBER_NOT_ON_WHATSAPP", None]
     for code in codes:
         expected = one_by_one.outcome(code, 4)
-    assert together.outcome_many(codes, 4) == expected == ["ok", "NUMBER_NOT_ON_WHATSAPP", "ok", "UNREACHABLE"]
-    assert together.outcome_many([], 4) == expected
+    windows = together.outcome_many(codes, 4)
+    assert windows[-1] == expected == ["ok", "NUMBER_NOT_ON_WHATSAPP", "ok", "UNREACHABLE"]
+    assert windows[0] == ["UNREACHABLE"]  # as it stood after the first of them
 
 
 # -- end to end ----------------------------------------------------------------------------
@@ -458,3 +461,32 @@ def test_a_send_that_breaks_unexpectedly_stays_queued_and_goes_later(app, client
     [entry] = wait_for(lambda: runtime.engine_host.engine.outbox(shop), timeout=15)
     assert entry["text"] == "Still arrives" and len(calls) == 2
 
+
+@pytest.mark.parametrize("config_overrides", [LOCAL_RECEIVERS | {"GOVERNOR_MAX_COLD_PER_DAY": 3}])
+def test_too_many_messages_to_people_who_never_wrote_pause_the_session(
+    app, client, starter, shop, runtime, monkeypatch
+):
+    from services.governor import pace
+
+    counted = []
+
+    def cold_messages_today(session):
+        counted.append(real(session))
+        return counted[-1]
+
+    real = pace.cold_messages_today
+    monkeypatch.setattr(pace, "cold_messages_today", cold_messages_today)
+    friend = "919822220001"
+    inbound = {"from": friend, "message": "Hi!"}
+    client.post(f"/api/simulator/sessions/{shop}/inbound", json=inbound, headers=starter.headers)
+    with app.app_context():
+        wait_for(lambda: db.session.scalar(select(func.count(Message.id)).where(Message.direction == "inbound")))
+    strangers = [f"91982222010{i}" for i in range(4)]
+    for to in (friend, *strangers[:3], friend, strangers[3]):
+        assert _send(client, starter, shop, to=to, message="Hello").status_code == 200
+    view = wait_for(
+        lambda: (v := client.get(f"/api/sessions/{shop}/pace", headers=starter.headers).get_json())["paused"] and v
+    )
+    assert view["pausedReason"].startswith("4 messages today went to people who never wrote")
+    # Each send adds one at most: the database is asked again only when the limit is in reach.
+    assert counted == [0, 3, 4]

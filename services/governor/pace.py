@@ -205,8 +205,17 @@ def health_after_sends(session: WaSession, error_codes: list[str | None]) -> Non
             session_pause(session, f"{len(failed)} of the last {len(outcomes)} messages failed.")
             return
     cold_limit = config["GOVERNOR_MAX_COLD_PER_DAY"]
-    if cold_limit and None in error_codes:  # the count only grows with sends: once, after them all
+    sent = error_codes.count(None)
+    if cold_limit and sent:
+        # Each send adds at most one cold message, so after a count of `cold` the database is
+        # asked again only once `cold_limit - cold` more have gone: the pause comes at the
+        # same send as if it counted every time (a group's sends are counted together).
+        queue = send_queue(session.id)
+        room = queue.cold_room(cold_limit, spent=sent)
+        if room is not None and room >= 0:
+            return
         cold = cold_messages_today(session)
+        queue.cold_room_set(cold_limit, cold_limit - cold)
         if cold > cold_limit:
             session_pause(
                 session,

@@ -502,18 +502,7 @@ class SendQueue:
 
     def outcome(self, code: str | None, window: int) -> list[str]:
         """Record how a send ended ("ok" or its error code); the last `window` outcomes."""
-        return self.outcome_many([code], window)
-
-    def outcome_many(self, codes: list[str | None], window: int) -> list[str]:
-        """Record how several sends ended, in the order they ended, in one round trip; the
-        last `window` outcomes (the latest first)."""
-        key = self.key("outcomes")
-        with self.redis.pipeline(transaction=False) as pipe:
-            if codes:
-                pipe.lpush(key, *(code or "ok" for code in codes))
-                pipe.ltrim(key, 0, window - 1)
-            pipe.lrange(key, 0, window - 1)
-            return [_text(item) for item in pipe.execute()[-1]]
+        return self.outcome_many([code], window)[-1]
 
     def cold_room(self, limit: int, spent: int = 1) -> int | None:
         """Spend `spent` of the room left under the cold-message `limit` (see
