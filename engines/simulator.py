@@ -24,6 +24,10 @@ Rules (documented in the README):
   5xx), `auth_error` (WhatsApp refuses the session's credentials), `overload` (WhatsApp
   answers 429), `rejected` (WhatsApp refuses the message itself as malformed: sends only),
   and `disconnect` (connected sessions drop to reconnecting until the fault is cleared).
+
+An idle session costs the ticker nothing: it reads the faults once per tick for all sessions,
+looks only at the sessions a `disconnect` fault names (or that are reconnecting), and finds
+what is due (receipts, QR codes to refresh) at the top of heaps kept by due time.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,11 +65,14 @@ TICK_SECONDS = 0.2
 # WhatsApp's pairing codes: 8 characters without 0, I, O or U, which are easily misread.
 PAIR_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 
-FaultSource = Callable[[str], set[str]]
+ALL_SESSIONS = "*"
+# The faults switched on, by scope (a session id, or ALL_SESSIONS). Called before each call a
+# session makes (a switch applies to the very next one) and once per tick, so it must be cheap.
+FaultSource = Callable[[], Mapping[str, AbstractSet[str]]]
 
 
-def _no_faults(session_id: str) -> set[str]:
-    return set()
+def _no_faults() -> Mapping[str, AbstractSet[str]]:
+    return {}
 
 
 def simulated_phone(session_id: str) -> str:
@@ -108,7 +116,9 @@ class SimulatorEngine(Engine):
         self._sent_ids: dict[str, set[str]] = {}
         self._group_cache: dict[str, dict] = {}
         self._receipts: list[tuple[datetime, int, str, str, str]] = []
-        self._receipt_seq = 0
+        self._timer_seq = 0
+        self._qr_expiries: list[tuple[datetime, int, str]] = []  # (expires, seq, session)
+        self._reconnecting: set[str] = set()
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._ticker = threading.Thread(target=self._tick_forever, name="simulator-ticker", daemon=True)
@@ -163,8 +173,9 @@ class SimulatorEngine(Engine):
     def send(self, session_id: str, to: str, outgoing: Outgoing, *, wa_id: str) -> SendResult:
         """Every kind goes into the outbox as the network would carry it (media as its size
         and SHA-256, not its bytes)."""
-        self._raise_faults(session_id)
-        if "rejected" in self.faults(session_id):
+        active = self._faults_of(session_id)
+        self._raise_faults(session_id, active)
+        if "rejected" in active:
             raise EngineError("REJECTED", "WhatsApp rejected the message (HTTP 400 bad request)")
         with self._lock:
             session = self._sessions.get(session_id)
@@ -444,8 +455,8 @@ class SimulatorEngine(Engine):
 
     def _receipt_later(self, due: datetime, session_id: str, wa_id: str, status: str) -> None:
         with self._lock:
-            self._receipt_seq += 1
-            heapq.heappush(self._receipts, (due, self._receipt_seq, session_id, wa_id, status))
+            self._timer_seq += 1
+            heapq.heappush(self._receipts, (due, self._timer_seq, session_id, wa_id, status))
 
     def _receipts_due(self, now: datetime) -> list[tuple[str, str, str]]:
         due = []
@@ -455,8 +466,13 @@ class SimulatorEngine(Engine):
                 due.append((session_id, wa_id, status))
         return due
 
-    def _raise_faults(self, session_id: str) -> None:
-        active = self.faults(session_id)
+    def _faults_of(self, session_id: str, switched: Mapping[str, AbstractSet[str]] | None = None) -> set[str]:
+        """The faults in force for a session: its own and those switched on for all."""
+        switched = self.faults() if switched is None else switched
+        return {*switched.get(ALL_SESSIONS, ()), *switched.get(session_id, ())}
+
+    def _raise_faults(self, session_id: str, active: set[str] | None = None) -> None:
+        active = self._faults_of(session_id) if active is None else active
         if "timeout" in active:
             self._stopping.wait(self.settings.timeout_seconds)
             raise EngineError("ENGINE_TIMEOUT", "Timed out waiting for WhatsApp", transient=True)
@@ -477,6 +493,9 @@ class SimulatorEngine(Engine):
             expires_at=datetime.now(UTC) + timedelta(seconds=self.settings.qr_refresh_seconds),
             number=session.qr_count,
         )
+        with self._lock:
+            self._timer_seq += 1
+            heapq.heappush(self._qr_expiries, (session.qr.expires_at, self._timer_seq, session_id))
         if session.pair_code is None:  # a phone is entering a code: the QR is not shown any more
             self._emit_qr(session_id, session)
 
@@ -495,24 +514,49 @@ class SimulatorEngine(Engine):
         now = datetime.now(UTC)
         for session_id, wa_id, status in self._receipts_due(now):
             self._emit(EngineEventKind.RECEIPT, session_id, waId=wa_id, status=status, timestamp=now)
+        self._qr_codes_expire(now)
+        self._disconnects_follow(self.faults())
+
+    def _qr_codes_expire(self, now: datetime) -> None:
+        """A pending session whose QR code expired shows the next one, or gives up."""
         with self._lock:
-            sessions = list(self._sessions.items())
-        for session_id, session in sessions:
-            if session.state == "pending" and session.qr is not None and now >= session.qr.expires_at:
-                with self._lock:
-                    if session.qr_count > self.settings.qr_max_refreshes:
-                        self._sessions.pop(session_id, None)
-                        self._emit(EngineEventKind.DISCONNECTED, session_id, reason=QR_EXPIRED_REASON, loggedOut=False)
-                    else:
-                        self._next_qr(session_id, session)
-            elif session.state in ("connected", "reconnecting"):
-                dropped = "disconnect" in self.faults(session_id)
-                if dropped and session.state == "connected":
-                    session.state = "reconnecting"
-                    self._emit(EngineEventKind.RECONNECTING, session_id)
-                elif not dropped and session.state == "reconnecting":
-                    session.state = "connected"
-                    self._emit(EngineEventKind.CONNECTED, session_id, phone=session.phone)
+            while self._qr_expiries and self._qr_expiries[0][0] <= now:
+                _, _, session_id = heapq.heappop(self._qr_expiries)
+                session = self._sessions.get(session_id)
+                if session is None or session.state != "pending" or session.qr is None or session.qr.expires_at > now:
+                    continue  # paired, stopped or showing a newer code since
+                if session.qr_count > self.settings.qr_max_refreshes:
+                    self._sessions.pop(session_id, None)
+                    self._emit(EngineEventKind.DISCONNECTED, session_id, reason=QR_EXPIRED_REASON, loggedOut=False)
+                else:
+                    self._next_qr(session_id, session)
+
+    def _disconnects_follow(self, switched: Mapping[str, AbstractSet[str]]) -> None:
+        """Connected sessions a `disconnect` fault names drop to reconnecting; reconnecting
+        ones it no longer names connect again. Only those sessions are looked at."""
+        named = [scope for scope, faults in switched.items() if "disconnect" in faults]
+        with self._lock:
+            candidates = self._sessions if ALL_SESSIONS in named else named
+            dropping = [
+                (session_id, session)
+                for session_id in candidates
+                if (session := self._sessions.get(session_id)) is not None and session.state == "connected"
+            ]
+            returning = [
+                (session_id, session)
+                for session_id in self._reconnecting
+                if (session := self._sessions.get(session_id)) is not None and session.state == "reconnecting"
+            ]
+            self._reconnecting = {session_id for session_id, _ in returning}
+        for session_id, session in dropping:
+            session.state = "reconnecting"
+            self._reconnecting.add(session_id)
+            self._emit(EngineEventKind.RECONNECTING, session_id)
+        for session_id, session in returning:
+            if "disconnect" not in self._faults_of(session_id, switched):
+                session.state = "connected"
+                self._reconnecting.discard(session_id)
+                self._emit(EngineEventKind.CONNECTED, session_id, phone=session.phone)
 
     def _emit(self, kind: EngineEventKind, session_id: str, **data) -> None:
         self.listener(EngineEvent(kind=kind, session_id=session_id, data=data))

@@ -45,7 +45,7 @@ from services.hosts.routing import (
 from services.messaging.lifecycle import StatusChange, messages_status_set
 from services.messaging.outgoing import outgoing_load
 from services.messaging.scheduling import scheduled_change
-from services.platform.faults import faults_read
+from services.platform.faults import fault_source
 
 log = logging.getLogger(__name__)
 # Queued on the event thread to adopt sessions whose host died, between engine events.
@@ -141,7 +141,7 @@ class EngineHost:
         )
         options = {}
         if app.config["WA_ENGINE"] == "simulator":
-            options["faults"] = lambda session_id: faults_read(connection, session_id)
+            options["faults"] = fault_source(connection)
         elif app.config["WA_ENGINE"] == "neonize":
             options = neonize_options(app.config)
         self.engine: Engine = engine_create(app.config["WA_ENGINE"], self.events.put, settings, **options)

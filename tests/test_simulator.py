@@ -1,10 +1,12 @@
 """The simulator engine on its own (no Flask), and its fault switches over HTTP and CLI."""
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from engines import EngineError, EngineEvent, EngineEventKind, EngineSettings, engine_create
+from engines.base import QR_EXPIRED_REASON
 from engines.simulator import SimulatorEngine, number_exists, simulated_phone
 from tests.helpers import wait_for
 
@@ -38,7 +40,7 @@ def engine(tmp_path, faults):
     settings = EngineSettings(
         data_dir=tmp_path, public_url="https://gw.example", qr_refresh_seconds=30, timeout_seconds=0.2
     )
-    engine = SimulatorEngine(recorder, settings, faults=lambda sid: faults.get(sid, set()))
+    engine = SimulatorEngine(recorder, settings, faults=lambda: faults)
     engine.recorder = recorder
     yield engine
     engine.shutdown()
@@ -112,6 +114,72 @@ def test_disconnect_fault_drops_and_restores_the_connection(engine, faults):
     faults["s1"] = set()
     wait_for(lambda: engine.recorder.kinds("s1")[-1] == EngineEventKind.CONNECTED)
     assert engine.recorder.last(EngineEventKind.CONNECTED).data["phone"] == "4915112345678"
+
+
+def test_disconnect_for_all_drops_every_connected_session_while_it_is_on(engine, faults):
+    for session_id in ("s1", "s2", "s3"):
+        engine.session_start(session_id)
+    for session_id in ("s1", "s2"):
+        engine.pair(session_id, _qr_token(engine, session_id))
+    faults["*"] = {"disconnect"}
+    wait_for(lambda: all(EngineEventKind.RECONNECTING in engine.recorder.kinds(sid) for sid in ("s1", "s2")))
+    engine.session_start("s4")
+    engine.pair("s4", _qr_token(engine, "s4"))  # connects while the fault is on: drops at once
+    wait_for(lambda: engine.recorder.kinds("s4")[-1] == EngineEventKind.RECONNECTING)
+    faults["s2"] = {"disconnect"}
+    faults["*"] = set()
+    wait_for(lambda: all(engine.recorder.kinds(sid)[-1] == EngineEventKind.CONNECTED for sid in ("s1", "s4")))
+    assert engine.recorder.kinds("s2")[-1] == EngineEventKind.RECONNECTING  # its own fault still holds it
+    assert engine.recorder.kinds("s3") == [EngineEventKind.QR]  # not connected: nothing to drop
+    faults["s2"] = set()
+    wait_for(lambda: engine.recorder.kinds("s2")[-1] == EngineEventKind.CONNECTED)
+    assert engine.recorder.kinds("s1").count(EngineEventKind.RECONNECTING) == 1
+
+
+def test_a_qr_code_lives_its_time_even_after_a_restart_then_the_session_gives_up(tmp_path, monkeypatch):
+    now = [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now[0]
+
+    monkeypatch.setattr("engines.simulator.datetime", Clock)
+    recorder = Recorder()
+    settings = EngineSettings(data_dir=tmp_path, public_url="http://x", qr_refresh_seconds=30, qr_max_refreshes=1)
+    engine = SimulatorEngine(recorder, settings)
+    engine.shutdown()  # no ticker: this test ticks the clock itself
+    engine.session_start("s1")
+    now[0] += timedelta(seconds=10)
+    engine.session_stop("s1", "restart")
+    engine.session_start("s1")  # a new first code, good for 30 s from now
+    now[0] += timedelta(seconds=21)
+    engine._tick()
+    assert [e.data["number"] for e in recorder.events if e.kind == EngineEventKind.QR] == [1, 1]
+    now[0] += timedelta(seconds=9)
+    engine._tick()
+    assert [e.data["number"] for e in recorder.events if e.kind == EngineEventKind.QR] == [1, 1, 2]
+    now[0] += timedelta(seconds=30)
+    engine._tick()
+    assert recorder.last(EngineEventKind.DISCONNECTED).data["reason"] == QR_EXPIRED_REASON
+    assert engine.active_sessions() == []
+
+
+def test_a_fault_switched_over_the_api_applies_to_the_very_next_send(client, account, shop, runtime):
+    url = f"/api/simulator/faults?sessionId={shop}"
+    send = f"/api/sessions/{shop}/send"
+    assert client.put(url, json={"rejected": True}, headers=account.headers).get_json()["faults"] == ["rejected"]
+    refused = client.post(send, json={"to": "919811112222", "message": "Hi"}, headers=account.headers)
+    assert refused.get_json()["code"] == "REJECTED", refused.get_json()
+    assert client.put(url, json={"rejected": False}, headers=account.headers).get_json()["faults"] == []
+    sent = client.post(send, json={"to": "919811112222", "message": "Hi again"}, headers=account.headers)
+    assert sent.status_code == 200, sent.get_json()
+    assert [entry["text"] for entry in runtime.engine_host.engine.outbox(shop)] == ["Hi again"]
+
+
+def _qr_token(engine, session_id: str) -> str:
+    qr = [e for e in engine.recorder.events if e.kind == EngineEventKind.QR and e.session_id == session_id][-1]
+    return qr.data["payload"].rsplit("/", 1)[1]
 
 
 def test_fault_api_is_per_session_for_owners_and_global_for_admins(client, account, make_account, shop):
