@@ -29,11 +29,12 @@ from jobs import engine as engine_jobs
 from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
-from models.base import as_utc, utcnow
+from models.base import utcnow
 from roles.engine_events import engine_event_apply, engine_receipts_apply
 from roles.send_lines import SessionSenders
 from services.governor.pace import health_after_sends, send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
+from services.hosts.calls import message_line_up, sends_waiting_clear
 from services.hosts.routing import (
     engine_queue_for,
     host_heartbeat,
@@ -282,24 +283,17 @@ class EngineHost:
         return answer
 
     def message_accept(self, message_id: str) -> None:
-        """Put a queued (or scheduled) message in its session's send queue."""
+        """Put a queued (or scheduled) message in its session's send queue (a job handed
+        over before hand-offs went straight into the queue)."""
         message = db.session.get(Message, message_id)
         if message is not None and message.status in (MessageStatus.QUEUED, MessageStatus.SCHEDULED):
-            self._line_up(message)
+            message_line_up(send_queue(message.session_id), message)
+            self.senders.nudge(message.session_id)
 
     def queue_nudge(self, session_id: str) -> None:
-        """The session's pace, pause or queue changed: its line looks again now."""
+        """The session's queue, pace or pause changed: its line looks again now."""
+        sends_waiting_clear(session_id)
         self.senders.nudge(session_id)
-
-    def _line_up(self, message: Message) -> None:
-        queue = send_queue(message.session_id)
-        lane = f"batch:{message.batch_id}" if message.batch_id else API_LANE
-        if message.status == MessageStatus.SCHEDULED:
-            due = as_utc(message.send_after).timestamp()
-            queue.later(message.id, due, lane=lane, floor_seconds=message.min_gap_ms / 1000)
-        else:
-            queue.push(message.id, lane=lane, floor_seconds=message.min_gap_ms / 1000)
-        self.senders.nudge(message.session_id)
 
     def _reload_sends(self, session_id: str) -> None:
         """Queue again what was handed over but not sent (after a restart or a takeover):
@@ -315,8 +309,11 @@ class EngineHost:
             )
             .order_by(Message.created_at, Message.position)
         ).all()
+        queue = send_queue(session_id)
         for message in pending:
-            self._line_up(message)
+            message_line_up(queue, message)
+        if pending:
+            self.senders.nudge(session_id)
 
     def _step_in_context(self, session_id: str) -> float | None:
         with self.app.app_context():

@@ -2,25 +2,65 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 
 from rq.job import Job, JobStatus
 
+from extensions import queues
 from jobs import engine as engine_jobs
-from models import Message, WaSession
+from models import Message, MessageStatus, WaSession
+from models.base import as_utc
 from services.errors import ApiError, Conflict, ServiceUnavailable
+from services.governor.queue import API_LANE, SendQueue
 from services.hosts.routing import engine_queue_for
 from services.platform.waiting import wait_until
 
+# Set while a job telling the session's engine host to look at its send queue is on its
+# way; the host clears it before it looks. Expires in case a job is lost.
+SENDS_WAITING_KEY = "wagate:sends-waiting:{}"
+SENDS_WAITING_SECONDS = 30
 
-def message_enqueue(message: Message, session: WaSession, *, again: bool = False) -> None:
-    """Hand a persisted, committed message to the engine host that owns its session
-    (`again`: once more, for a rescheduled message)."""
-    job_id = f"send-{message.id}" + (f"-{secrets.token_hex(4)}" if again else "")
-    engine_queue_for(session.engine_host).enqueue(
-        engine_jobs.engine_message_send, message.id, job_id=job_id, result_ttl=600, failure_ttl=86400
-    )
+
+def message_enqueue(message: Message, session: WaSession) -> None:
+    """Hand a persisted, committed message to the engine host that owns its session."""
+    messages_enqueue(session, [message])
+
+
+def messages_enqueue(session: WaSession, messages: list[Message]) -> None:
+    """Hand persisted, committed messages of one session to the engine host that owns it.
+
+    Each goes straight into the session's send queue (services/governor/queue.py: on its
+    lane, or held until its time when scheduled), and the host gets one job to look at the
+    queue: the first hand-off since the host last looked enqueues it, later ones ride on
+    it, so a burst of sends costs the host one job, and its send line takes every message
+    that is ready. The database stays the record: a host rebuilds the queue from it when it
+    takes the session up.
+    """
+    connection = queues.connection
+    queue = SendQueue(connection, session.id)
+    for message in messages:
+        message_line_up(queue, message)
+    if connection.set(SENDS_WAITING_KEY.format(session.id), 1, nx=True, ex=SENDS_WAITING_SECONDS):
+        engine_queue_for(session.engine_host).enqueue(
+            engine_jobs.engine_queue_nudge, session.id, result_ttl=0, failure_ttl=86400
+        )
+
+
+def message_line_up(queue: SendQueue, message: Message) -> None:
+    """Put a queued (or scheduled) message in its session's send queue: on the API's lane or
+    its batch's (whose delay is the floor between its messages), held until due if scheduled."""
+    lane = f"batch:{message.batch_id}" if message.batch_id else API_LANE
+    floor = (message.min_gap_ms or 0) / 1000
+    if message.status == MessageStatus.SCHEDULED:
+        queue.later(message.id, as_utc(message.send_after).timestamp(), lane=lane, floor_seconds=floor)
+    else:
+        queue.push(message.id, lane=lane, floor_seconds=floor)
+
+
+def sends_waiting_clear(session_id: str) -> None:
+    """The engine host is about to look at the session's send queue: the next hand-off
+    needs a job of its own again."""
+    queues.connection.delete(SENDS_WAITING_KEY.format(session_id))
 
 
 ENGINE_JOB_TIMEOUT = 120

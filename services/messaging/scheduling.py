@@ -93,7 +93,7 @@ def scheduled_move(user: User, message_id: str, send_at: object) -> Message:
     if not moved:  # it went out meanwhile
         return _scheduled_get(user, message_id)
     db.session.refresh(message)
-    message_enqueue(message, db.session.get(WaSession, message.session_id), again=True)
+    message_enqueue(message, db.session.get(WaSession, message.session_id))
     return message
 
 
