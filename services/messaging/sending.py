@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from services.accounts.quotas import quota_reserve
 from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.events.bus import event_publish
 from services.events.catalog import MessageStatusChanged
-from services.governor.pace import health_after_send
+from services.governor.pace import health_after_send, send_queue, session_pace
 from services.hosts.calls import message_enqueue
 from services.hosts.routing import session_overloaded_for
 from services.messaging.outgoing import outgoing_parse, outgoing_preview, outgoing_store
@@ -75,10 +76,14 @@ def message_send(
         session_require_connected(session, "connect it (and scan the QR) before sending")
         return message_simulated(user, session, phone=phone, text=preview, type=outgoing.kind)
     session_require_not_overloaded(session)
-    # Known before the slot is taken (the number check is cached), so the answer does not hang
-    # on how long the session's pace holds the message back.
+    # When the session's pace holds the message back, whether WhatsApp knows the number is
+    # asked first (the check is cached), so the answer is the same whatever the pace does; a
+    # message that goes at once finds out by being sent, and its answer waits for that.
     unknown = (
-        scheduled_for is None and session.status == SessionStatus.CONNECTED and recipient_unknown(user, session, phone)
+        scheduled_for is None
+        and session.status == SessionStatus.CONNECTED
+        and pace_holds(session)
+        and recipient_unknown(user, session, phone)
     )
     quota = quota_reserve(user)
     try:
@@ -115,6 +120,19 @@ def message_send(
         return message
     message_enqueue(message, session)
     return message
+
+
+def pace_holds(session: WaSession) -> bool:
+    """Whether a message queued now would be held back: the session is paused, a pace rule
+    (gap, ceilings, quiet hours) holds the next send, or messages wait ahead of it with a
+    gap between each. Without a gap, messages ahead of it go as fast as WhatsApp takes them."""
+    if session.paused_at is not None:
+        return True
+    pace = session_pace(session)
+    queue = send_queue(session.id)
+    if queue.blocked_until(pace, time.time(), paired_at=session.paired_at) is not None:
+        return True
+    return pace.min_gap_seconds + pace.jitter_seconds > 0 and queue.depth() > 0
 
 
 def recipient_unknown(user: User, session: WaSession, phone: str) -> bool:
