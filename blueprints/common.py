@@ -12,7 +12,7 @@ from extensions import db, limiter
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
 from services.accounts.api_keys import api_key_owner_id, api_key_user, is_api_key
-from services.accounts.quotas import quota_get, quota_refunds
+from services.accounts.quotas import quota_headers, quota_refunds
 from services.accounts.users import token_claims, token_user
 from services.errors import Forbidden, Unauthorized
 from services.messaging.history import messages_list
@@ -229,7 +229,7 @@ def send_response(message: Message):
     reply's X-RateLimit-* are the sender's message quota as it now stands (after any
     refund), when the plan has one.
     """
-    response_headers_final(quota_get(current_user()).headers())
+    response_headers_final(quota_headers(current_user()))
     if message.status in SENT_STATUSES:
         body = {"success": True, "message": "Message sent successfully", "messageId": message.id}
         body |= {"status": message.status, "to": message.phone}

@@ -45,6 +45,7 @@ class Message(db.Model):
         Index("ix_messages_user_status_created", "user_id", "status", "created_at"),
         Index("ix_messages_batch_position", "batch_id", "position"),
         Index("ix_messages_status_send_after", "status", "send_after"),
+        Index("ix_messages_user_quota_period", "user_id", "quota_period"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -1,5 +1,7 @@
 """Message quotas: reserved at send time, refunded for failures on WhatsApp's side (aulm's matrix)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -175,18 +177,38 @@ def test_the_daily_quota_runs_out_with_429_and_retry_after_until_utc_midnight(cl
     assert len(runtime.engine_host.engine.outbox(session_id)) == 2
 
 
-def test_yesterdays_sends_do_not_count_today(app, client, runtime, runner, starter_shop):
+def test_yesterdays_sends_do_not_count_today(client, runtime, runner, starter_shop, monkeypatch):
     account, session_id = starter_shop
     _set_quota(runner, "starter", "--daily", "1")
     assert _send(client, account, session_id).status_code == 200
     assert _send(client, account, session_id).status_code == 429
-    with app.app_context():
-        from models import QuotaUsage
-
-        yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
-        db.session.execute(update(QuotaUsage).values(period=yesterday))
-        db.session.commit()
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    monkeypatch.setattr("services.accounts.quotas._now", lambda: tomorrow)
     assert _send(client, account, session_id).status_code == 200
+    assert _quota(client, account)["used"] == 1
+
+
+def test_usage_survives_a_lost_counter_and_a_deleted_session(app, client, runtime, runner, starter_shop):
+    """The database is the record: with Redis's counters gone, the count starts again from
+    the messages and the slots kept without one; a deleted session's slots stay taken."""
+    account, session_id = starter_shop
+    _set_quota(runner, "starter", "--daily", "3")
+    assert _send(client, account, session_id).status_code == 200
+    assert _send(client, account, session_id, to="919876540000").status_code == 400  # kept: unknown number
+    with app.app_context():
+        connection = app.extensions["wagate.redis"]
+        for key in connection.scan_iter(match="wagate:quota:*"):
+            connection.delete(key)
+    assert _quota(client, account)["used"] == 2
+    assert client.delete(f"/api/sessions/{session_id}", headers=account.headers).status_code in (200, 204)
+    with app.app_context():
+        for key in connection.scan_iter(match="wagate:quota:*"):
+            connection.delete(key)
+    assert _quota(client, account)["used"] == 2
+    other = pair_session(client, account)
+    assert _send(client, account, other).status_code == 200
+    refused = _send(client, account, other)
+    assert (refused.status_code, refused.get_json()["code"]) == (429, "DAILY_QUOTA_EXCEEDED")
 
 
 def test_a_trial_has_a_fixed_total_then_ends(app, client, runtime, runner, make_account):
@@ -259,3 +281,20 @@ def test_the_plans_command_lists_quotas(runner):
     assert "enterprise" in output and "unlimited messages" in output
     refused = runner.invoke(args=["plans", "set-quota", "starter"])
     assert refused.exit_code != 0 and "--daily" in refused.output
+
+
+def test_concurrent_sends_never_overshoot_the_limit(app, runtime, runner, starter_shop):
+    """Twelve sends at once for the last five slots: five go, seven get 429, none more."""
+    account, session_id = starter_shop
+    _set_quota(runner, "starter", "--daily", "5")
+    barrier = threading.Barrier(12)
+
+    def send(index: int) -> int:
+        client = app.test_client()
+        barrier.wait()
+        return _send(client, account, session_id, to=f"9198765{index:04d}1").status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = sorted(pool.map(send, range(12)))
+    assert (codes.count(429), sum(code in (200, 202) for code in codes)) == (7, 5), codes
+    assert _quota(app.test_client(), account)["used"] == 5

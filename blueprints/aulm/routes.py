@@ -32,7 +32,7 @@ from blueprints.errors.handlers import response_headers_final
 from extensions import limiter
 from models import Message, MessageStatus
 from models.base import isoformat
-from services.accounts.quotas import quota_get
+from services.accounts.quotas import quota_headers
 from services.errors import ApiError, Unauthorized
 from services.messaging.sending import message_send, message_wait
 from services.sessions.lifecycle import session_get
@@ -116,7 +116,7 @@ def _send(body: dict, content: dict):
         simulated=in_test_mode(),
     )
     message = message_wait(message, current_app.config["SEND_WAIT_SECONDS"])
-    response_headers_final(aulm_headers(quota_get(current_user()).headers()))
+    response_headers_final(aulm_headers(quota_headers(current_user())))
     if message.status == MessageStatus.FAILED:
         status, headers = send_failure(message)
         raise ApiError(

@@ -1,13 +1,20 @@
 """Message quotas: each plan's messages per UTC day, or a trial's fixed total over its window.
 
-A send reserves its slot when it is accepted (the reservation and the message commit
-together), and the slot is refunded when the send finally fails for a transient reason on
-WhatsApp's side (aulm's refund matrix): the engine timed out, WhatsApp was unreachable,
-answered 5xx or refused the credentials, or was overloaded. Client errors keep the slot:
-an unknown recipient, a session that is not ready, a message WhatsApp rejects.
+A send reserves its slot when it is accepted, and the slot is refunded when the send
+finally fails for a transient reason on WhatsApp's side (aulm's refund matrix): the engine
+timed out, WhatsApp was unreachable, answered 5xx or refused the credentials, or was
+overloaded. Client errors keep the slot: an unknown recipient, a session that is not
+ready, a message WhatsApp rejects.
 
-Every account's usage is counted, also on plans without a limit, so the dashboard can show it.
-Test keys' simulated sends are never counted.
+The database is the record: a message holds its slot in its `quota_period` (cleared, once,
+when the slot is refunded), and the slots kept by sends refused before a message was
+stored are counted per period in `quota_usage`. What a period has used is the sum of the
+two. Concurrent sends check the limit against a counter in Redis instead of a row every
+send of the account would have to lock: one script checks and takes the slots atomically.
+The counter is filled from the database when Redis does not have it (a new period, a
+restarted stand-in, a lost key), follows each reservation, rollback and refund, and
+expires a day after its period ends. Every account's usage is counted, also on plans
+without a limit, so the dashboard can show it. Test keys' simulated sends are never counted.
 """
 
 from __future__ import annotations
@@ -16,11 +23,12 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from extensions import db
-from models import Message, Plan, QuotaUsage, User
+from extensions import db, queues
+from models import Message, Plan, QuotaUsage, User, WaSession
 from models.base import as_utc, isoformat
 from models.quota import TRIAL_PERIOD
 from services.errors import ApiError, ValidationError
@@ -77,19 +85,91 @@ def _period(user: User, now: datetime) -> tuple[str, int | None, datetime, bool]
     return now.date().isoformat(), plan.daily_message_limit, midnight, False
 
 
+COUNTER_KEY = "wagate:quota:{}:{}"
+# How long a counter outlives its period (late refunds of its messages still find it).
+COUNTER_GRACE_SECONDS = 86400
+# Check and take `ARGV[1]` slots under the limit `ARGV[2]` (negative: none). A missing
+# counter is filled first by the caller, except on a plan without a limit, whose usage the
+# database alone tells. -> {taken (1/0, -1: no counter), used after}
+_RESERVE = """
+local used = redis.call('GET', KEYS[1])
+local wanted, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+if not used then
+  if limit < 0 then return {1, -1} end
+  return {-1, 0}
+end
+used = tonumber(used)
+if limit >= 0 and used + wanted > limit then return {0, used} end
+return {1, redis.call('INCRBY', KEYS[1], wanted)}
+"""
+# Give back `ARGV[1]` slots of a counter that exists, never below zero.
+_RELEASE = """
+local used = redis.call('GET', KEYS[1])
+if not used then return -1 end
+local left = math.max(tonumber(used) - tonumber(ARGV[1]), 0)
+redis.call('SET', KEYS[1], left, 'KEEPTTL')
+return left
+"""
+# Slot changes waiting for the database transaction they belong to (Session.info keys).
+ON_COMMIT, ON_ROLLBACK = "wagate.quota.on_commit", "wagate.quota.on_rollback"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def quota_get(user: User, now: datetime | None = None) -> Quota:
-    period, limit, resets_at, ended = _period(user, now or datetime.now(UTC))
-    used = db.session.scalar(select(QuotaUsage.used).where(QuotaUsage.user_id == user.id, QuotaUsage.period == period))
-    return Quota(period, limit, used or 0, resets_at, ended)
+    period, limit, resets_at, ended = _period(user, now or _now())
+    if limit is None:
+        used = quota_used(user.id, period)
+    else:
+        used = _counter(user.id, period, resets_at)
+    return Quota(period, limit, used, resets_at, ended)
+
+
+def quota_headers(user: User) -> dict[str, str]:
+    """X-RateLimit-* of the user's message quota (none, and no lookup, on a plan without one)."""
+    if user.plan.is_trial and user.plan.trial_message_limit is None:
+        return {}
+    if not user.plan.is_trial and user.plan.daily_message_limit is None:
+        return {}
+    return quota_get(user).headers()
+
+
+def quota_used(user_id: str, period: str) -> int:
+    """The period's slots as the database records them: its messages' and the kept ones."""
+    held = db.session.scalar(
+        select(func.count()).select_from(Message).where(Message.user_id == user_id, Message.quota_period == period)
+    )
+    kept = db.session.scalar(select(QuotaUsage.kept).where(QuotaUsage.user_id == user_id, QuotaUsage.period == period))
+    return (held or 0) + (kept or 0)
+
+
+def _counter(user_id: str, period: str, resets_at: datetime) -> int:
+    """The period's live counter, filled from the database if Redis does not have it."""
+    key = COUNTER_KEY.format(user_id, period)
+    used = queues.connection.get(key)
+    if used is None:
+        _counter_fill(key, user_id, period, resets_at)
+        used = queues.connection.get(key)
+    return int(used)
+
+
+def _counter_fill(key: str, user_id: str, period: str, resets_at: datetime) -> None:
+    """Start the counter at what the database records (unless a concurrent request just did)."""
+    expires = int((resets_at - _now()).total_seconds()) + COUNTER_GRACE_SECONDS
+    queues.connection.set(key, quota_used(user_id, period), nx=True, ex=max(expires, 60))
 
 
 def quota_reserve(user: User, count: int = 1) -> Quota:
-    """Take `count` slots in the caller's transaction (they commit with it), or refuse.
+    """Take `count` slots for the caller's transaction, or refuse: they stay taken when it
+    commits (with the messages that hold them, or kept by `quota_keep`) and come back if it
+    rolls back.
 
     402 when a trial is over, 429 when the slots are not there (Retry-After: when they are).
-    The check and the take are one conditional UPDATE, so concurrent sends never overshoot.
+    The check and the take are one script on the counter, so concurrent sends never overshoot.
     """
-    now = datetime.now(UTC)
+    now = _now()
     period, limit, resets_at, ended = _period(user, now)
     if ended:
         raise ApiError(
@@ -98,22 +178,75 @@ def quota_reserve(user: User, count: int = 1) -> Quota:
             code="SUBSCRIPTION_REQUIRED",
             status=402,
         )
-    _usage_row(user.id, period)
-    taking = update(QuotaUsage).where(QuotaUsage.user_id == user.id, QuotaUsage.period == period)
-    if limit is not None:
-        taking = taking.where(QuotaUsage.used + count <= limit)
-    taken = db.session.execute(taking.values(used=QuotaUsage.used + count)).rowcount
-    quota = quota_get(user, now)
+    key = COUNTER_KEY.format(user.id, period)
+    reserve = queues.connection.register_script(_RESERVE)
+    taken, used = reserve(keys=[key], args=[count, -1 if limit is None else limit])
+    if taken == -1:
+        _counter_fill(key, user.id, period, resets_at)
+        taken, used = reserve(keys=[key], args=[count, limit])
     if not taken:
-        db.session.rollback()
-        raise _exhausted(quota, count)
-    return quota
+        raise _exhausted(Quota(period, limit, int(used), resets_at), count)
+    if used >= 0:  # a counter that exists follows the transaction
+        _after(ON_ROLLBACK, key, count)
+    return Quota(period, limit, max(int(used), 0), resets_at)
+
+
+def quota_keep(user_id: str, period: str, count: int = 1) -> None:
+    """Record slots reserved by a send that was refused before a message was stored (in the
+    caller's transaction): a client error keeps its slot."""
+    _usage_row(user_id, period)
+    db.session.execute(
+        update(QuotaUsage)
+        .where(QuotaUsage.user_id == user_id, QuotaUsage.period == period)
+        .values(kept=QuotaUsage.kept + count)
+    )
+
+
+def quota_keep_for_session(session: WaSession) -> None:
+    """Before a session's messages are deleted with it: the slots they hold stay taken."""
+    held = db.session.execute(
+        select(Message.quota_period, func.count())
+        .where(Message.session_id == session.id, Message.quota_period.is_not(None))
+        .group_by(Message.quota_period)
+    ).all()
+    for period, count in held:
+        quota_keep(session.user_id, period, count)
 
 
 def _usage_row(user_id: str, period: str) -> None:
-    """Make sure the period's counter exists (a no-op when a concurrent request made it)."""
+    """Make sure the period's row exists (a no-op when a concurrent request made it)."""
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    db.session.execute(insert(QuotaUsage).values(user_id=user_id, period=period, used=0).on_conflict_do_nothing())
+    db.session.execute(insert(QuotaUsage).values(user_id=user_id, period=period, kept=0).on_conflict_do_nothing())
+
+
+def _after(moment: str, key: str, count: int) -> None:
+    """Give `count` slots back to the counter `key` when the caller's transaction ends so."""
+    db.session().info.setdefault(moment, []).append((queues.connection, key, count))
+
+
+def _release_all(changes: list[tuple]) -> None:
+    for connection, key, count in changes:
+        connection.register_script(_RELEASE)(keys=[key], args=[count])
+
+
+@event.listens_for(Session, "after_commit")
+def _on_commit(session: Session) -> None:
+    session.info.pop(ON_ROLLBACK, None)
+    changes = session.info.pop(ON_COMMIT, None)
+    if changes:
+        _release_all(changes)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _on_end(session: Session, transaction) -> None:
+    """A transaction that ended without committing (rolled back, or closed) takes its
+    reservations back and drops its refunds."""
+    if transaction.parent is not None:
+        return
+    session.info.pop(ON_COMMIT, None)
+    changes = session.info.pop(ON_ROLLBACK, None)
+    if changes:
+        _release_all(changes)
 
 
 def _exhausted(quota: Quota, wanted: int) -> ApiError:
@@ -140,17 +273,9 @@ def _exhausted(quota: Quota, wanted: int) -> ApiError:
     )
 
 
-def quota_release(user_id: str, period: str, count: int = 1) -> None:
-    """Give back slots that no message holds (in the caller's transaction)."""
-    db.session.execute(
-        update(QuotaUsage)
-        .where(QuotaUsage.user_id == user_id, QuotaUsage.period == period, QuotaUsage.used >= count)
-        .values(used=QuotaUsage.used - count)
-    )
-
-
 def quota_refund(message: Message) -> bool:
-    """Give back the message's slot, once however often it is asked (in the caller's transaction)."""
+    """Give back the message's slot, once however often it is asked (when the caller's
+    transaction commits)."""
     period = message.quota_period
     if period is None:
         return False
@@ -162,7 +287,7 @@ def quota_refund(message: Message) -> bool:
     ).rowcount
     message.quota_period = None
     if cleared:
-        quota_release(message.user_id, period)
+        _after(ON_COMMIT, COUNTER_KEY.format(message.user_id, period), 1)
     return bool(cleared)
 
 

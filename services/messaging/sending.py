@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from engines.outgoing import Outgoing
 from extensions import db
 from models import Message, MessageStatus, SessionStatus, User, WaSession
-from services.accounts.quotas import quota_reserve
+from services.accounts.quotas import quota_keep, quota_reserve
 from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.events.bus import event_publish
 from services.events.catalog import MessageStatusChanged
@@ -90,6 +90,7 @@ def message_send(
         if scheduled_for is None:
             session_require_connected(session, "connect it (and scan the QR) before sending")
     except ApiError as exc:  # a client error: the slot is kept (aulm's refund matrix)
+        quota_keep(user.id, quota.period)
         db.session.commit()
         exc.headers.update(quota.headers())
         raise

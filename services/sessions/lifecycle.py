@@ -11,6 +11,7 @@ from extensions import db
 from jobs import engine as engine_jobs
 from models import SessionStatus, User, WaSession
 from models.base import as_utc
+from services.accounts.quotas import quota_keep_for_session
 from services.errors import (
     ApiError,
     Conflict,
@@ -114,6 +115,7 @@ def session_logout(user: User, session_id: str) -> WaSession:
 
 def session_delete(user: User, session_id: str) -> None:
     session = session_get(user, session_id)
+    quota_keep_for_session(session)  # its messages go, the slots they took stay taken
     db.session.delete(session)
     db.session.commit()
     # The row is gone; the engine still unlinks the device and wipes its store.
