@@ -99,7 +99,8 @@ def auth_required(view):
             )
         authenticate(credential)
         if (request.view_args or {}).get("session_id"):
-            session_get(g.user, request.view_args["session_id"])
+            # Kept for the request, so the view's own lookup finds it loaded already.
+            g.path_session = session_get(g.user, request.view_args["session_id"])
         for session_id in ((request.view_args or {}).get("session_id"), request.args.get("sessionId")):
             if session_id:
                 session_allowed(session_id)

@@ -26,3 +26,16 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def commit_keeping_loaded() -> None:
+    """Commit, keeping what the session has loaded as it is instead of reading it all again
+    on the next access: for a request that answers from the rows it has just written."""
+    from extensions import db
+
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True

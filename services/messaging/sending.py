@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from engines.outgoing import Outgoing
 from extensions import db
 from models import Message, MessageStatus, SessionStatus, User, WaSession
+from models.base import commit_keeping_loaded
 from services.accounts.quotas import quota_keep, quota_reserve
 from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.events.bus import event_publish
@@ -111,7 +112,7 @@ def message_send(
     try:
         db.session.flush()
         outgoing_store(message, outgoing)
-        db.session.commit()
+        commit_keeping_loaded()
     except IntegrityError:  # a concurrent request with the same key got there first (its slot is undone too)
         db.session.rollback()
         return _same_request(_by_idempotency_key(user, idempotency_key), phone, preview)

@@ -36,8 +36,8 @@ def session_list(user: User, *, only: list[str] | None = None) -> list[WaSession
 
 def session_get(user: User, session_id: str) -> WaSession:
     """The user's own session; anybody else's is indistinguishable from a missing one."""
-    session = db.session.scalar(select(WaSession).where(WaSession.id == session_id, WaSession.user_id == user.id))
-    if session is None:
+    session = db.session.get(WaSession, session_id)  # once per request: the identity map has it after
+    if session is None or session.user_id != user.id:
         raise session_not_found()
     return session
 
