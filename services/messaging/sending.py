@@ -23,7 +23,7 @@ from services.hosts.routing import session_overloaded_for
 from services.messaging.outgoing import outgoing_parse, outgoing_preview, outgoing_store
 from services.messaging.scheduling import send_at_parse
 from services.platform.phones import is_group_id, recipient_normalize
-from services.platform.waiting import wait_until
+from services.platform.settled import SAFETY_SECONDS, settled_listener
 from services.sessions.lifecycle import session_get, session_require_connected
 from services.sessions.numbers import numbers_check
 
@@ -195,8 +195,24 @@ def _same_request(message: Message, phone: str, text: str) -> Message:
 
 
 def message_wait(message: Message, seconds: float) -> Message:
-    """Re-read the message until the engine has answered (sent or failed) or time is up."""
-    if message.status != MessageStatus.QUEUED:  # answered already (or simulated)
+    """The message once the engine has answered (sent or failed), or as it is when time is up.
+
+    The request holds no database connection while it waits: it is woken when the engine
+    host announces the outcome (services/platform/settled.py) and then reads the message once.
+    """
+    if message.status != MessageStatus.QUEUED or seconds <= 0:  # answered already (or simulated)
         return message
     message_id = message.id
-    return wait_until(lambda: db.session.get(Message, message_id), lambda m: m.status != MessageStatus.QUEUED, seconds)
+    listener = settled_listener()
+    woken = listener.register(message_id)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            db.session.rollback()  # ends the transaction: the connection goes back to the pool
+            message = db.session.get(Message, message_id)
+            left = deadline - time.monotonic()
+            if message is None or message.status != MessageStatus.QUEUED or left <= 0:
+                return message
+            woken.wait(min(left, SAFETY_SECONDS))
+    finally:
+        listener.unregister(message_id, woken)
