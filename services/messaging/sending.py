@@ -208,11 +208,11 @@ def message_wait(message: Message, seconds: float) -> Message:
     try:
         deadline = time.monotonic() + seconds
         while True:
-            db.session.rollback()  # ends the transaction: the connection goes back to the pool
-            message = db.session.get(Message, message_id)
+            message = db.session.get(Message, message_id, populate_existing=True)
             left = deadline - time.monotonic()
             if message is None or message.status != MessageStatus.QUEUED or left <= 0:
                 return message
+            db.session.rollback()  # no transaction, and so no connection, is held while waiting
             woken.wait(min(left, SAFETY_SECONDS))
     finally:
         listener.unregister(message_id, woken)
