@@ -11,7 +11,7 @@ from blueprints.errors.handlers import response_headers_final
 from extensions import db, limiter
 from models import Message, MessageStatus, User, WaSession
 from models.base import isoformat
-from services.accounts.api_keys import api_key_owner_id, api_key_user, is_api_key
+from services.accounts.api_keys import api_key_find, api_key_owner_id, api_key_user, is_api_key
 from services.accounts.quotas import quota_headers, quota_refunds
 from services.accounts.users import token_claims, token_user
 from services.errors import Forbidden, Unauthorized
@@ -35,9 +35,27 @@ def request_credential() -> str | None:
 def authenticate(credential: str) -> None:
     """Set `g.user`, and `g.api_key` (None for a login token); 401 for a bad credential."""
     if is_api_key(credential):
-        g.user, g.api_key = api_key_user(credential)
+        g.user, g.api_key = api_key_user(credential, _presented(credential).get("key"))
     else:
-        g.user, g.api_key = token_user(credential), None
+        g.user, g.api_key = token_user(credential, _presented(credential).get("claims")), None
+
+
+def _presented(credential: str) -> dict:
+    """What this request's credential was found to be, looked up once: the rate limit asks
+    before the view does. {"key": ApiKey | None} or {"claims": dict}, or {} for a token that
+    failed its check (it is refused again, with its reason, when the view asks)."""
+    found = g.get("presented")
+    if found is not None and found[0] == credential:
+        return found[1]
+    if is_api_key(credential):
+        answer = {"key": api_key_find(credential)}
+    else:
+        try:
+            answer = {"claims": token_claims(credential)}
+        except Unauthorized:
+            answer = {}
+    g.presented = (credential, answer)
+    return answer
 
 
 def session_allowed(session_id: str) -> None:
@@ -140,14 +158,14 @@ def _rate_limit_identity() -> str:
 def _identify() -> str:
     credential = request_credential()
     if credential and is_api_key(credential):
-        owner = api_key_owner_id(credential)
+        key = _presented(credential)["key"]
+        owner = api_key_owner_id(credential, key) if key is not None else None
         if owner:
             return f"user:{owner}"
     elif credential:
-        try:
-            return f"user:{token_claims(credential)['sub']}"
-        except Unauthorized:
-            pass
+        claims = _presented(credential).get("claims")
+        if claims is not None:
+            return f"user:{claims['sub']}"
     return f"ip:{get_remote_address()}"
 
 
@@ -158,6 +176,7 @@ def _rate_limit_value() -> str:
         return override
     identity = _rate_limit_identity()
     user = db.session.get(User, identity.removeprefix("user:")) if identity.startswith("user:") else None
+    g.rate_limited_user = user  # kept: the view's own lookup finds it loaded
     return user.plan.api_rate_limit if user else "100 per 15 minutes"
 
 

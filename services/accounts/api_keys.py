@@ -127,21 +127,24 @@ def api_key_revoke(user: User, key_id: str) -> ApiKey:
     return key
 
 
-def api_key_owner_id(plaintext: str) -> str | None:
-    """The user a usable key belongs to, without side effects (for counting rate limits)."""
-    now = datetime.now(UTC)
-    return db.session.scalar(
-        select(ApiKey.user_id).where(
-            ApiKey.key_hash == key_hash(plaintext),
-            ApiKey.revoked_at.is_(None),
-            (ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now),
-        )
-    )
+def api_key_find(plaintext: str) -> ApiKey | None:
+    """The key a presented credential is, usable or not, without side effects."""
+    return db.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash(plaintext)))
 
 
-def api_key_user(plaintext: str) -> tuple[User, ApiKey]:
-    """The owner of a presented key and the key; 401 for an unknown, revoked or expired one."""
-    key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash(plaintext)))
+def api_key_owner_id(plaintext: str, key: ApiKey | None = None) -> str | None:
+    """The user a usable key belongs to, without side effects (for counting rate limits);
+    `key`: the key as `api_key_find` found it already."""
+    key = key or api_key_find(plaintext)
+    if key is None or key.revoked_at is not None or key.is_expired:
+        return None
+    return key.user_id
+
+
+def api_key_user(plaintext: str, key: ApiKey | None = None) -> tuple[User, ApiKey]:
+    """The owner of a presented key and the key; 401 for an unknown, revoked or expired one.
+    `key`: the key as `api_key_find` found it already."""
+    key = key or api_key_find(plaintext)
     if key is None:
         raise Unauthorized("Invalid API key", code="INVALID_API_KEY")
     if key.revoked_at is not None:
