@@ -42,7 +42,15 @@ class Config:
 
     DATABASE_URL = os.environ.get("DATABASE_URL", "")
     SQLALCHEMY_DATABASE_URI = DATABASE_URL or f"sqlite:///{Path(DATA_DIR) / 'wagate.db'}"
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Connections kept open per process: a request or send step that finds none free opens
+    # one for itself and closes it after (costly on both sides), so the pool covers the
+    # threads that use the database at once (gunicorn's --threads, an engine host's send
+    # lines); at most DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW per process.
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_pre_ping": True,
+        "pool_size": env_int("DATABASE_POOL_SIZE", 30),
+        "max_overflow": env_int("DATABASE_MAX_OVERFLOW", 70),
+    }
     # Without REDIS_URL the app uses an in-process Redis stand-in (embedded mode).
     REDIS_URL = os.environ.get("REDIS_URL", "")
 
