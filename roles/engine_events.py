@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from dataclasses import dataclass, field
 
 from engines import EngineEvent, EngineEventKind
 from extensions import db
@@ -18,9 +20,9 @@ from services.events.catalog import (
     SessionReconnecting,
     SessionStatusChanged,
 )
-from services.governor.pace import engine_signal_pause
+from services.governor.pace import engine_signal_pause, health_after_sends
 from services.messaging.inbound import message_inbound
-from services.messaging.lifecycle import Receipt, message_receipts
+from services.messaging.lifecycle import Receipt, SendSettled, messages_settle
 from services.sessions.presence import presence_seen
 from services.sessions.qr import qr_data_url
 
@@ -47,14 +49,41 @@ def _clear_qr(session: WaSession) -> None:
     session.qr_code = session.qr_payload = session.qr_expires_at = None
 
 
+@dataclass
+class SendsSettled:
+    """A send line's group of outcomes, for the event thread to write with whatever else is
+    waiting (other lines' outcomes, receipts); the line waits for `written`."""
+
+    session_id: str
+    sends: list[SendSettled]
+    codes: list[str | None]  # the settled sends' error codes (None: sent), for the session's health
+    written: threading.Event = field(default_factory=threading.Event)
+
+
+def engine_settle_apply(items: list) -> None:
+    """A run of receipt events and send lines' outcomes, written in one transaction whatever
+    sessions they concern (services/messaging/lifecycle.py: messages_settle); then each
+    session's health is looked at once for its sends."""
+    sends: list[SendSettled] = []
+    receipts: list[tuple[str, Receipt]] = []
+    codes: dict[str, list[str | None]] = {}
+    for item in items:
+        if isinstance(item, SendsSettled):
+            sends.extend(item.sends)
+            codes.setdefault(item.session_id, []).extend(item.codes)
+        else:
+            data = item.data
+            receipts.append((item.session_id, Receipt(data["waId"], data["status"], data["timestamp"])))
+    messages_settle(sends, receipts)
+    for session_id, session_codes in codes.items():
+        session = db.session.get(WaSession, session_id)
+        if session is not None and session_codes:
+            health_after_sends(session, session_codes)
+
+
 def engine_receipts_apply(events: list[EngineEvent]) -> None:
-    """A run of receipts, in their order: one transaction per session (services/messaging/lifecycle.py)."""
-    by_session: dict[str, list[Receipt]] = {}
-    for event in events:
-        data = event.data
-        by_session.setdefault(event.session_id, []).append(Receipt(data["waId"], data["status"], data["timestamp"]))
-    for session_id, receipts in by_session.items():
-        message_receipts(session_id, receipts)
+    """A run of receipts, in their order, in one transaction."""
+    engine_settle_apply(events)
 
 
 def engine_event_apply(event: EngineEvent) -> None:

@@ -30,9 +30,9 @@ from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
 from models.base import utcnow
-from roles.engine_events import engine_event_apply, engine_receipts_apply
+from roles.engine_events import SendsSettled, engine_event_apply, engine_settle_apply
 from roles.send_lines import SessionSenders
-from services.governor.pace import health_after_sends, send_queue, session_pace
+from services.governor.pace import send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
 from services.hosts.calls import message_line_up, sends_waiting_clear
 from services.hosts.routing import (
@@ -43,7 +43,7 @@ from services.hosts.routing import (
     hosts_alive,
     session_overload_mark,
 )
-from services.messaging.lifecycle import StatusChange, messages_status_set
+from services.messaging.lifecycle import SendSettled
 from services.messaging.outgoing import outgoing_load
 from services.messaging.scheduling import scheduled_change
 from services.platform.faults import fault_source
@@ -53,8 +53,10 @@ log = logging.getLogger(__name__)
 _ADOPT_ORPHANS = object()
 # What the event thread finds when no event is waiting (None is the order to stop).
 _NONE_WAITING = object()
-# The most receipts applied in one transaction.
+# The most receipts and send lines' outcomes the event thread writes in one transaction.
 RECEIPT_GROUP_MAX = 200
+# How long a send line waits for its outcomes to be written before it goes on anyway.
+SETTLE_WAIT_SECONDS = 10.0
 # How often a send line looks again at a session that is not connected.
 SESSION_WAIT_SECONDS = 2.0
 # When sending a message failed unexpectedly (a bug, not WhatsApp): it is tried again this much later.
@@ -324,8 +326,9 @@ class EngineHost:
         group), or say how long to wait (None: nothing to send now).
 
         A group is written in three moves: its attempts in one commit before anything is sent,
-        then each message through the engine, then its outcomes in one transaction (statuses,
-        counters, quota refunds) and their events. Nothing is lost or sent twice if the
+        then each message through the engine, then its outcomes (statuses, counters, quota
+        refunds) and their events, written by the event thread in one transaction with the
+        other lines' outcomes and the receipts waiting (a group commit across sessions). Nothing is lost or sent twice if the
         process dies in between: the database still calls the messages queued, so
         `_reload_sends` queues them again when the session is taken up, and the engine
         recognises a message it already sent by its WhatsApp id (the simulator's outbox, the
@@ -447,8 +450,9 @@ class EngineHost:
         self, session: WaSession, queue: SendQueue, pace: Pace, outcomes: list[tuple[_Send, SendOutcome]]
     ) -> None:
         """A group's outcomes: retries held for later, untried ones back at the front of their
-        lanes, the rest settled in one transaction (their rows locked in id order, as receipts
-        lock theirs), then the session's health looked at once."""
+        lanes, the rest settled by the event thread in one transaction with whatever else is
+        waiting to be written (roles/engine_events.py: engine_settle_apply), then the
+        session's health looked at once."""
         now = time.time()
         for send, outcome in outcomes:
             if outcome.retry_in is not None:
@@ -461,35 +465,28 @@ class EngineHost:
                     queue.sent(send.message_id, send.lane, pace, time.time())
         elif outcomes and outcomes[-1][0].floor > 0:
             queue.gap_restart(outcomes[-1][0].lane, pace, time.time())
-        rows = [(send, outcome) for send, outcome in outcomes if outcome.settles or outcome is UNTRIED]
-        if not rows:
-            return
-        messages = {
-            message.id: message
-            for message in db.session.scalars(
-                select(Message)
-                .where(Message.id.in_([send.message_id for send, _ in rows]))
-                .order_by(Message.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
+        sends = [
+            SendSettled(send.message_id, None)
+            if outcome is UNTRIED
+            else SendSettled(
+                send.message_id,
+                MessageStatus.FAILED if outcome.error_code else MessageStatus.SENT,
+                outcome.at,
+                outcome.error_code,
+                outcome.error,
             )
-        }
-        changes: list[StatusChange] = []
-        for send, outcome in rows:
-            message = messages.get(send.message_id)
-            if message is None:
-                continue
-            if outcome is UNTRIED:
-                message.attempts -= 1  # given back: it was not sent
-            elif outcome.error_code is not None:
-                changes.append(
-                    StatusChange(message, MessageStatus.FAILED, outcome.at, outcome.error_code, outcome.error)
-                )
-            else:
-                changes.append(StatusChange(message, MessageStatus.SENT, outcome.at))
-        if not messages_status_set(changes):
-            db.session.commit()  # the attempts given back, and the rows let go
-        health_after_sends(session, [outcome.error_code for _, outcome in outcomes if outcome.settles])
+            for send, outcome in outcomes
+            if outcome.settles or outcome is UNTRIED
+        ]
+        if not sends:
+            return
+        # Written by the event thread with every other line's outcomes and the receipts waiting
+        # (one transaction for all: a group commit); the line goes on once they are written.
+        settled = SendsSettled(session.id, sends, [outcome.error_code for _, outcome in outcomes if outcome.settles])
+        db.session.rollback()  # no transaction is held while waiting
+        self.events.put(settled)
+        if not settled.written.wait(SETTLE_WAIT_SECONDS):
+            log.warning("session %s: outcomes not written after %s s", session.id, SETTLE_WAIT_SECONDS)
 
     def simulate_inbound(self, session_id: str, sender: str, message: str | dict, media_file: str | None) -> dict:
         """A simulated contact writes: `message` is a text, or a message record (engines/outgoing.py)
@@ -511,20 +508,26 @@ class EngineHost:
         self._threads.append(thread)
 
     def _process_events(self) -> None:
-        """Apply engine events in their order; a run of receipts already waiting is applied as
-        one group (up to RECEIPT_GROUP_MAX), after the events before it and before those after."""
+        """Apply engine events in their order; a run of receipts and send lines' outcomes already
+        waiting is written as one group (up to RECEIPT_GROUP_MAX), after the events before it
+        and before those after, and the lines that wait for theirs go on."""
         event = self.events.get()
         while event is not None:
-            if not _is_receipt(event):
+            if not _settles(event):
                 self._apply(self._event_apply, event)
                 event = self.events.get()
                 continue
-            receipts = [event]
+            group = [event]
             event = self._next_waiting()
-            while _is_receipt(event) and len(receipts) < RECEIPT_GROUP_MAX:
-                receipts.append(event)
+            while _settles(event) and len(group) < RECEIPT_GROUP_MAX:
+                group.append(event)
                 event = self._next_waiting()
-            self._apply(engine_receipts_apply, receipts)
+            try:
+                self._apply(engine_settle_apply, group)
+            finally:
+                for item in group:
+                    if isinstance(item, SendsSettled):
+                        item.written.set()
             if event is _NONE_WAITING:
                 event = self.events.get()
 
@@ -567,8 +570,9 @@ def _one_by_one(pace: Pace) -> bool:
     return pace.typing or pace.min_gap_seconds > 0 or pace.jitter_seconds > 0
 
 
-def _is_receipt(event: object) -> bool:
-    return isinstance(event, EngineEvent) and event.kind == EngineEventKind.RECEIPT
+def _settles(event: object) -> bool:
+    """Whether the event thread writes it in a group: a receipt, or a send line's outcomes."""
+    return isinstance(event, SendsSettled) or (isinstance(event, EngineEvent) and event.kind == EngineEventKind.RECEIPT)
 
 
 def neonize_options(config) -> dict:

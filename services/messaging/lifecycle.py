@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, tuple_, update
 
 from extensions import db
 from models import Message, MessageStatus, User, WaSession
@@ -105,36 +105,76 @@ class Receipt:
     at: datetime
 
 
-def message_receipts(session_id: str, receipts: list[Receipt]) -> None:
-    """Apply a session's receipts in one transaction: one read of their messages (their rows
-    locked in id order, as the send line locks its group's), each moved forward only, one
-    commit, then their events.
+@dataclass(frozen=True)
+class SendSettled:
+    """How the engine host's send of a message ended: `status` sent or failed (with its code
+    and reason), or None for a message taken but not tried, whose attempt is given back."""
 
-    A receipt can overtake its message's own send outcome (the engine host writes a group's
-    outcomes after the group's sends): a message still queued was sent, so it is marked sent
-    first, and the send line's own "sent" then finds it done."""
-    wa_ids = list(dict.fromkeys(receipt.wa_id for receipt in receipts))
-    messages: dict[str, Message] = {}
+    message_id: str
+    status: str | None
+    at: datetime | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+
+def message_receipts(session_id: str, receipts: list[Receipt]) -> None:
+    """Apply a session's receipts in one transaction (see messages_settle)."""
+    messages_settle([], [(session_id, receipt) for receipt in receipts])
+
+
+def messages_settle(sends: list[SendSettled], receipts: list[tuple[str, Receipt]]) -> None:
+    """Write what the engine host learned in one transaction, whatever sessions it concerns:
+    the outcomes of sends, then receipts ((session id, receipt) pairs, in their order). One
+    read of their messages (rows locked in id order, so concurrent writers never deadlock),
+    each moved forward only, one commit, then their events.
+
+    A receipt can overtake its message's own send outcome (a send's outcome is written after
+    the send): a message still queued was sent, so it is marked sent first, and the send's
+    own "sent" then finds it done."""
+    ids = list(dict.fromkeys(send.message_id for send in sends))
+    pairs = list(dict.fromkeys((session_id, receipt.wa_id) for session_id, receipt in receipts))
+    wanted = []
+    if ids:
+        wanted.append(Message.id.in_(ids))
+    if pairs:
+        wanted.append(tuple_(Message.session_id, Message.wa_id).in_(pairs))
+    if not wanted:
+        return
+    by_id: dict[str, Message] = {}
+    by_pair: dict[tuple[str, str], Message] = {}
     for message in db.session.scalars(
         select(Message)
-        .where(Message.session_id == session_id, Message.wa_id.in_(wa_ids))
+        .where(or_(*wanted))
         .order_by(Message.id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ):
-        messages.setdefault(message.wa_id, message)
+        by_id[message.id] = message
+        if message.wa_id is not None:
+            by_pair.setdefault((message.session_id, message.wa_id), message)
     changes: list[StatusChange] = []
-    for receipt in receipts:
-        message = messages.get(receipt.wa_id)
+    given_back = False
+    for send in sends:
+        message = by_id.get(send.message_id)
+        if message is None:
+            continue
+        if send.status is None:
+            message.attempts -= 1  # given back: it was not sent
+            given_back = True
+        else:
+            changes.append(StatusChange(message, send.status, send.at, send.error_code, send.error))
+    for session_id, receipt in receipts:
+        message = by_pair.get((session_id, receipt.wa_id))
         if message is None:
             continue
         if message.status == MessageStatus.QUEUED and message.direction == OUTBOUND:
             changes.append(StatusChange(message, MessageStatus.SENT, at=receipt.at))
         changes.append(StatusChange(message, receipt.status, at=receipt.at))
-    if changes:
-        messages_status_set(changes)
-    else:
-        db.session.rollback()  # let go of the rows read
+    if not messages_status_set(changes):
+        if given_back:
+            db.session.commit()
+        else:
+            db.session.rollback()  # let go of the rows read
 
 
 def message_retry(user: User, message_id: str) -> Message:
