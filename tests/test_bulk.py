@@ -1,8 +1,10 @@
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import event, select
 
-from extensions import socketio
+from extensions import db, socketio
+from models import Message
 from tests.helpers import wait_for
 
 
@@ -100,3 +102,32 @@ def test_two_batches_on_one_session_share_its_pace(client, growth_session, runti
     sent_at = sorted(datetime.fromisoformat(m["at"]) for m in runtime.engine_host.engine.outbox(session_id))
     gaps = [(later - earlier).total_seconds() for earlier, later in zip(sent_at, sent_at[1:], strict=False)]
     assert all(gap >= 0.29 for gap in gaps), gaps
+
+
+def test_a_batch_is_stored_in_one_insert_each_message_with_its_own_id(app, client, growth_session):
+    account, _ = growth_session
+    contacts = [f"9198765{i:05d}" for i in range(2500)]
+    inserts: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith("INSERT INTO messages"):
+            inserts.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", note)
+    at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()  # scheduled: stored, not sent yet
+    body = client.post(
+        "/api/whatsapp/bulk-send",
+        json={"contacts": contacts, "message": "Stored at once", "delay": 0, "sendAt": at},
+        headers=account.headers,
+    ).get_json()
+    assert (body["total"], body["pending"], len(inserts)) == (2500, 2500, 1)
+    with app.app_context():
+        messages = db.session.scalars(select(Message).where(Message.batch_id == body["batchId"])).all()
+    assert sorted(message.phone for message in messages) == contacts
+    assert len({message.id for message in messages}) == len({message.wa_id for message in messages}) == 2500
+    assert {(m.status, m.direction, m.type, m.attempts) for m in messages} == {("queued", "outbound", "text", 0)}
+    assert all(message.created_at and message.updated_at for message in messages)
+    assert [result["messageId"] for result in body["results"]] == [
+        message.id for message in sorted(messages, key=lambda message: message.position)
+    ]

@@ -15,7 +15,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from extensions import db, queues
 from models import BulkBatch, Message, MessageStatus, User, WaSession
@@ -117,19 +117,25 @@ def bulk_create(
     )
     db.session.add(batch)
     db.session.flush()
-    db.session.add_all(
-        Message(
-            user_id=user.id,
-            session_id=session.id,
-            batch_id=batch.id,
-            position=position,
-            phone=phone,
-            body=text,
-            wa_id=new_wa_id(),
-            quota_period=period,
+    if valid:
+        # Every recipient in one INSERT: the model's defaults (id, status, timestamps) are
+        # filled in row by row as SQLAlchemy builds it, without an ORM object per message.
+        db.session.execute(
+            insert(Message),
+            [
+                {
+                    "user_id": user.id,
+                    "session_id": session.id,
+                    "batch_id": batch.id,
+                    "position": position,
+                    "phone": phone,
+                    "body": text,
+                    "wa_id": new_wa_id(),
+                    "quota_period": period,
+                }
+                for position, _, phone in valid
+            ],
         )
-        for position, _, phone in valid
-    )
     db.session.commit()
     if valid:
         queues.queue().enqueue(DISPATCH_JOB, batch.id, job_id=f"dispatch-{batch.id}-0", result_ttl=600)
