@@ -131,3 +131,12 @@ def test_a_batch_is_stored_in_one_insert_each_message_with_its_own_id(app, clien
     assert [result["messageId"] for result in body["results"]] == [
         message.id for message in sorted(messages, key=lambda message: message.position)
     ]
+
+
+def test_a_batch_longer_than_a_chunk_is_sent_once_each_in_list_order(client, growth_session, runtime, monkeypatch):
+    account, session_id = growth_session
+    monkeypatch.setattr("services.messaging.bulk.DISPATCH_CHUNK", 3)
+    contacts = [f"9198765432{i:02d}" for i in range(8)]
+    body = _bulk(client, account, contacts, delay=0).get_json()
+    assert (body["total"], body["sent"], body["failed"]) == (8, 8, 0)
+    assert [m["to"] for m in runtime.engine_host.engine.outbox(session_id)] == contacts

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import aliased
 
 from extensions import db, queues
 from models import BulkBatch, Message, MessageStatus, User, WaSession
@@ -181,34 +182,55 @@ def bulk_dispatch(batch_id: str) -> None:
     if batch is None or batch.status != "running":
         return
     session = db.session.get(WaSession, batch.session_id)
-    messages = db.session.scalars(
-        select(Message)
-        .where(Message.batch_id == batch_id, Message.dispatched_at.is_(None))
-        .order_by(Message.position)
+    delay_ms = batch.delay_ms
+    # The chunk is claimed in one UPDATE: the next undispatched rows, in list order; a row
+    # another dispatch claimed meanwhile is not claimed again. The session's send governor
+    # paces them (the batch's delay as a floor between its own messages), interleaved with
+    # the session's other sends.
+    now = datetime.now(UTC)
+    pending = aliased(Message)
+    chunk = (
+        select(pending.id)
+        .where(pending.batch_id == batch_id, pending.dispatched_at.is_(None))
+        .order_by(pending.position)
         .limit(DISPATCH_CHUNK)
+    )
+    messages = db.session.scalars(
+        update(Message)
+        .where(Message.id.in_(chunk.scalar_subquery()), Message.dispatched_at.is_(None))
+        .values(dispatched_at=now, min_gap_ms=delay_ms)
+        .returning(Message)
+        .execution_options(synchronize_session=False)
     ).all()
     if not messages:
         db.session.rollback()
         return
-    # The session's send governor paces them (the batch's delay as a floor between its own
-    # messages), interleaved with the session's other sends.
-    now = datetime.now(UTC)
-    for message in messages:
-        message.dispatched_at = now
-        message.min_gap_ms = batch.delay_ms
+    messages.sort(key=lambda message: message.position)
+    last_position = messages[-1].position
+    _detach(messages)
     db.session.commit()
+    _hand_off(session, messages)
+    if len(messages) == DISPATCH_CHUNK:
+        # Dispatch the next chunk when this one is about half sent, so the queue stays short
+        # (at once when the batch has no delay: its pace is the session's alone).
+        next_at = now + timedelta(milliseconds=delay_ms) * (DISPATCH_CHUNK // 2)
+        job_id = f"dispatch-{batch_id}-{last_position}"
+        if delay_ms:
+            queues.queue().enqueue_at(next_at, DISPATCH_JOB, batch_id, job_id=job_id, result_ttl=600)
+        else:
+            queues.queue().enqueue(DISPATCH_JOB, batch_id, job_id=job_id, result_ttl=600)
+
+
+def _detach(messages: list[Message]) -> None:
+    """Keep the messages as loaded past the commit, so handing them off reads no row again."""
+    for message in messages:
+        db.session.expunge(message)
+
+
+def _hand_off(session: WaSession, messages: list[Message]) -> None:
+    """Hand a chunk of committed messages to the engine host that owns their session, in order."""
     for message in messages:
         message_enqueue(message, session)
-    if len(messages) == DISPATCH_CHUNK:
-        # Dispatch the next chunk when this one is about half sent, so the queue stays short.
-        next_at = now + timedelta(milliseconds=batch.delay_ms) * (DISPATCH_CHUNK // 2)
-        queues.queue().enqueue_at(
-            next_at,
-            DISPATCH_JOB,
-            batch_id,
-            job_id=f"dispatch-{batch_id}-{messages[-1].position}",
-            result_ttl=600,
-        )
 
 
 def bulk_resume() -> int:
@@ -224,12 +246,15 @@ def bulk_resume() -> int:
         .distinct()
     ).all()
     for batch_id in running:
-        for message in db.session.scalars(
-            select(Message).where(
+        batch = db.session.get(BulkBatch, batch_id)
+        messages = db.session.scalars(
+            select(Message)
+            .where(
                 Message.batch_id == batch_id, Message.status == MessageStatus.QUEUED, Message.dispatched_at.is_not(None)
             )
-        ):
-            message_enqueue(message, message.session)
+            .order_by(Message.position)
+        ).all()
+        _hand_off(db.session.get(WaSession, batch.session_id), messages)
         queues.queue().enqueue(DISPATCH_JOB, batch_id, job_id=f"dispatch-{batch_id}-resume", result_ttl=600)
     return len(running)
 
