@@ -365,7 +365,12 @@ def batch_report(batch: BulkBatch) -> dict:
     if batch.simulated:
         messages = batch.simulated_messages
     else:
-        messages = db.session.scalars(select(Message).where(Message.batch_id == batch.id))
+        # The columns a result needs, not whole rows: a batch may have 10,000 of them.
+        messages = db.session.execute(
+            select(Message.id, Message.position, Message.phone, Message.status, Message.error).where(
+                Message.batch_id == batch.id
+            )
+        )
     for message in messages:
         if message.status in SENT_LIKE:
             result = {"contact": message.phone, "success": True, "status": "Sent"}
