@@ -32,6 +32,16 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _sqlite_engine_options(config: dict) -> dict:
+    """SQLite is a file this process opens: no server can drop an idle connection, so none is
+    tested before use; an in-memory database is one shared connection (Flask-SQLAlchemy's),
+    which has no pool to size."""
+    options = {key: value for key, value in config["SQLALCHEMY_ENGINE_OPTIONS"].items() if key != "pool_pre_ping"}
+    if config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite://") in ("", "/:memory:"):
+        options = {key: value for key, value in options.items() if key not in ("pool_size", "max_overflow")}
+    return options
+
+
 def _sqlite_pragmas(connection, record) -> None:
     """SQLite for a multi-threaded server: WAL so readers never block the writer, a busy
     timeout instead of 'database is locked', and enforced foreign keys (ON DELETE CASCADE)."""
@@ -60,8 +70,11 @@ def create_app(config: type | dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+    if sqlite:
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _sqlite_engine_options(app.config)
     db.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    if sqlite:
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)

@@ -45,7 +45,8 @@ class Config:
     # Connections kept open per process: a request or send step that finds none free opens
     # one for itself and closes it after (costly on both sides), so the pool covers the
     # threads that use the database at once (gunicorn's --threads, an engine host's send
-    # lines); at most DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW per process.
+    # lines); at most DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW per process. A database
+    # server may drop an idle connection, so each is tested before use (not SQLite's: app.py).
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_pre_ping": True,
         "pool_size": env_int("DATABASE_POOL_SIZE", 30),

@@ -8,7 +8,9 @@ from datetime import timedelta
 import fakeredis
 from rq import Queue
 from rq.serializers import JSONSerializer
+from sqlalchemy import text
 
+from extensions import db
 from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.runtime import EmbeddedRuntime
 from tests.helpers import wait_for
@@ -72,3 +74,27 @@ def test_a_stopped_embedded_runtime_leaves_no_thread_running(app):
     runtime.start()
     runtime.stop()
     assert [thread.name for thread in runtime._threads if thread.is_alive()] == []
+
+
+def test_the_embedded_database_has_a_connection_for_each_busy_thread(app):
+    """Request threads, send lines and the worker each hold a SQLite connection at once
+    without queueing for the pool (or closing and reopening connections under load)."""
+    busy = 20
+    together = threading.Barrier(busy, timeout=5)
+    failures: list[Exception] = []
+
+    def hold_a_connection() -> None:
+        try:
+            with app.app_context():
+                db.session.execute(text("SELECT count(*) FROM users")).scalar()
+                together.wait()  # every thread holds its connection here at the same time
+                db.session.rollback()
+        except Exception as exc:  # reported below, from the test's thread
+            failures.append(exc)
+
+    threads = [_in_thread(hold_a_connection) for _ in range(busy)]
+    for thread in threads:
+        thread.join(timeout=10)
+    assert failures == []
+    with app.app_context():
+        assert db.engine.pool.checkedin() == busy  # kept for the next burst, not closed
