@@ -328,8 +328,9 @@ class EngineHost:
         A group is written in three moves: its attempts in one commit before anything is sent,
         then each message through the engine, then its outcomes (statuses, counters, quota
         refunds) and their events, written by the event thread in one transaction with the
-        other lines' outcomes and the receipts waiting (a group commit across sessions). Nothing is lost or sent twice if the
-        process dies in between: the database still calls the messages queued, so
+        other lines' outcomes and the receipts waiting (a group commit across sessions).
+        Nothing is lost or sent twice if the process dies in between: the database still
+        calls the messages queued, so
         `_reload_sends` queues them again when the session is taken up, and the engine
         recognises a message it already sent by its WhatsApp id (the simulator's outbox, the
         neonize engine's sent ledger) and answers for it without sending it again.
