@@ -38,8 +38,21 @@ def messages_enqueue(session: WaSession, messages: list[Message]) -> None:
     """
     connection = queues.connection
     queue = SendQueue(connection, session.id)
+    run: list[str] = []  # queued messages of one lane in a row: pushed at once
+    place: tuple[str, float] | None = None
     for message in messages:
-        message_line_up(queue, message)
+        here = _place(message)
+        if message.status == MessageStatus.SCHEDULED or (run and here != place):
+            if run:
+                queue.push_many(run, lane=place[0], floor_seconds=place[1])
+                run = []
+        if message.status == MessageStatus.SCHEDULED:
+            message_line_up(queue, message)
+        else:
+            run.append(message.id)
+            place = here
+    if run:
+        queue.push_many(run, lane=place[0], floor_seconds=place[1])
     if connection.set(SENDS_WAITING_KEY.format(session.id), 1, nx=True, ex=SENDS_WAITING_SECONDS):
         engine_queue_for(session.engine_host).enqueue(
             engine_jobs.engine_queue_nudge, session.id, result_ttl=0, failure_ttl=86400
@@ -49,12 +62,16 @@ def messages_enqueue(session: WaSession, messages: list[Message]) -> None:
 def message_line_up(queue: SendQueue, message: Message) -> None:
     """Put a queued (or scheduled) message in its session's send queue: on the API's lane or
     its batch's (whose delay is the floor between its messages), held until due if scheduled."""
-    lane = f"batch:{message.batch_id}" if message.batch_id else API_LANE
-    floor = (message.min_gap_ms or 0) / 1000
+    lane, floor = _place(message)
     if message.status == MessageStatus.SCHEDULED:
         queue.later(message.id, as_utc(message.send_after).timestamp(), lane=lane, floor_seconds=floor)
     else:
         queue.push(message.id, lane=lane, floor_seconds=floor)
+
+
+def _place(message: Message) -> tuple[str, float]:
+    """The message's lane and the least gap after it, in seconds (its batch's delay)."""
+    return (f"batch:{message.batch_id}" if message.batch_id else API_LANE), (message.min_gap_ms or 0) / 1000
 
 
 def sends_waiting_clear(session_id: str) -> None:

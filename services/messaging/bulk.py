@@ -26,7 +26,7 @@ from services.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.events.bus import event_publish
 from services.events.catalog import BulkProgress, MessageStatusChanged
 from services.governor.pace import projected_seconds, seconds_per_message
-from services.hosts.calls import message_enqueue
+from services.hosts.calls import messages_enqueue
 from services.messaging.scheduling import send_at_parse
 from services.messaging.sending import message_simulated, new_wa_id, session_require_not_overloaded
 from services.platform.phones import phone_normalize
@@ -229,8 +229,7 @@ def _detach(messages: list[Message]) -> None:
 
 def _hand_off(session: WaSession, messages: list[Message]) -> None:
     """Hand a chunk of committed messages to the engine host that owns their session, in order."""
-    for message in messages:
-        message_enqueue(message, session)
+    messages_enqueue(session, messages)
 
 
 def bulk_resume() -> int:
