@@ -78,8 +78,8 @@ def create_app(config: type | dict | None = None) -> Flask:
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    queues.init_app(app)  # first: without REDIS_URL, the rate limits count in its stand-in
     limiter.init_app(app)
-    queues.init_app(app)
     socketio.init_app(app, message_queue=app.config["REDIS_URL"] or None)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -71,7 +71,8 @@ class Config:
 
     AUTH_RATE_LIMIT = os.environ.get("AUTH_RATE_LIMIT", "5 per 15 minutes")
     RATELIMIT_HEADERS_ENABLED = True
-    RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
+    # Without REDIS_URL, the in-process Redis stand-in (jobs/queues.py).
+    RATELIMIT_STORAGE_URI = REDIS_URL or "stand-in://"
 
     WA_ENGINE = os.environ.get("WA_ENGINE", "simulator")
     ENGINE_HOST_ID = os.environ.get("ENGINE_HOST_ID", "")

@@ -21,6 +21,10 @@ def engine_host_queue_name(host_id: str) -> str:
     return f"{ENGINE_HOST_QUEUE_PREFIX}{host_id}"
 
 
+# The rate limits' store that means "wherever the app's Redis is" when REDIS_URL is unset.
+STAND_IN_LIMITS = "stand-in://"
+
+
 class RedisQueues:
     """Holds one Redis connection per app and hands out JSON-serialised RQ queues."""
 
@@ -28,8 +32,18 @@ class RedisQueues:
         url = app.config.get("REDIS_URL")
         if url:
             connection = redis.Redis.from_url(url, health_check_interval=30)
+            if app.config.get("RATELIMIT_STORAGE_URI") == STAND_IN_LIMITS:
+                app.config["RATELIMIT_STORAGE_URI"] = url
         else:
-            connection = fakeredis.FakeStrictRedis(server=fakeredis.FakeServer())
+            connection = fakeredis.FakeStrictRedis(server=fakeredis.FakeServer(version=(7, 0)))
+            # RQ asks the server's version (INFO) once per connection and keeps it on the
+            # connection; the stand-in has no INFO, so RQ would ask again for every queue.
+            setattr(connection, "__rq_redis_server_version", (7, 0, 0))
+            if app.config.get("RATELIMIT_STORAGE_URI") == STAND_IN_LIMITS:
+                # The rate limits count in the stand-in too, as they do in Redis in production
+                # (limits' own in-memory store starts a thread to expire counters every 10 ms).
+                app.config["RATELIMIT_STORAGE_URI"] = "redis://"
+                app.config["RATELIMIT_STORAGE_OPTIONS"] = {"connection_pool": connection.connection_pool}
         app.extensions["wagate.redis"] = connection
 
     @property
