@@ -81,14 +81,9 @@ def engine_settle_apply(items: list) -> None:
             health_after_sends(session, session_codes)
 
 
-def engine_receipts_apply(events: list[EngineEvent]) -> None:
-    """A run of receipts, in their order, in one transaction."""
-    engine_settle_apply(events)
-
-
 def engine_event_apply(event: EngineEvent) -> None:
     if event.kind == EngineEventKind.RECEIPT:
-        engine_receipts_apply([event])
+        engine_settle_apply([event])
         return
     if event.kind == EngineEventKind.PRESENCE:
         presence_seen(event.session_id, event.data)

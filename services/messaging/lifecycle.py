@@ -117,11 +117,6 @@ class SendSettled:
     error: str | None = None
 
 
-def message_receipts(session_id: str, receipts: list[Receipt]) -> None:
-    """Apply a session's receipts in one transaction (see messages_settle)."""
-    messages_settle([], [(session_id, receipt) for receipt in receipts])
-
-
 def messages_settle(sends: list[SendSettled], receipts: list[tuple[str, Receipt]]) -> None:
     """Write what the engine host learned in one transaction, whatever sessions it concerns:
     the outcomes of sends, then receipts ((session id, receipt) pairs, in their order). One
