@@ -17,6 +17,7 @@ from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.engine_host import EngineHost
 from services.messaging.bulk import bulk_resume
 from services.messaging.stats import stats_schedule_periodic
+from services.platform.settled import settled_listener_stop
 from services.webhooks.endpoints import webhook_deliveries_resume
 
 
@@ -55,6 +56,7 @@ class EmbeddedRuntime:
         self.worker.stop()
         self.scheduler.request_stop()
         self.engine_host.stop()
+        settled_listener_stop(self.app.extensions)
         for thread in self._threads:
             thread.join(timeout=5)
 

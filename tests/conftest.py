@@ -23,6 +23,7 @@ from rq.serializers import JSONSerializer
 from app import MIGRATIONS_DIR, create_app
 from extensions import db
 from roles.runtime import EmbeddedRuntime
+from services.platform.settled import settled_listener_stop
 from tests.helpers import Account, app_config, pair_session
 from tests.receiver import Receiver
 
@@ -59,6 +60,7 @@ def app(request, tmp_path, config_overrides, migrated_database):
     shutil.copyfile(migrated_database, tmp_path / "test.db")
     app = create_app(app_config(tmp_path, **config_overrides))
     yield app
+    settled_listener_stop(app.extensions)
     with app.app_context():
         db.engine.dispose()
     if "runtime" not in request.fixturenames:

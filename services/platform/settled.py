@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from flask import current_app
 from redis import Redis
@@ -51,6 +50,7 @@ class SettledListener:
         self.waiters: dict[str, list[threading.Event]] = {}
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
+        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._listen_forever, name="settled-listener", daemon=True)
         self.thread.start()
 
@@ -76,9 +76,13 @@ class SettledListener:
                 for woken in self.waiters.get(message_id, ()):
                     woken.set()
 
+    def stop(self) -> None:
+        """End the listener (within a second); requests still waiting fall back to looking."""
+        self.stopping.set()
+
     def _listen_forever(self) -> None:
         failures = 0
-        while True:
+        while not self.stopping.is_set():
             try:
                 self._listen()
             except (RedisError, OSError, ValueError) as exc:
@@ -86,13 +90,13 @@ class SettledListener:
                 delay = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
                 failures += 1
                 log.warning("settled listener lost Redis (%s); again in %.1f s", exc, delay)
-                time.sleep(delay)
+                self.stopping.wait(delay)
 
     def _listen(self) -> None:
         pubsub = self.connection.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(CHANNEL)
-            while True:
+            while not self.stopping.is_set():
                 message = pubsub.get_message(timeout=1.0)
                 if not self.subscribed.is_set() and pubsub.subscribed:
                     self.subscribed.set()
@@ -103,6 +107,13 @@ class SettledListener:
 
 
 _listeners_lock = threading.Lock()
+
+
+def settled_listener_stop(extensions: dict) -> None:
+    """Stop the app's listener, if it started one (a process winding down, a test's app)."""
+    listener = extensions.pop("wagate.settled", None)
+    if listener is not None:
+        listener.stop()
 
 
 def settled_listener() -> SettledListener:
