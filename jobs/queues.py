@@ -21,6 +21,8 @@ def engine_host_queue_name(host_id: str) -> str:
     return f"{ENGINE_HOST_QUEUE_PREFIX}{host_id}"
 
 
+# What RQ takes the stand-in's version to be (it has no INFO to ask).
+RQ_STAND_IN_VERSION = (5, 0, 9)
 # The rate limits' store that means "wherever the app's Redis is" when REDIS_URL is unset.
 STAND_IN_LIMITS = "stand-in://"
 
@@ -35,10 +37,12 @@ class RedisQueues:
             if app.config.get("RATELIMIT_STORAGE_URI") == STAND_IN_LIMITS:
                 app.config["RATELIMIT_STORAGE_URI"] = url
         else:
-            connection = fakeredis.FakeStrictRedis(server=fakeredis.FakeServer(version=(7, 0)))
+            connection = fakeredis.FakeStrictRedis(server=fakeredis.FakeServer())
             # RQ asks the server's version (INFO) once per connection and keeps it on the
-            # connection; the stand-in has no INFO, so RQ would ask again for every queue.
-            setattr(connection, "__rq_redis_server_version", (7, 0, 0))
+            # connection; the stand-in has no INFO, so RQ would ask again for every queue and
+            # take the answer it falls back to, kept here: it makes a worker wait with BLPOP,
+            # which the stand-in wakes at once (its BLMOVE waits out the worker's poll).
+            setattr(connection, "__rq_redis_server_version", RQ_STAND_IN_VERSION)
             if app.config.get("RATELIMIT_STORAGE_URI") == STAND_IN_LIMITS:
                 # The rate limits count in the stand-in too, as they do in Redis in production
                 # (limits' own in-memory store starts a thread to expire counters every 10 ms).
