@@ -34,7 +34,7 @@ from roles.engine_events import SendsSettled, engine_event_apply, engine_settle_
 from roles.send_lines import SessionSenders
 from services.governor.pace import send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
-from services.hosts.calls import message_line_up, sends_waiting_clear
+from services.hosts.calls import messages_line_up, sends_waiting_clear
 from services.hosts.routing import (
     engine_queue_for,
     host_heartbeat,
@@ -289,7 +289,7 @@ class EngineHost:
         over before hand-offs went straight into the queue)."""
         message = db.session.get(Message, message_id)
         if message is not None and message.status in (MessageStatus.QUEUED, MessageStatus.SCHEDULED):
-            message_line_up(send_queue(message.session_id), message)
+            messages_line_up(send_queue(message.session_id), [message])
             self.senders.nudge(message.session_id)
 
     def queue_nudge(self, session_id: str) -> None:
@@ -311,9 +311,7 @@ class EngineHost:
             )
             .order_by(Message.created_at, Message.position)
         ).all()
-        queue = send_queue(session_id)
-        for message in pending:
-            message_line_up(queue, message)
+        messages_line_up(send_queue(session_id), pending)
         if pending:
             self.senders.nudge(session_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import groupby
 
 from rq.job import Job, JobStatus
 
@@ -37,36 +38,25 @@ def messages_enqueue(session: WaSession, messages: list[Message]) -> None:
     takes the session up.
     """
     connection = queues.connection
-    queue = SendQueue(connection, session.id)
-    run: list[str] = []  # queued messages of one lane in a row: pushed at once
-    place: tuple[str, float] | None = None
-    for message in messages:
-        here = _place(message)
-        if message.status == MessageStatus.SCHEDULED or (run and here != place):
-            if run:
-                queue.push_many(run, lane=place[0], floor_seconds=place[1])
-                run = []
-        if message.status == MessageStatus.SCHEDULED:
-            message_line_up(queue, message)
-        else:
-            run.append(message.id)
-            place = here
-    if run:
-        queue.push_many(run, lane=place[0], floor_seconds=place[1])
+    messages_line_up(SendQueue(connection, session.id), messages)
     if connection.set(SENDS_WAITING_KEY.format(session.id), 1, nx=True, ex=SENDS_WAITING_SECONDS):
         engine_queue_for(session.engine_host).enqueue(
             engine_jobs.engine_queue_nudge, session.id, result_ttl=0, failure_ttl=86400
         )
 
 
-def message_line_up(queue: SendQueue, message: Message) -> None:
-    """Put a queued (or scheduled) message in its session's send queue: on the API's lane or
-    its batch's (whose delay is the floor between its messages), held until due if scheduled."""
-    lane, floor = _place(message)
-    if message.status == MessageStatus.SCHEDULED:
-        queue.later(message.id, as_utc(message.send_after).timestamp(), lane=lane, floor_seconds=floor)
-    else:
-        queue.push(message.id, lane=lane, floor_seconds=floor)
+def messages_line_up(queue: SendQueue, messages: list[Message]) -> None:
+    """Put queued (or scheduled) messages of one session in its send queue, in their order:
+    each on the API's lane or its batch's (whose delay is the floor between its messages),
+    a run of them on one lane in one push; a scheduled one held until it is due."""
+    for (scheduled, (lane, floor)), run in groupby(
+        messages, key=lambda message: (message.status == MessageStatus.SCHEDULED, _place(message))
+    ):
+        if scheduled:
+            for message in run:
+                queue.later(message.id, as_utc(message.send_after).timestamp(), lane=lane, floor_seconds=floor)
+        else:
+            queue.push_many([message.id for message in run], lane=lane, floor_seconds=floor)
 
 
 def _place(message: Message) -> tuple[str, float]:
