@@ -129,11 +129,10 @@ def quota_get(user: User, now: datetime | None = None) -> Quota:
 
 def quota_headers(user: User) -> dict[str, str]:
     """X-RateLimit-* of the user's message quota (none, and no lookup, on a plan without one)."""
-    if user.plan.is_trial and user.plan.trial_message_limit is None:
+    now = _now()
+    if _period(user, now)[1] is None:
         return {}
-    if not user.plan.is_trial and user.plan.daily_message_limit is None:
-        return {}
-    return quota_get(user).headers()
+    return quota_get(user, now).headers()
 
 
 def quota_used(user_id: str, period: str) -> int:
