@@ -1,6 +1,6 @@
 """Publishing domain events (services/events/catalog.py): one call, and each subscriber hears them.
 
-A subscriber takes (user_id, event) and is subscribed to an event class; it hears that
+A subscriber takes (user_id, events) and is subscribed to an event class; it hears that
 event and every event declared under it (subscribed to DomainEvent, it hears them all).
 Subscribers are listed once, in services/events/subscribers.py, and hear an event in the
 order they were subscribed. That order is the reason this is not a blinker signal, whose
@@ -10,8 +10,8 @@ any bug would; those that must not (webhooks) catch their own failures.
 
 A group of events (the outcomes of one send step, a run of receipts) is published at once
 with `event_publish_many`: each subscriber in turn hears the whole group, in its order,
-through its group form when it has one (one webhook lookup, one stats refresh, one
-progress per batch for the group), so every subscriber still hears each message's
+in one call (one webhook lookup, one stats refresh, one progress per batch for the
+group), so every subscriber still hears each message's
 statuses in the order they happened, and the statuses before the batch progress.
 """
 
@@ -21,39 +21,27 @@ from collections.abc import Callable, Sequence
 
 from services.events.catalog import DomainEvent
 
-Subscriber = Callable[[str, DomainEvent], None]
-# The group form of a subscriber: the same, for a list of events (in their order).
-GroupSubscriber = Callable[[str, list[DomainEvent]], None]
+# A subscriber hears a list of events (one, or a group published at once), in their order.
+Subscriber = Callable[[str, list[DomainEvent]], None]
 
-_subscribers: list[tuple[type[DomainEvent], Subscriber, GroupSubscriber | None]] = []
+_subscribers: list[tuple[type[DomainEvent], Subscriber]] = []
 
 
-def event_subscribe(kind: type[DomainEvent], subscriber: Subscriber, *, group: GroupSubscriber | None = None) -> None:
-    """Have `subscriber` hear every `kind` event from now on (once, however often it is asked);
-    `group`, if given, hears a published group's `kind` events in one call instead."""
-    if not any((known, heard) == (kind, subscriber) for known, heard, _ in _subscribers):
-        _subscribers.append((kind, subscriber, group))
+def event_subscribe(kind: type[DomainEvent], subscriber: Subscriber) -> None:
+    """Have `subscriber` hear every `kind` event from now on (once, however often it is asked)."""
+    if (kind, subscriber) not in _subscribers:
+        _subscribers.append((kind, subscriber))
 
 
 def event_publish(user_id: str, event: DomainEvent) -> None:
     """Tell `event` to its subscribers; call it after the change it reports is committed."""
-    for kind, subscriber, _ in _subscribers:
-        if isinstance(event, kind):
-            subscriber(user_id, event)
+    event_publish_many(user_id, [event])
 
 
 def event_publish_many(user_id: str, events: Sequence[DomainEvent]) -> None:
     """Tell a group of one user's events, in order, to each subscriber in turn; call it after
     the changes they report are committed."""
-    if len(events) == 1:
-        event_publish(user_id, events[0])
-        return
-    for kind, subscriber, group in _subscribers:
+    for kind, subscriber in _subscribers:
         heard = [event for event in events if isinstance(event, kind)]
-        if not heard:
-            continue
-        if group is not None:
-            group(user_id, heard)
-        else:
-            for event in heard:
-                subscriber(user_id, event)
+        if heard:
+            subscriber(user_id, heard)

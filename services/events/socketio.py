@@ -20,14 +20,9 @@ def user_room(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def socketio_on_event(user_id: str, event: DomainEvent) -> None:
-    """Emit every event to its owner's room, under its declared name (and the legacy default
-    session's to the legacy room too)."""
-    socketio_on_events(user_id, [event])
-
-
 def socketio_on_events(user_id: str, events: list[DomainEvent]) -> None:
-    """The same for a group of events: one emit each, the legacy session looked up once."""
+    """Emit each event to its owner's room, under its declared name (and the legacy default
+    session's to the legacy room too): one emit each, the legacy session looked up once."""
     legacy_id = _legacy_session_id(user_id) if user_id == legacy_owner_id() else None
     for event in events:
         payload = event.to_payload()

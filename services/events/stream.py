@@ -33,11 +33,6 @@ class StreamEvent:
         return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n"
 
 
-def stream_on_event(user_id: str, event: DomainEvent) -> None:
-    """Keep a streamed event in its session's stream."""
-    stream_on_events(user_id, [event])
-
-
 def stream_on_events(user_id: str, events: list[DomainEvent]) -> None:
     """Keep a group's streamed events in their sessions' streams, in order, in one round trip."""
     streamed = [event for event in events if event.streamed]

@@ -4,32 +4,32 @@ First a request waiting for a message's outcome is woken. Then the owner is told
 wherever they listen: their Socket.IO room, the session's SSE stream (events declared
 `streamed`) and their webhook endpoints (events with a webhook name). Then what follows
 from the event: a user's counters, a bulk batch's progress (which publishes an event of
-its own). Each has a group form for a group of events
-published at once (services/events/bus.py: event_publish_many).
+its own). Each hears a list: one event, or a group published at once
+(services/events/bus.py: event_publish_many).
 """
 
 from services.events.bus import event_subscribe
 from services.events.catalog import DomainEvent, MessageReceived, MessageStatusChanged
-from services.events.socketio import socketio_on_event, socketio_on_events
-from services.events.stream import stream_on_event, stream_on_events
-from services.messaging.bulk import batch_on_message_status, batch_on_message_statuses
-from services.messaging.stats import stats_on_event, stats_on_events
-from services.platform.settled import settled_on_status, settled_on_statuses
-from services.webhooks.endpoints import webhooks_on_event, webhooks_on_events
+from services.events.socketio import socketio_on_events
+from services.events.stream import stream_on_events
+from services.messaging.bulk import batch_on_message_statuses
+from services.messaging.stats import stats_on_events
+from services.platform.settled import settled_on_statuses
+from services.webhooks.endpoints import webhooks_on_events
 
-# (event class, subscriber, its group form)
+# (event class, subscriber)
 SUBSCRIBERS = (
-    (MessageStatusChanged, settled_on_status, settled_on_statuses),
-    (DomainEvent, socketio_on_event, socketio_on_events),
-    (DomainEvent, stream_on_event, stream_on_events),
-    (DomainEvent, webhooks_on_event, webhooks_on_events),
-    (MessageReceived, stats_on_event, stats_on_events),
-    (MessageStatusChanged, stats_on_event, stats_on_events),
-    (MessageStatusChanged, batch_on_message_status, batch_on_message_statuses),
+    (MessageStatusChanged, settled_on_statuses),
+    (DomainEvent, socketio_on_events),
+    (DomainEvent, stream_on_events),
+    (DomainEvent, webhooks_on_events),
+    (MessageReceived, stats_on_events),
+    (MessageStatusChanged, stats_on_events),
+    (MessageStatusChanged, batch_on_message_statuses),
 )
 
 
 def subscribers_connect() -> None:
     """Subscribe everything above (again is harmless: each is subscribed once)."""
-    for kind, subscriber, group in SUBSCRIBERS:
-        event_subscribe(kind, subscriber, group=group)
+    for kind, subscriber in SUBSCRIBERS:
+        event_subscribe(kind, subscriber)

@@ -331,14 +331,9 @@ def batch_progress(batch_id: str) -> None:
     )
 
 
-def batch_on_message_status(user_id: str, event: MessageStatusChanged) -> None:
-    """A subscriber: one of a batch's messages left the queue (its progress moves on) or was
-    put back in it (the batch is recounted)."""
-    batch_on_message_statuses(user_id, [event])
-
-
 def batch_on_message_statuses(user_id: str, events: list[MessageStatusChanged]) -> None:
-    """The same for a group of statuses: each batch they move is recounted or told once,
+    """A subscriber: a batch's messages left the queue (its progress moves on) or were put
+    back in it (the batch is recounted); each batch they move is recounted or told once,
     after them all (in the order the batches first moved)."""
     moved: dict[str, bool] = {}  # batch id -> to be recounted (a message went back in the queue)
     for event in events:

@@ -32,13 +32,9 @@ def stats_refresh_soon(user_id: str) -> None:
         queues.queue().enqueue_in(timedelta(seconds=delay), AGGREGATE_JOB, user_id, result_ttl=60)
 
 
-def stats_on_event(user_id: str, event: DomainEvent) -> None:
-    """A subscriber: a message came in or changed status, so its owner's counters change."""
-    stats_refresh_soon(user_id)
-
-
 def stats_on_events(user_id: str, events: list[DomainEvent]) -> None:
-    """The same for a group of events: one refresh asked for all of them."""
+    """A subscriber: messages came in or changed status, so their owner's counters change;
+    one refresh is asked for all of them."""
     stats_refresh_soon(user_id)
 
 

@@ -32,13 +32,9 @@ def settled_announce(message_ids: list[str]) -> None:
         queues.connection.publish(CHANNEL, " ".join(message_ids))
 
 
-def settled_on_status(user_id: str, event) -> None:
-    """A subscriber (MessageStatusChanged): a message that left the queue wakes its waiters."""
-    settled_on_statuses(user_id, [event])
-
-
 def settled_on_statuses(user_id: str, events: list) -> None:
-    """The same for a group of status changes: one announcement for all that settled."""
+    """A subscriber (MessageStatusChanged): messages that left the queue wake their waiters,
+    in one announcement for all of them."""
     settled_announce([event.message_id for event in events if event.settled])
 
 

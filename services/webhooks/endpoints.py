@@ -224,11 +224,6 @@ def webhook_redeliver(webhook: Webhook, delivery_id: str) -> WebhookDelivery:
 # Events in: one delivery per endpoint that wants the event.
 
 
-def webhooks_on_event(user_id: str, event: catalog.DomainEvent) -> None:
-    """Fan an event out to the user's endpoints. Never raises: the event itself has happened."""
-    webhooks_on_events(user_id, [event])
-
-
 def webhooks_on_events(user_id: str, events: list[catalog.DomainEvent]) -> None:
     """Fan a group of events out to the user's endpoints, looked up once. Never raises."""
     try:
