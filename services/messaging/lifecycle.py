@@ -33,7 +33,7 @@ STATUS_TIMESTAMP = {
 
 @dataclass(frozen=True)
 class StatusChange:
-    """One move of a message along its lifecycle (see message_status_set)."""
+    """One move of a message along its lifecycle (see messages_status_set)."""
 
     message: Message
     status: str
@@ -42,18 +42,11 @@ class StatusChange:
     error: str | None = None
 
 
-def message_status_set(
-    message: Message, status: str, *, at: datetime, error_code: str | None = None, error: str | None = None
-) -> bool:
-    """Move a message along its lifecycle (never backwards), stamp it, tell its owner (and so
-    its stats and its bulk batch: services/events/subscribers.py)."""
-    return bool(messages_status_set([StatusChange(message, status, at, error_code, error)]))
-
-
 def messages_status_set(changes: list[StatusChange]) -> list[StatusChange]:
     """Apply a group of status changes in one transaction (each message moved forward only,
-    a message may move more than once), then publish their events in order, each user's as
-    one group. Returns the changes made (those that would move a message back are skipped).
+    never backwards; a message may move more than once), stamp them, then tell their owners
+    (and so their stats and bulk batches: services/events/subscribers.py) in order, each
+    user's as one group. Returns the changes made (those that would move a message back are skipped).
 
     The counters follow in the same transaction: a session's messages_sent once per session,
     a bulk batch's sent and failed counts once per batch. A failure whose code refunds gives
