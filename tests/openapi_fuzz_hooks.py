@@ -16,6 +16,7 @@ The run's context (ids, the receiver's address) comes in WAGATE_FUZZ_CONTEXT as 
 from __future__ import annotations
 
 import ast
+import builtins
 import itertools
 import json
 import os
@@ -38,18 +39,27 @@ URL_PATTERN = re.compile(r"^\s*https?://", re.IGNORECASE)
 GROUP_ID = re.compile(r"^\s*[0-9]{5,25}(-[0-9]{5,15})?@g\.us\s*$")
 
 # CPython 3.11's AST builder keeps its recursion depth in shared state, so two threads
-# parsing at once can fail with "AST constructor recursion depth mismatch"
-# (python/cpython#106905). Hypothesis parses source to describe lambdas, from every
-# schemathesis worker thread: one parse at a time.
-_parse, _parse_lock = ast.parse, threading.Lock()
+# turning source into AST objects, or AST objects into code, at once can fail with "AST
+# constructor recursion depth mismatch" (python/cpython#106905). Hypothesis parses source
+# to describe lambdas, from every schemathesis worker thread, and Werkzeug compiles the
+# AST of its URL builders: one at a time.
+_parse, _compile, _ast_lock = ast.parse, builtins.compile, threading.RLock()
 
 
 def _serial_parse(*args, **kwargs):
-    with _parse_lock:
+    with _ast_lock:
         return _parse(*args, **kwargs)
 
 
+def _serial_compile(source, *args, **kwargs):
+    if not isinstance(source, ast.AST):
+        return _compile(source, *args, **kwargs)
+    with _ast_lock:
+        return _compile(source, *args, **kwargs)
+
+
 ast.parse = _serial_parse
+builtins.compile = _serial_compile
 
 
 def _valid(number: str) -> bool:
