@@ -46,15 +46,70 @@ def test_a_body_over_max_content_length_is_413_in_the_documented_shape(client, a
     assert client.get("/api/sessions", headers=account.headers).get_json()["total"] == 0
 
 
+def _chunked(client, url: str, body: bytes, **kwargs):
+    """POST `body` as a server hands on a chunked one: no Content-Length, the stream ends itself."""
+    return client.post(
+        url,
+        input_stream=io.BytesIO(body),
+        environ_overrides={"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"},
+        **kwargs,
+    )
+
+
 def test_a_streamed_body_without_a_length_is_cut_off_at_the_limit_too(client, account):
-    response = client.post(
+    response = _chunked(
+        client,
         "/api/sessions",
-        input_stream=io.BytesIO(b'{"name": "' + b"x" * (MB + 10) + b'"}'),
+        b'{"name": "' + b"x" * (MB + 10) + b'"}',
         content_type="application/json",
         headers=account.headers,
-        environ_overrides={"wsgi.input_terminated": True},  # chunked: the server knows no length
     )
     _too_large(response, MB)
+    assert client.get("/api/sessions", headers=account.headers).get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("over", [1, 64 * 1024])
+def test_a_chunked_body_just_over_the_limit_is_413_and_one_at_it_goes_through(client, runtime, account, over):
+    name = b'{"name": "Shop", "description": "'
+    at_limit = name + b"x" * (MB - len(name) - 2) + b'"}'
+    assert len(at_limit) == MB
+    created = _chunked(client, "/api/sessions", at_limit, content_type="application/json", headers=account.headers)
+    assert created.status_code == 400 and created.get_json()["code"] != "INVALID_JSON", created.get_json()
+    small = _chunked(
+        client, "/api/sessions", b'{"name": "Shop"}', content_type="application/json", headers=account.headers
+    )
+    assert small.status_code == 201, small.get_json()
+    over_body = name + b"x" * (MB - len(name) - 2 + over) + b'"}'
+    _too_large(
+        _chunked(client, "/api/sessions", over_body, content_type="application/json", headers=account.headers), MB
+    )
+
+
+def test_a_chunked_send_over_its_larger_limit_is_413_in_every_dialect(client, runtime, account):
+    session_id = pair_session(client, account)
+    over = b'{"to": "919876543210", "message": "' + b"x" * (2 * MB) + b'"}'
+    native = _chunked(
+        client, f"/api/sessions/{session_id}/send", over, content_type="application/json", headers=account.headers
+    )
+    _too_large(native, 2 * MB)
+    selfhosted = _chunked(
+        client,
+        f"/api/v1/send-message?sessionId={session_id}",
+        over,
+        content_type="application/json",
+        headers=account.headers,
+    )
+    assert selfhosted.status_code == 413, selfhosted.get_json()
+    wamux = _chunked(client, "/api/v1/messages", over, content_type="application/json", headers=account.headers)
+    assert wamux.status_code == 413, wamux.get_json()
+
+
+def test_a_chunked_dashboard_form_over_the_limit_gets_an_html_413(client, account):
+    DashboardUser(client, account)
+    token = csrf_token(client.get("/sessions").get_data(as_text=True))
+    body = f"csrf_token={token}&name=".encode() + b"x" * (MB + 10)
+    response = _chunked(client, "/sessions", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413 and "<html" in response.get_data(as_text=True)
 
 
 def test_a_send_may_be_larger_for_inline_media_but_not_without_bound(client, runtime, account):
