@@ -15,7 +15,6 @@ from flask import Flask
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints.contract.body import Request
 from config import Config
 from extensions import csrf, db, limiter, login_manager, migrate, queues, socketio
 from services.accounts.users import user_for_cookie
@@ -54,7 +53,6 @@ def _sqlite_pragmas(connection, record) -> None:
 
 def create_app(config: type | dict | None = None) -> Flask:
     app = Flask(__name__)
-    app.request_class = Request  # a body sent chunked past its limit is 413, as one with a length
     app.config.from_object(Config)
     if isinstance(config, dict):
         app.config.update(config)
@@ -109,8 +107,10 @@ def create_app(config: type | dict | None = None) -> Flask:
         webhooks,
         whatsapp,
     )
+    from blueprints.contract import body
 
     errors.register(app)
+    body.register(app)
     security.register(app)
     realtime.register()
     app.register_blueprint(dashboard.bp)

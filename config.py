@@ -136,6 +136,12 @@ class Config:
     # send request (media inline as base64 data URLs) may be this large; other requests
     # are held to MAX_CONTENT_LENGTH.
     SEND_MAX_REQUEST_BYTES = env_int("SEND_MAX_REQUEST_BYTES", 140 * 1024 * 1024)
+    # A body larger than this (or sent chunked, once past it) is read as it streams in, its
+    # inline media decoded to disk on the way; at most LARGE_UPLOADS_MAX at once per process,
+    # a further one waits up to LARGE_UPLOAD_WAIT_SECONDS for its turn, then is answered 503.
+    LARGE_UPLOAD_BYTES = env_int("LARGE_UPLOAD_BYTES", 1024 * 1024)
+    LARGE_UPLOADS_MAX = env_int("LARGE_UPLOADS_MAX", 4)
+    LARGE_UPLOAD_WAIT_SECONDS = env_float("LARGE_UPLOAD_WAIT_SECONDS", 10.0)
     MEDIA_FETCH_TIMEOUT_SECONDS = env_float("MEDIA_FETCH_TIMEOUT_SECONDS", 30.0)
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
     # Number checks: how long an answer is reused, and how long a request waits for WhatsApp's.

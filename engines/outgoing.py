@@ -8,7 +8,8 @@ rebuilt after a restart sends exactly what was accepted.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from typing import BinaryIO
 
 KINDS = ("text", "image", "video", "audio", "ptt", "document", "sticker", "location", "contact", "poll", "reaction")
 MEDIA_KINDS = ("image", "video", "audio", "ptt", "document", "sticker")
@@ -45,10 +46,21 @@ class Reaction:
 
 
 @dataclass(frozen=True)
+class MediaFile:
+    """Media in an open file rather than in memory: a large upload, decoded to disk as it
+    arrived. Only the web role holds one, until the message is stored with its media
+    (services/messaging/outgoing.py); engines always get `Outgoing.media` as bytes."""
+
+    file: BinaryIO = field(repr=False)
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Outgoing:
     kind: str
     text: str = ""  # the text of a text message, or a media message's caption
-    media: bytes | None = field(default=None, repr=False)
+    media: bytes | MediaFile | None = field(default=None, repr=False)
     mimetype: str | None = None
     filename: str | None = None
     location: Location | None = None
@@ -64,7 +76,7 @@ class Outgoing:
 
     def to_record(self) -> dict:
         """Everything but the bytes, as JSON-ready data."""
-        record = asdict(self)
+        record = asdict(replace(self, media=None))  # asdict would copy the bytes (or try to copy a file)
         record.pop("media")
         record["mentions"] = list(self.mentions)
         if self.poll is not None:

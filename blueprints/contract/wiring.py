@@ -42,7 +42,10 @@ from pydantic import ValidationError as SchemaError
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import ErrorDetails
 
+from blueprints.contract.body import body_spooled, body_streams
+from blueprints.contract.spool import InvalidJson
 from services.errors import ValidationError
+from services.messaging.inline import InlineMedia
 
 Schema = dict[str, Any]
 JSON = "application/json"
@@ -60,8 +63,16 @@ def _no_constant(name: str) -> None:
 
 def request_json(*, required: bool = True) -> dict | None:
     """The request's JSON object (whatever its Content-Type); None when there is none and
-    it is not `required`. 400 for anything else, in the documented shape."""
-    raw = request.get_data(cache=True)
+    it is not `required`. 400 for anything else, in the documented shape.
+
+    A large body is read as it streams in, its inline media decoded to files on the way
+    (blueprints/contract/body.py): what is parsed here is the rest of it, a stand-in string
+    in each such data URL's place (by which services/messaging/media.py finds the file).
+    """
+    try:
+        raw, inline = body_spooled() if body_streams() else (request.get_data(cache=True), {})
+    except InvalidJson:
+        raise _not_json() from None
     if not raw:
         if required:
             raise ValidationError("A JSON request body is required", code="MISSING_BODY")
@@ -71,16 +82,21 @@ def request_json(*, required: bool = True) -> dict | None:
     except RecursionError:  # deeper than the parser goes, so deeper than MAX_JSON_DEPTH
         raise _too_deep() from None
     except ValueError:
-        raise ValidationError("The request body is not valid JSON", error="Invalid JSON", code="INVALID_JSON") from None
-    _plain_json(body)
+        raise _not_json() from None
+    _plain_json(body, inline)
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object", code="INVALID_BODY")
     return body
 
 
-def _plain_json(body: object) -> None:
+def _not_json() -> ValidationError:
+    return ValidationError("The request body is not valid JSON", error="Invalid JSON", code="INVALID_JSON")
+
+
+def _plain_json(body: object, inline: Mapping[str, InlineMedia]) -> None:
     """400 for a body nested deeper than MAX_JSON_DEPTH, or with a string that is not valid
-    Unicode (an unpaired surrogate escape such as "\\ud800", which nothing can store)."""
+    Unicode (an unpaired surrogate escape such as "\\ud800", which nothing can store), also
+    in the part of a data URL that was decoded to a file (`inline`)."""
     pending: list[tuple[object, tuple, int]] = [(body, (), 1)]
     while pending:
         value, path, depth = pending.pop()
@@ -94,6 +110,8 @@ def _plain_json(body: object) -> None:
                 pending.append((item, (*path, key), depth + 1))
         elif isinstance(value, str):
             _unicode(value, path)
+            if value in inline and inline[value].unpaired_surrogate:
+                raise _not_unicode(path)
 
 
 def _too_deep() -> ValidationError:
@@ -108,15 +126,19 @@ def _unicode(text: str, path: tuple) -> None:
     try:
         text.encode()
     except UnicodeEncodeError:
-        where = _dotted(path)
-        raise ValidationError(
-            "The request body has a string that is not valid Unicode (an unpaired surrogate escape such as "
-            + "\\ud800)"
-            + (f" in '{where}'" if where else ""),
-            error="Invalid text",
-            code="INVALID_UNICODE",
-            details={"field": where} if where else None,
-        ) from None
+        raise _not_unicode(path) from None
+
+
+def _not_unicode(path: tuple) -> ValidationError:
+    where = _dotted(path)
+    return ValidationError(
+        "The request body has a string that is not valid Unicode (an unpaired surrogate escape such as "
+        + "\\ud800)"
+        + (f" in '{where}'" if where else ""),
+        error="Invalid text",
+        code="INVALID_UNICODE",
+        details={"field": where} if where else None,
+    )
 
 
 def _dotted(path: Iterable) -> str:

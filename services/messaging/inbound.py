@@ -21,7 +21,7 @@ from services.events.bus import event_publish
 from services.events.catalog import MessageReaction, MessageReceived, PollVote
 from services.hosts.calls import engine_enqueue
 from services.messaging.media import file_name_safe
-from services.messaging.outgoing import media_root, outgoing_parse
+from services.messaging.outgoing import media_root, media_save, outgoing_parse
 from services.platform.phones import phone_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
 
@@ -196,7 +196,7 @@ def simulate_inbound(user: User, session_id: str, *, sender: str, content: dict)
         media_file = f"simulated/{secrets.token_hex(16)}"
         path = Path(current_app.config["DATA_DIR"]) / "media" / media_file
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(outgoing.media)
+        media_save(outgoing.media, path)
     session_require_connected(session, "only a connected session receives messages")
     engine_enqueue(session, engine_jobs.engine_simulate_inbound, session.id, sender, message, media_file)
 

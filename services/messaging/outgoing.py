@@ -23,11 +23,12 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import or_, select
 
-from engines.outgoing import MEDIA_KINDS, ContactCard, Location, Outgoing, Poll, Reaction
+from engines.outgoing import MEDIA_KINDS, ContactCard, Location, MediaFile, Outgoing, Poll, Reaction
 from extensions import db
 from models import Message, WaSession
 from models.message import OUTBOUND
 from services.errors import NotFound, ValidationError
+from services.messaging.inline import media_file_save
 from services.messaging.media import media_load
 from services.platform.phones import card_phone, phone_normalize
 
@@ -247,16 +248,19 @@ def outgoing_store(message: Message, outgoing: Outgoing) -> None:
     if outgoing.media is not None:
         folder = media_root() / "outgoing"
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / message.id
-        temporary = path.with_suffix(".part")
-        temporary.write_bytes(outgoing.media)
-        temporary.replace(path)
-        record |= {
-            "media_file": f"outgoing/{message.id}",
-            "size": len(outgoing.media),
-            "sha256": hashlib.sha256(outgoing.media).hexdigest(),
-        }
+        record |= {"media_file": f"outgoing/{message.id}"} | media_save(outgoing.media, folder / message.id)
     message.payload = record
+
+
+def media_save(media: bytes | MediaFile, path: Path) -> dict:
+    """Write media to `path` (whole or not at all); its size and SHA-256."""
+    if isinstance(media, MediaFile):
+        media_file_save(media, path)
+        return {"size": media.size, "sha256": media.sha256}
+    temporary = path.with_suffix(".part")
+    temporary.write_bytes(media)
+    temporary.replace(path)
+    return {"size": len(media), "sha256": hashlib.sha256(media).hexdigest()}
 
 
 def outgoing_load(message: Message) -> Outgoing:
