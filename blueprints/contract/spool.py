@@ -3,8 +3,8 @@
 `JsonSpooler` is fed a body in pieces and copies its JSON, except for a string that grows
 past `spool_after` bytes and turns out to be a base64 data URL (`data:<type>;base64,...`):
 that string's data goes through an `InlineDecoder` into a file
-(services/messaging/inline.py), and the copy gets a stand-in string in its place, the string's
-first `spool_after` characters followed by a mark no client sends. The copy is then parsed and
+(services/messaging/inline.py), and the copy gets a stand-in string in its place: the data
+URL's header, `spool_after` characters of filler and a mark no client sends. The copy is then parsed and
 checked as any body is (blueprints/contract/wiring.py): the stand-in passes the schemas as
 the data URL would (it starts as one, and is longer than any other field takes), and the
 media service finds the file by it. So neither the body, nor the base64 text, nor the decoded
@@ -65,8 +65,9 @@ class JsonSpooler:
         self._state = OUTSIDE
         self._start = 0  # where the string being read starts in the copy (its opening quote)
         self._looked = False  # whether the long string being read was looked at already
+        self._comma_from = 0  # where to look on for the end of its header (a comma)
         self._decoder: InlineDecoder | None = None
-        self._prefix = ""
+        self._again = b""
 
     def feed(self, data: bytes) -> None:
         """The next piece of the body."""
@@ -113,6 +114,8 @@ class JsonSpooler:
         self._pending = b""
         position = 0
         while position < len(buffer):
+            if self._again:  # bytes already copied, to be read again (as a data URL's data)
+                buffer, position, self._again = self._again + buffer[position:], 0, b""
             if self._state == OUTSIDE:
                 position = self._outside(buffer, position)
             elif self._state == STRING:
@@ -130,7 +133,7 @@ class JsonSpooler:
             self._copy += buffer[position:]
             return len(buffer)
         self._copy += buffer[position : quote + 1]
-        self._state, self._start, self._looked = STRING, len(self._copy) - 1, False
+        self._state, self._start, self._looked, self._comma_from = STRING, len(self._copy) - 1, False, 0
         return quote + 1
 
     def _string(self, buffer: bytes, position: int, final: bool) -> int:
@@ -149,25 +152,26 @@ class JsonSpooler:
         return self._wait_for_more(buffer, stop)
 
     def _spool(self) -> bool:
-        """Look at a long string read so far: a data URL's data goes to a file from now on."""
-        if len(self._copy) - self._start > 4 * self._spool_after:
-            self._looked = True  # put off too often (below): it stays as it is
+        """Look at a long string read so far: a data URL's data goes to a file from now on (what
+        was read of it is read again, as data), anything else stays as it is."""
+        raw = self._copy[self._start + 1 :]
+        if not raw.startswith(b"data:"):
+            self._looked = len(raw) >= 5 or not b"data:".startswith(raw)
             return False
-        if self._copy[-1] >= 0x80:
-            return False  # maybe part of a character: look again after the next piece
+        comma = raw.find(b",", self._comma_from)
+        if comma == -1:  # the header is not whole yet
+            self._comma_from = len(raw)
+            self._looked = len(raw) > 4 * self._spool_after  # too long for a header: not one
+            return False
+        self._looked = True
         try:
-            text = json.loads(b'"' + self._copy[self._start + 1 :] + b'"')
+            header = json.loads(b'"' + raw[: comma + 1] + b'"')
         except ValueError:
             raise InvalidJson("a string breaks JSON's rules") from None
-        if text and "\ud800" <= text[-1] <= "\udbff":
-            return False  # half of a pair of escapes: look again once the other half is in
-        self._looked = True
-        match = DATA_URL.match(text)
-        if match is None:
+        if DATA_URL.fullmatch(header) is None:
             return False
-        self._decoder = InlineDecoder(text[: match.end()], self._open_file())
-        self._decoder.feed_text(text[match.end() :])
-        self._prefix = text[: self._spool_after]
+        self._decoder = InlineDecoder(header, self._open_file())
+        self._again = bytes(raw[comma + 1 :])
         del self._copy[self._start :]
         self._state = SPOOLED
         return True
@@ -208,7 +212,9 @@ class JsonSpooler:
     def _close(self) -> None:
         """The data URL ended: its stand-in goes into the copy."""
         media = self._decoder.finish()
-        stand_in = f"{self._prefix}#inline-{secrets.token_hex(16)}"
+        # As long as the data URL was said to be at least (longer than any other field takes).
+        filler = "A" * max(0, self._spool_after - len(media.header))
+        stand_in = f"{media.header}{filler}#inline-{secrets.token_hex(16)}"
         self.media[stand_in] = media
         self._copy += json.dumps(stand_in).encode()
         self._state, self._decoder = OUTSIDE, None
