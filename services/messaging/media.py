@@ -6,6 +6,9 @@ goes through the same address check as webhooks (services/platform/urls.py), the
 a deadline, and the body is counted while it streams, so a huge or endless answer is cut
 off at the kind's limit. The format is then read from the content's first bytes, not
 from a file name or a Content-Type header: an executable renamed .jpg is refused.
+
+A data URL of a large body arrives already decoded into a file (services/messaging/inline.py)
+and is checked here from what was kept of it, with the answers the string itself gets.
 """
 
 from __future__ import annotations
