@@ -364,6 +364,10 @@ def test_uploads_past_the_cap_wait_then_get_503_with_retry_after(app, client, ru
         assert wamux.get_json()["statusCode"] == 503  # in Wamux's own error shape
         small = _send(client, account, shop, {"message": "hi"})
         assert small.status_code in (200, 202), small.get_json()  # a small body is not held back
+        over = client.post(
+            "/api/sessions", data=b"x" * 2 * MB, content_type="application/json", headers=account.headers
+        )
+        assert over.status_code == 413  # a body over its route's limit is told so, without waiting
     finally:
         held.go.set()
         thread.join(10)

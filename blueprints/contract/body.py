@@ -96,6 +96,7 @@ def body_spooled() -> tuple[bytes, dict[str, InlineMedia]]:
     It takes one of the process's large-upload slots once it is past LARGE_UPLOAD_BYTES (at
     once when it says so), given back when the body is read.
     """
+    stream = request.stream  # first: a Content-Length over the route's limit is 413 before any wait
     spooler = JsonSpooler(lambda: inline_file_open(uploads_folder()))
     threshold = current_app.config["LARGE_UPLOAD_BYTES"]
     with ExitStack() as slot:
@@ -103,7 +104,7 @@ def body_spooled() -> tuple[bytes, dict[str, InlineMedia]]:
         if large:
             slot.enter_context(_upload_slot())
         read = 0
-        while piece := request.stream.read(PIECE):
+        while piece := stream.read(PIECE):
             read += len(piece)
             if not large and read > threshold:
                 slot.enter_context(_upload_slot())
