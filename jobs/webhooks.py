@@ -1,9 +1,9 @@
-"""Webhook delivery attempts (default queue)."""
+"""Webhook delivery attempts (the webhook queue)."""
 
 from jobs.context import app_job
-from services.webhooks import endpoints as webhooks
+from services.webhooks import delivery
 
 
 @app_job
 def webhook_deliver(delivery_id: str, attempt: int) -> None:
-    webhooks.webhook_delivery_attempt(delivery_id, attempt)
+    delivery.webhook_delivery_attempt(delivery_id, attempt)

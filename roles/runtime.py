@@ -18,7 +18,7 @@ from roles.engine_host import EngineHost
 from services.messaging.bulk import bulk_resume
 from services.messaging.stats import stats_schedule_periodic
 from services.platform.settled import settled_listener_stop
-from services.webhooks.endpoints import webhook_deliveries_resume
+from services.webhooks.delivery import webhook_deliveries_resume
 
 
 def worker_startup() -> None:

@@ -17,7 +17,8 @@ import pytest
 from extensions import db
 from models import WebhookDelivery
 from services.events.catalog import BulkProgress
-from services.webhooks.endpoints import webhook_deliveries_resume, webhook_delivery_attempt, webhooks_dispatch
+from services.webhooks.delivery import webhook_deliveries_resume, webhook_delivery_attempt
+from services.webhooks.endpoints import webhooks_dispatch
 from tests.helpers import LOCAL_RECEIVERS, decode_qr, pair_session, wait_for
 from tests.receiver import HANG, Answer, Receiver
 
