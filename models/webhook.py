@@ -42,6 +42,8 @@ class Webhook(db.Model):
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # The first failure since the last success: failing for long enough disables the endpoint.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -108,6 +110,9 @@ class WebhookDelivery(db.Model):
     __table_args__ = (
         Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),
         Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        # An endpoint's due deliveries, oldest first; the deliveries in hand (few, whoever's).
+        Index("ix_webhook_deliveries_webhook_next", "webhook_id", "next_attempt_at"),
+        Index("ix_webhook_deliveries_claimed", "claimed_until"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -123,7 +128,12 @@ class WebhookDelivery(db.Model):
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the next attempt is due; while an attempt runs, when it counts as lost (its worker
+    # died) and is made again. None once succeeded or dead.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while the delivery holds one of its endpoint's slots: lined up on the webhook queue,
+    # or being attempted. Past that time the hold has lapsed (a lost job, a dead worker).
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
