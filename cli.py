@@ -14,7 +14,7 @@ from blueprints.contract.native import native
 from blueprints.schemas.simulator import Inbound
 from engines.simulator import FAULTS
 from extensions import db, queues
-from jobs.queues import DEFAULT_QUEUE
+from jobs.queues import DEFAULT_QUEUE, WEBHOOK_QUEUE
 from jobs.worker import SchedulingWorker
 from models import Plan, User, WaSession
 from services.accounts.passwords import reset_link
@@ -150,15 +150,30 @@ def engine_host(host_id: str | None) -> None:
 
 
 @click.command("worker")
-@click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
+@click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
 def worker(burst: bool) -> None:
-    """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler)."""
+    """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler)
+    and the webhook workers (threads)."""
     from roles.runtime import worker_startup
+    from roles.webhook_workers import WebhookWorkers
 
     worker_startup()
-    SchedulingWorker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(
-        with_scheduler=True, burst=burst, logging_level="INFO"
-    )
+    if burst:
+        SchedulingWorker(
+            [queues.queue(DEFAULT_QUEUE), queues.queue(WEBHOOK_QUEUE)],
+            connection=queues.connection,
+            serializer=JSONSerializer,
+        ).work(with_scheduler=True, burst=True, logging_level="INFO")
+        return
+    webhooks = WebhookWorkers(current_app._get_current_object())
+    webhooks.start()
+    try:
+        SchedulingWorker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(
+            with_scheduler=True, logging_level="INFO"
+        )
+    finally:
+        # An attempt under way ends within its timeout; one cut short is made again later.
+        webhooks.stop(timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
 
 
 def register(app: Flask) -> None:

@@ -174,6 +174,14 @@ class Config:
     WEBHOOK_RETRY_AFTER_CAP = env_int("WEBHOOK_RETRY_AFTER_CAP", 3600)
     WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
     WEBHOOK_MAX_CONSECUTIVE_FAILURES = env_int("WEBHOOK_MAX_CONSECUTIVE_FAILURES", 25)
+    # Deliveries run on their own queue, off the default one (bulk fan-out, stats): this many
+    # threads in each process that works it (`flask worker`, the embedded runtime), at most
+    # WEBHOOK_ENDPOINT_CONCURRENCY attempts to one endpoint at a time.
+    WEBHOOK_WORKERS = env_int("WEBHOOK_WORKERS", 8)
+    WEBHOOK_ENDPOINT_CONCURRENCY = env_int("WEBHOOK_ENDPOINT_CONCURRENCY", 4)
+    # How often each of those processes looks in the database for attempts that fell due
+    # (retries, and deliveries whose job was lost): retries come this close to the ladder.
+    WEBHOOK_POLL_SECONDS = env_float("WEBHOOK_POLL_SECONDS", 1.0)
     # URLs the server calls for users (webhooks, media) may not reach private, loopback or
     # link-local addresses unless this is on (self-hosted networks whose receivers are local).
     ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
@@ -227,5 +235,8 @@ class TestConfig(Config):
     GOVERNOR_MIN_SAMPLE = 1_000_000
     GOVERNOR_MAX_COLD_PER_DAY = 0
     STATS_DEBOUNCE_SECONDS = 0.2
+    # Each test's runtime: two delivery threads are enough unless a test asks for more.
+    WEBHOOK_WORKERS = 2
+    WEBHOOK_POLL_SECONDS = 0.2
     API_RATE_LIMIT = "100000 per 15 minutes"
     LEGACY_OWNER_AUTO_CREATE = True

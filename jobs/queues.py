@@ -13,6 +13,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 DEFAULT_QUEUE = "wagate"
+# Webhook attempts, apart from the default queue's bulk fan-out and stats.
+WEBHOOK_QUEUE = "wagate-webhooks"
 ENGINE_QUEUE = "wagate-engine"
 ENGINE_HOST_QUEUE_PREFIX = "wagate-engine@"
 

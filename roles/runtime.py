@@ -1,7 +1,7 @@
 """Background roles run as threads of one process: the embedded mode (and the tests).
 
 The same queues, jobs and events as in production, with an RQ worker thread for the
-default queue, a scheduler thread for delayed jobs, and an engine host.
+default queue, a scheduler thread for its delayed jobs, the webhook workers and an engine host.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from extensions import queues
 from jobs.queues import DEFAULT_QUEUE
 from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.engine_host import EngineHost
+from roles.webhook_workers import WebhookWorkers
 from services.messaging.bulk import bulk_resume
 from services.messaging.stats import stats_schedule_periodic
 from services.platform.settled import settled_listener_stop
@@ -41,6 +42,7 @@ class EmbeddedRuntime:
             poll_seconds=app.config["WORKER_POLL_SECONDS"],
         )
         self.scheduler = ThreadScheduler([default_queue], connection=connection, serializer=JSONSerializer)
+        self.webhooks = WebhookWorkers(app)
         self.engine_host = EngineHost(app, host_id=host_id)
         self._threads: list[threading.Thread] = []
 
@@ -51,10 +53,12 @@ class EmbeddedRuntime:
         self._spawn(self.engine_host.work, "engine-host-worker")
         self._spawn(self._work_default_queue, "rq-worker")
         self._spawn(self.scheduler.work, "rq-scheduler")
+        self.webhooks.start()
 
     def stop(self) -> None:
         self.worker.stop()
         self.scheduler.request_stop()
+        self.webhooks.stop()
         self.engine_host.stop()
         settled_listener_stop(self.app.extensions)
         for thread in self._threads:

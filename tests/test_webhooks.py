@@ -290,13 +290,15 @@ def test_a_manual_redelivery_wins_over_the_scheduled_retry_and_a_lost_retry_is_r
         webhook_delivery_attempt(delivery["id"], 2)
     assert len(receiver.received) == 2
 
-    # A failed delivery whose scheduled retry was lost (the embedded Redis restarted) is
-    # picked up again when a worker starts.
+    # A failed delivery whose retry fell due and was lined up, its job then lost (Redis
+    # restarted without its data), is lined up again when Redis's loss is noticed.
     receiver.answer(500)
     _inbound(client, starter, shop, text="Second", sender="447911000002")
     failed = wait_for(lambda: _deliveries(client, starter, created["id"], status="failed"), timeout=20)
     with app.app_context():
-        db.session.get(WebhookDelivery, failed[0]["id"]).next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+        lost = db.session.get(WebhookDelivery, failed[0]["id"])
+        lost.next_attempt_at = datetime.now(UTC) - timedelta(seconds=1)
+        lost.claimed_until = datetime.now(UTC) + timedelta(seconds=30)  # lined up: its job is on the queue
         db.session.commit()
         webhook_delivery_attempt(failed[0]["id"], 1)  # a second run of the first attempt's job
         assert len(receiver.received) == 3

@@ -1,8 +1,18 @@
-"""Webhook attempts: each a signed POST of a delivery's fixed body, claimed first, its outcome
-logged and the next attempt scheduled on the retry ladder (or the delivery dead-lettered).
+"""Webhook attempts: lining deliveries up per endpoint, and each attempt a signed POST of the
+delivery's fixed body, its outcome logged and the next one scheduled on the retry ladder.
 
-An attempt first claims its number with a conditional update, so a scheduled retry and a
-manual redelivery (or a resumed copy of a job) racing each other send it once.
+The database is the record and the schedule; Redis only carries the jobs. A delivery that
+is due (a first attempt, a retry whose time has come, a redelivery) waits in its row until
+it is lined up: it takes one of its endpoint's WEBHOOK_ENDPOINT_CONCURRENCY slots
+(`claimed_until`) and goes on the webhook queue as a job of ids. Deliveries are lined up
+- as soon as they are made (events, a test, a redelivery),
+- when an attempt to the same endpoint ends: its slot passes to the next due delivery,
+- by `webhooks_pump()`, which every process working the webhook queue runs every
+  WEBHOOK_POLL_SECONDS: retries that fell due, and deliveries whose job was lost (Redis lost
+  its data, or a worker died; their slot's hold lapses) are lined up within that time.
+So retries keep to the ladder whatever the default queue is doing, and nothing waits for
+RQ's scheduler. An attempt claims its number with a conditional update, so two jobs for one
+attempt (a lost job found again, and the original after all) send it once.
 """
 
 from __future__ import annotations
@@ -10,17 +20,21 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import httpx
 from flask import current_app
-from sqlalchemy import or_, select, update
+from rq import Queue
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from extensions import db, queues
+from jobs.queues import WEBHOOK_QUEUE
 from models import Webhook, WebhookAttempt, WebhookDelivery
-from models.base import as_utc, utcnow
+from models.base import utcnow
 from models.webhook import DeliveryStatus
 from services.errors import ValidationError
 from services.platform.urls import url_target
@@ -34,43 +48,165 @@ USER_AGENT = "wagate-webhooks/1.0"
 # What an attempt keeps of the receiver's answer.
 SNIPPET_BYTES = 4096
 SNIPPET_CHARS = 500
-# RQ's scheduler keeps due times in whole seconds, so a retry may run up to a second early.
+# Processes' clocks may differ a little: a job lined up by one finds its delivery due in another.
 DUE_SLACK = timedelta(seconds=2)
+# How long a lined-up delivery waits for its job to start before it is lined up again.
+QUEUE_HOLD = timedelta(seconds=30)
 # How long past its timeout a claimed attempt counts as lost (its worker died) and is made again.
 LEASE_MARGIN = timedelta(seconds=60)
 RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
+# A key the pump keeps in Redis: when it is gone, so are the jobs that were on the queue.
+QUEUE_MARK = "wagate:webhooks:queue-mark"
 
 
-def attempt_enqueue(delivery_id: str, attempt: int, *, delay: float | None = None) -> None:
-    """Enqueue attempt number `attempt` of a delivery (after the caller committed), now or after `delay` s."""
+def _waiting(now: datetime) -> tuple:
+    """A delivery that is due and holds no slot (or whose hold has lapsed)."""
+    return (
+        WebhookDelivery.status.in_(RETRYABLE),
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until <= now),
+    )
+
+
+def deliveries_line_up(webhook_ids: Iterable[str]) -> int:
+    """Line up the due deliveries of these endpoints that fit in their free slots (after the
+    caller committed); how many. Never raises: what it could not line up (the database or
+    Redis away), the pump lines up later."""
+    try:
+        lined_up = [taken for webhook_id in dict.fromkeys(webhook_ids) for taken in _endpoint_line_up(webhook_id)]
+        _attempts_enqueue(lined_up)
+    except Exception:
+        db.session.rollback()
+        log.exception("webhook deliveries could not be lined up now; the pump tries again")
+        return 0
+    return len(lined_up)
+
+
+def _endpoint_line_up(webhook_id: str) -> list[tuple[str, int, datetime]]:
+    """Give the endpoint's free slots to its oldest due deliveries (dead-letter them if it is
+    disabled); (delivery id, attempt, hold) of each. Commits."""
+    now = utcnow()
+    cap = current_app.config["WEBHOOK_ENDPOINT_CONCURRENCY"]
+    # The endpoint's row lock makes its slot takers wait for each other on PostgreSQL; on
+    # SQLite the first UPDATE below takes the database's one write lock before it reads.
+    enabled = db.session.scalar(select(Webhook.enabled).where(Webhook.id == webhook_id).with_for_update())
+    waiting = (WebhookDelivery.webhook_id == webhook_id, *_waiting(now))
+    if enabled is None:  # deleted, with its deliveries
+        db.session.rollback()
+        return []
+    if not enabled:
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(*waiting)
+            .values(status=DeliveryStatus.DEAD, next_attempt_at=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        return []
+    candidates = db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.attempts)
+        .where(*waiting)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.created_at, WebhookDelivery.id)
+        .limit(cap)
+    ).all()
+    held = aliased(WebhookDelivery)
+    in_hand = (
+        select(func.count())
+        .select_from(held)
+        .where(held.webhook_id == webhook_id, held.claimed_until > now)
+        .scalar_subquery()
+    )
+    hold = now + QUEUE_HOLD
+    lined_up = []
+    for delivery_id, attempts in candidates:
+        # Each slot is taken by one statement that counts the slots in use as it takes it.
+        taken = db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.attempts == attempts, *waiting, in_hand < cap)
+            .values(claimed_until=hold)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not taken:  # the slots are full, or another process lined this one up
+            break
+        lined_up.append((delivery_id, attempts + 1, hold))
+    db.session.commit()
+    return lined_up
+
+
+def _attempts_enqueue(lined_up: list[tuple[str, int, datetime]]) -> None:
+    """Put the attempts of lined-up deliveries on the webhook queue, in one push. If Redis
+    refuses them, their slots are freed at once for the next try."""
+    if not lined_up:
+        return
     timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
-    options = {"job_timeout": int(timeout * 3) + 30, "result_ttl": 600, "failure_ttl": 86400}
-    queue = queues.queue()
-    if delay is None:
-        queue.enqueue(DELIVER_JOB, delivery_id, attempt, **options)
-    else:
-        queue.enqueue_in(timedelta(seconds=delay), DELIVER_JOB, delivery_id, attempt, **options)
+    # No result is kept (the database has the outcome); a job that raised stays a day.
+    options = {"timeout": int(timeout * 3) + 30, "result_ttl": 0, "failure_ttl": 86400}
+    jobs = [Queue.prepare_data(DELIVER_JOB, (delivery_id, attempt), **options) for delivery_id, attempt, _ in lined_up]
+    try:
+        queues.queue(WEBHOOK_QUEUE).enqueue_many(jobs)
+    except Exception:
+        for delivery_id, _, hold in lined_up:
+            db.session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id, WebhookDelivery.claimed_until == hold)
+                .values(claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.commit()
+        raise
+
+
+def webhooks_pump() -> int:
+    """Line up, for every endpoint with a free slot, its deliveries that are due and hold
+    none: retries whose time has come, and any whose job was lost. How many. When nothing
+    waits this is two indexed reads, and one Redis command to notice a Redis that lost its data."""
+    if queues.connection.set(QUEUE_MARK, "1", nx=True):
+        _holds_release()
+    now = utcnow()
+    cap = current_app.config["WEBHOOK_ENDPOINT_CONCURRENCY"]
+    busy = dict(
+        db.session.execute(
+            select(WebhookDelivery.webhook_id, func.count())
+            .where(WebhookDelivery.claimed_until > now)
+            .group_by(WebhookDelivery.webhook_id)
+        ).all()
+    )
+    due = db.session.scalars(select(WebhookDelivery.webhook_id).where(*_waiting(now)).distinct()).all()
+    db.session.rollback()  # hold no read transaction between the endpoints' line-ups
+    lined_up = [taken for webhook_id in due if busy.get(webhook_id, 0) < cap for taken in _endpoint_line_up(webhook_id)]
+    _attempts_enqueue(lined_up)
+    return len(lined_up)
 
 
 def webhook_deliveries_resume() -> int:
-    """After a worker starts: enqueue again every delivery still waiting for an attempt.
+    """After Redis lost its data (or on a worker's start): line up again, now, every delivery
+    whose job was on the queue; how many were. Attempts under way are left to finish, and a
+    job Redis still holds after all finds its attempt claimed and does nothing."""
+    released = _holds_release()
+    queues.connection.set(QUEUE_MARK, "1")
+    webhooks_pump()
+    return released
 
-    Scheduled retries live in Redis; the embedded Redis stand-in loses them on a restart. A
-    copy made here of a job Redis still holds finds its attempt claimed and does nothing.
-    """
-    rows = db.session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.next_attempt_at).where(
-            WebhookDelivery.status.in_(RETRYABLE)
-        )
-    ).all()
+
+def _holds_release() -> int:
+    """Free the slots of the deliveries lined up but not yet attempted (an attempt under way
+    is due only when its claim lapses); how many."""
     now = utcnow()
-    for delivery_id, attempts, next_attempt_at in rows:
-        delay = max((as_utc(next_attempt_at) - now).total_seconds(), 0.0) if next_attempt_at else 0.0
-        attempt_enqueue(delivery_id, attempts + 1, delay=delay)
-    return len(rows)
+    released = db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.status.in_(RETRYABLE),
+            WebhookDelivery.claimed_until.is_not(None),
+            WebhookDelivery.next_attempt_at <= now,
+        )
+        .values(claimed_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return released
 
 
-# Attempts out: one signed POST each, its outcome logged, the next one scheduled.
+# Attempts out: one signed POST each, its outcome logged, the next one set due.
 
 
 @dataclass(frozen=True)
@@ -87,22 +223,24 @@ class AttemptOutcome:
 
 
 def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
-    """Make attempt number `attempt` of a delivery, unless another copy of it got there first."""
+    """Make attempt number `attempt` of a delivery, unless another copy of it got there first;
+    then hand the endpoint's slot to its next due delivery."""
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None:  # its endpoint was deleted
         return
     webhook = db.session.get(Webhook, delivery.webhook_id)
+    now = utcnow()
     claimable = (
         WebhookDelivery.id == delivery_id,
         WebhookDelivery.attempts == attempt - 1,
         WebhookDelivery.status.in_(RETRYABLE),
-        or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= utcnow() + DUE_SLACK),
+        or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now + DUE_SLACK),
     )
     if not webhook.enabled:
         db.session.execute(
             update(WebhookDelivery)
             .where(*claimable)
-            .values(status=DeliveryStatus.DEAD, next_attempt_at=None)
+            .values(status=DeliveryStatus.DEAD, next_attempt_at=None, claimed_until=None)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
@@ -110,15 +248,11 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
     # Read what the attempt needs now: no transaction stays open during the request.
     url, secret, webhook_id = webhook.url, webhook.secret, webhook.id
     body, event, format_ = delivery.body.encode(), delivery.event, delivery.format
-    timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
+    lease = now + timedelta(seconds=current_app.config["WEBHOOK_TIMEOUT_SECONDS"]) + LEASE_MARGIN
     claimed = db.session.execute(
         update(WebhookDelivery)
         .where(*claimable)
-        .values(
-            attempts=attempt,
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=utcnow() + timedelta(seconds=timeout) + LEASE_MARGIN,
-        )
+        .values(attempts=attempt, status=DeliveryStatus.PENDING, next_attempt_at=lease, claimed_until=lease)
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
@@ -128,6 +262,7 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
         url, secret, body=body, event=event, delivery_id=delivery_id, attempt=attempt, format_=format_
     )
     _outcome_record(delivery_id, webhook_id, attempt, outcome)
+    deliveries_line_up([webhook_id])
 
 
 def webhook_post(
@@ -223,7 +358,7 @@ def _retry_delay(attempt: int, retry_after: float | None) -> float | None:
 
 
 def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: AttemptOutcome) -> None:
-    """Log the attempt; count the endpoint's failures; settle the delivery or schedule its retry."""
+    """Log the attempt; count the endpoint's failures; settle the delivery or set when its retry is due."""
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None:  # deleted with its endpoint during the attempt
         return
@@ -249,6 +384,7 @@ def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: At
         )
     retry_in = None
     if delivery.attempts == attempt:  # no later attempt has started meanwhile
+        delivery.claimed_until = None  # its slot is free
         if outcome.succeeded:
             delivery.status, delivery.next_attempt_at = DeliveryStatus.SUCCEEDED, None
         else:
@@ -260,8 +396,6 @@ def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: At
                 delivery.status = DeliveryStatus.FAILED
                 delivery.next_attempt_at = now + timedelta(seconds=retry_in)
     db.session.commit()
-    if retry_in is not None:
-        attempt_enqueue(delivery_id, attempt + 1, delay=retry_in)
 
 
 def _failure_count(webhook_id: str, now: datetime) -> bool:

@@ -1,8 +1,8 @@
 """Webhooks: endpoints that receive an account's events as signed HTTP POSTs, retried on a ladder.
 
 A domain event declared with a webhook name (services/events/catalog.py) becomes one
-delivery row per enabled endpoint that wants it, committed before its job is enqueued with
-ids only. A delivery's body is fixed when the row is made, so every attempt, retry and manual
+delivery row per enabled endpoint that wants it, committed before it is lined up for its
+first attempt. A delivery's body is fixed when the row is made, so every attempt, retry and manual
 redelivery sends the same bytes under the same delivery id; only the signature's timestamp
 is new. The attempts themselves are services/webhooks/delivery.py's.
 """
@@ -14,7 +14,7 @@ import logging
 import secrets
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from extensions import db
@@ -27,7 +27,7 @@ from services.platform.paging import page_number
 from services.platform.urls import url_check
 from services.sessions.lifecycle import session_get
 from services.webhooks import formats
-from services.webhooks.delivery import attempt_enqueue
+from services.webhooks.delivery import deliveries_line_up
 from services.webhooks.delivery import webhook_deliveries_resume as webhook_deliveries_resume
 from services.webhooks.formats import DEFAULT_FORMAT, TEST_EVENT
 
@@ -186,7 +186,7 @@ def webhook_test(webhook: Webhook) -> WebhookDelivery:
     )
     db.session.add(delivery)
     db.session.commit()
-    attempt_enqueue(delivery.id, 1)
+    deliveries_line_up([webhook.id])
     return delivery
 
 
@@ -198,11 +198,25 @@ def webhook_redeliver(webhook: Webhook, delivery_id: str) -> WebhookDelivery:
     )
     if delivery is None:
         raise NotFound("The requested delivery does not exist", error="Delivery not found", code="DELIVERY_NOT_FOUND")
-    delivery.status = DeliveryStatus.PENDING
-    delivery.next_attempt_at = utcnow()
+    now = utcnow()
+    # Due now, unless an attempt is under way (its claim holds the slot and sets when it
+    # counts as lost): that attempt is the one the receiver gets.
+    db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery.id,
+            or_(
+                WebhookDelivery.claimed_until.is_(None),
+                WebhookDelivery.claimed_until <= now,
+                WebhookDelivery.next_attempt_at.is_(None),
+                WebhookDelivery.next_attempt_at <= now,
+            ),
+        )
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
-    # A retry still scheduled for this attempt number finds it claimed and does nothing.
-    attempt_enqueue(delivery.id, delivery.attempts + 1)
+    deliveries_line_up([webhook.id])
     return delivery
 
 
@@ -264,19 +278,20 @@ def webhooks_dispatch_many(user_id: str, events: list[catalog.DomainEvent]) -> l
 
 
 def _deliveries_store(deliveries: list[WebhookDelivery]) -> list[str]:
-    """Commit deliveries, then enqueue their first attempts; their ids (none if another process
+    """Commit deliveries, then line up their first attempts; their ids (none if another process
     made the same fixed-id deliveries first)."""
     if not deliveries:
         return []
-    ids = [delivery.id for delivery in deliveries]  # read before the commit expires the rows
+    # Read before the commit expires the rows.
+    ids = [delivery.id for delivery in deliveries]
+    webhook_ids = dict.fromkeys(delivery.webhook_id for delivery in deliveries)
     db.session.add_all(deliveries)
     try:
         db.session.commit()
     except IntegrityError:  # a concurrent event made the same batch's deliveries first
         db.session.rollback()
         return []
-    for delivery_id in ids:
-        attempt_enqueue(delivery_id, 1)
+    deliveries_line_up(webhook_ids)
     return ids
 
 
