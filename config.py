@@ -173,6 +173,9 @@ class Config:
     WEBHOOK_RETRY_DELAYS = [int(x) for x in env_list("WEBHOOK_RETRY_DELAYS", "60,300,1800,7200,43200")]
     WEBHOOK_RETRY_AFTER_CAP = env_int("WEBHOOK_RETRY_AFTER_CAP", 3600)
     WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+    # An endpoint is disabled once it has failed without a success for this long and at least
+    # this many attempts in a row (so neither one burst of events nor one slow day disables it).
+    WEBHOOK_DISABLE_AFTER_SECONDS = env_int("WEBHOOK_DISABLE_AFTER_SECONDS", 24 * 3600)
     WEBHOOK_MAX_CONSECUTIVE_FAILURES = env_int("WEBHOOK_MAX_CONSECUTIVE_FAILURES", 25)
     # Deliveries run on their own queue, off the default one (bulk fan-out, stats): this many
     # threads in each process that works it (`flask worker`, the embedded runtime), at most

@@ -64,6 +64,7 @@ class Webhook(db.Model):
             "disabledReason": self.disabled_reason,
             "disabledAt": isoformat(self.disabled_at),
             "consecutiveFailures": self.consecutive_failures,
+            "failingSince": isoformat(self.failing_since),
             "secretHint": self.secret_hint,
             "lastSuccessAt": isoformat(self.last_success_at),
             "lastFailureAt": isoformat(self.last_failure_at),

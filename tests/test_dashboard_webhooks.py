@@ -139,7 +139,10 @@ def test_pause_enable_and_delete(client, starter, user, receiver):
     assert "No webhook endpoints yet" in listed and _webhooks(client, starter) == []
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 1}])
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{**LOCAL_RECEIVERS, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 1, "WEBHOOK_DISABLE_AFTER_SECONDS": 0}],
+)
 def test_an_endpoint_disabled_after_failures_is_announced_on_every_page(client, runtime, starter, user, receiver):
     _create(user, receiver.url())
     [webhook] = _webhooks(client, starter)
@@ -152,7 +155,8 @@ def test_an_endpoint_disabled_after_failures_is_announced_on_every_page(client, 
         assert 'data-testid="webhook-alert"' in page, path
         assert receiver.url() in page and "1 failed attempts in a row" in page
     assert 'href="/webhooks">Review webhooks</a>' in client.get("/sessions").get_data(as_text=True)
-    assert "badge-disabled" in client.get("/webhooks").get_data(as_text=True)
+    listing = client.get("/webhooks").get_data(as_text=True)
+    assert "badge-disabled" in listing and "1 failed attempt(s) in a row, failing since <time datetime=" in listing
 
     user.htmx("POST", f"/webhooks/{webhook['id']}/enable")
     assert 'data-testid="webhook-alert"' not in client.get("/sessions").get_data(as_text=True)

@@ -185,6 +185,7 @@ def test_a_receiver_failing_three_times_gets_one_success_on_attempt_4_with_the_s
     # The success reset the endpoint's count of failures in a row.
     webhook = client.get(f"/api/webhooks/{created['id']}", headers=starter.headers).get_json()["webhook"]
     assert webhook["consecutiveFailures"] == 0 and webhook["lastSuccessAt"] and webhook["lastFailureAt"]
+    assert webhook["failingSince"] is None
 
 
 @pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_RETRY_DELAYS": [3600] * 5}])
@@ -233,7 +234,10 @@ def test_after_the_ladder_a_delivery_is_dead_until_redelivered_by_hand(client, s
     assert (redelivered["status"], redelivered["attempts"]) == ("succeeded", 4)
 
 
-@pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 3}])
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{**LOCAL_RECEIVERS, "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 3, "WEBHOOK_DISABLE_AFTER_SECONDS": 0}],
+)
 def test_an_endpoint_failing_too_often_in_a_row_is_disabled_until_enabled_again(
     client, starter, receiver, other_receiver, shop
 ):
@@ -263,12 +267,61 @@ def test_an_endpoint_failing_too_often_in_a_row_is_disabled_until_enabled_again(
     enabled = client.patch(f"/api/webhooks/{created['id']}", json={"enabled": True}, headers=starter.headers)
     webhook = enabled.get_json()["webhook"]
     assert (webhook["enabled"], webhook["disabledReason"], webhook["consecutiveFailures"]) == (True, None, 0)
+    assert webhook["failingSince"] is None
     receiver.answer(200)
     redeliver = client.post(
         f"/api/webhooks/{created['id']}/deliveries/{delivery['id']}/redeliver", headers=starter.headers
     )
     assert redeliver.status_code == 202
     wait_for(lambda: receiver.succeeded, message="the redelivery after enabling")
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [
+        {
+            **LOCAL_RECEIVERS,
+            "WEBHOOK_RETRY_DELAYS": [1] * 10,
+            "WEBHOOK_MAX_CONSECUTIVE_FAILURES": 3,
+            "WEBHOOK_DISABLE_AFTER_SECONDS": 3,
+        }
+    ],
+)
+def test_an_endpoint_is_disabled_only_after_failing_for_the_configured_time(client, starter, receiver, shop):
+    created = _create(client, starter, receiver.url(), events=["message.received"])
+
+    def webhook() -> dict:
+        return client.get(f"/api/webhooks/{created['id']}", headers=starter.headers).get_json()["webhook"]
+
+    def attempts_at(delivery: dict) -> list[datetime]:
+        return [datetime.fromisoformat(attempt["at"]) for attempt in delivery["attemptLog"]]
+
+    # Two failures, then a success: the clock of failing starts again.
+    receiver.answer(500, 500, 200, *[500] * 20)
+    _inbound(client, starter, shop, text="First")
+    [first] = wait_for(
+        lambda: [d for d in _deliveries(client, starter, created["id"]) if d["status"] == "succeeded"], timeout=20
+    )
+    assert webhook()["failingSince"] is None
+
+    _inbound(client, starter, shop, text="Second", sender="447911000002")
+    disabled = wait_for(lambda: not webhook()["enabled"] and webhook(), timeout=20, message="the endpoint disabled")
+    [second] = [d for d in _deliveries(client, starter, created["id"]) if d["id"] != first["id"]]
+    assert (second["status"], second["nextAttemptAt"]) == ("dead", None)
+    at = attempts_at(second)
+    failing_since = datetime.fromisoformat(disabled["failingSince"])
+    assert failing_since == at[0] > attempts_at(first)[-1]
+    # Its third failure in a row reached the count but not the time: it was retried. The
+    # first failure at least 3 s after the first one disabled the endpoint, and was the last.
+    assert len(at) >= 4 and at[2] - at[0] < timedelta(seconds=3)
+    assert at[-2] - at[0] < timedelta(seconds=3) <= at[-1] - at[0]
+    assert datetime.fromisoformat(disabled["disabledAt"]) == at[-1]
+    assert disabled["consecutiveFailures"] == len(at)
+    span = int((at[-1] - at[0]).total_seconds())
+    assert disabled["disabledReason"] == (
+        f"Disabled after failing for {span} s: {len(at)} failed attempts in a row; fix the endpoint, then enable it"
+    )
+    assert len(receiver.received) == 3 + len(at)
 
 
 @pytest.mark.parametrize("config_overrides", [{**LOCAL_RECEIVERS, "WEBHOOK_RETRY_DELAYS": [3600]}])

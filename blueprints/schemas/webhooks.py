@@ -56,6 +56,10 @@ class Webhook(TypedDict):
     disabledReason: str | None
     disabledAt: Timestamp | None
     consecutiveFailures: int
+    failingSince: Annotated[
+        Timestamp | None,
+        Field(description="The first failure since the last success (null: not failing); see auto-disable"),
+    ]
     secretHint: str
     lastSuccessAt: Timestamp | None
     lastFailureAt: Timestamp | None

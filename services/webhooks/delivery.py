@@ -34,7 +34,7 @@ from sqlalchemy.orm import aliased
 from extensions import db, queues
 from jobs.queues import WEBHOOK_QUEUE
 from models import Webhook, WebhookAttempt, WebhookDelivery
-from models.base import utcnow
+from models.base import as_utc, utcnow
 from models.webhook import DeliveryStatus
 from services.errors import ValidationError
 from services.platform.urls import url_target
@@ -379,7 +379,7 @@ def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: At
         db.session.execute(
             update(Webhook)
             .where(Webhook.id == webhook_id)
-            .values(consecutive_failures=0, last_success_at=now)
+            .values(consecutive_failures=0, failing_since=None, last_success_at=now)
             .execution_options(synchronize_session=False)
         )
     retry_in = None
@@ -399,24 +399,45 @@ def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: At
 
 
 def _failure_count(webhook_id: str, now: datetime) -> bool:
-    """Count a failed attempt against the endpoint; True if that many in a row disabled it."""
+    """Count a failed attempt against the endpoint; True if that disabled it: it has now
+    failed for WEBHOOK_DISABLE_AFTER_SECONDS without a success, and at least
+    WEBHOOK_MAX_CONSECUTIVE_FAILURES attempts in a row."""
     db.session.execute(
         update(Webhook)
         .where(Webhook.id == webhook_id)
-        .values(consecutive_failures=Webhook.consecutive_failures + 1, last_failure_at=now)
+        .values(
+            consecutive_failures=Webhook.consecutive_failures + 1,
+            last_failure_at=now,
+            failing_since=func.coalesce(Webhook.failing_since, now),
+        )
         .execution_options(synchronize_session=False)
     )
-    limit = current_app.config["WEBHOOK_MAX_CONSECUTIVE_FAILURES"]
+    failures, since = db.session.execute(
+        select(Webhook.consecutive_failures, Webhook.failing_since).where(Webhook.id == webhook_id)
+    ).one()
+    span = now - as_utc(since)
+    if failures < current_app.config["WEBHOOK_MAX_CONSECUTIVE_FAILURES"]:
+        return False
+    if span < timedelta(seconds=current_app.config["WEBHOOK_DISABLE_AFTER_SECONDS"]):
+        return False
+    reason = f"Disabled after failing for {_duration(span)}: {failures} failed attempts in a row"
     disabled = db.session.execute(
         update(Webhook)
-        .where(Webhook.id == webhook_id, Webhook.enabled.is_(True), Webhook.consecutive_failures >= limit)
-        .values(
-            enabled=False,
-            disabled_at=now,
-            disabled_reason=f"Disabled after {limit} failed attempts in a row; fix the endpoint, then enable it",
-        )
+        .where(Webhook.id == webhook_id, Webhook.enabled.is_(True))
+        .values(enabled=False, disabled_at=now, disabled_reason=f"{reason}; fix the endpoint, then enable it")
         .execution_options(synchronize_session=False)
     ).rowcount
     if disabled:
-        log.warning("webhook %s disabled after %s consecutive failed attempts", webhook_id, limit)
+        log.warning("webhook %s: %s", webhook_id, reason)
     return bool(disabled)
+
+
+def _duration(span: timedelta) -> str:
+    """A span as people say it: "40 s", "12 min", "3 h 5 min", "2 d 4 h"."""
+    seconds = int(span.total_seconds())
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{seconds} s"

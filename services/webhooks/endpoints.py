@@ -136,6 +136,7 @@ def webhook_update(webhook: Webhook, *, changes: dict) -> Webhook:
             webhook.enabled = True
             webhook.disabled_reason = webhook.disabled_at = None
             webhook.consecutive_failures = 0
+            webhook.failing_since = None
         elif not enabled and webhook.enabled:
             # Paused by the owner: no reason, so no warning about it (see webhooks_disabled).
             webhook.enabled = False
