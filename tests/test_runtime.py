@@ -74,6 +74,8 @@ def test_a_stopped_embedded_runtime_leaves_no_thread_running(app):
     runtime.start()
     runtime.stop()
     assert [thread.name for thread in runtime._threads if thread.is_alive()] == []
+    assert len(runtime.webhooks.threads) == app.config["WEBHOOK_WORKERS"] + 1  # and the pump
+    assert [thread.name for thread in runtime.webhooks.threads if thread.is_alive()] == []
 
 
 def test_the_embedded_database_has_a_connection_for_each_busy_thread(app):
