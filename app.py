@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from flask import Flask
@@ -51,6 +52,19 @@ def _sqlite_pragmas(connection, record) -> None:
     cursor.close()
 
 
+def _socketio_async_mode() -> str:
+    """gevent in a process gevent has patched, threads in every other.
+
+    The web role runs under gunicorn's gevent worker, which patches the standard library before
+    it loads the app: each live client is then a greenlet, not a thread (README, Running the
+    roles separately). The engine host and the embedded default are never patched (neonize
+    blocks inside Go calls, which would freeze every greenlet), so they keep threads. Never
+    engineio's own pick, which takes gevent whenever it is installed, patched or not.
+    """
+    monkey = sys.modules.get("gevent.monkey")
+    return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
+
+
 def create_app(config: type | dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(Config)
@@ -80,7 +94,13 @@ def create_app(config: type | dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     queues.init_app(app)  # first: without REDIS_URL, the rate limits count in its stand-in
     limiter.init_app(app)
-    socketio.init_app(app, message_queue=app.config["REDIS_URL"] or None)
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"] or None,
+        async_mode=_socketio_async_mode(),
+        ping_interval=app.config["SOCKETIO_PING_INTERVAL"],
+        ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"],
+    )
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "dashboard.login"

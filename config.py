@@ -157,6 +157,10 @@ class Config:
     STREAM_RETENTION_SECONDS = env_int("STREAM_RETENTION_SECONDS", 600)
     STREAM_HEARTBEAT_SECONDS = env_float("STREAM_HEARTBEAT_SECONDS", 15.0)
     STATS_INTERVAL_SECONDS = env_float("STATS_INTERVAL_SECONDS", 300.0)
+    # Socket.IO: the server pings each client this often and drops one that has not answered
+    # within the timeout after, so a vanished client holds its connection this long at most.
+    SOCKETIO_PING_INTERVAL = env_float("SOCKETIO_PING_INTERVAL", 25.0)
+    SOCKETIO_PING_TIMEOUT = env_float("SOCKETIO_PING_TIMEOUT", 20.0)
     # Overrides every plan's general API limit when set (plans carry their own by default).
     API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "")
     # Polling a session's status has its own limit per session, in place of the plan's.

@@ -19,8 +19,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 limiter = Limiter(key_func=get_remote_address)
-# neonize blocks inside Go calls: green threads would freeze the whole hub, so threading only.
-socketio = SocketIO(async_mode="threading")
+# Its async mode is chosen per process in create_app (gevent in the web role, threads elsewhere).
+socketio = SocketIO()
 queues = RedisQueues()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -5,6 +9,8 @@ from flask_socketio import SocketIOTestClient
 
 from extensions import socketio
 from tests.helpers import decode_qr, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _socket(app, client, token: str | None, *, query: bool = False) -> SocketIOTestClient:
@@ -86,3 +92,35 @@ def test_a_disconnect_fault_shows_reconnecting_then_connected_live(app, client, 
     client.delete(faults_url, headers=account.headers)
     wait_for(lambda: saw("connected"), message="connected again")
     assert client.get(f"/api/sessions/{shop}/status", headers=account.headers).get_json()["status"] == ("connected")
+
+
+# Which processes serve live clients with greenlets: only one that gevent has patched (the web
+# role under gunicorn's gevent worker); everything else keeps threads.
+GREEN_PROCESS = """
+from gevent import monkey
+
+monkey.patch_all()
+import sys
+
+sys.path.insert(0, sys.argv[1])
+"""
+
+
+def _run_green(code: str, tmp_path) -> subprocess.CompletedProcess:
+    script = tmp_path / "green.py"
+    script.write_text(GREEN_PROCESS + code)
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": "", "REDIS_URL": ""}
+    return subprocess.run(
+        [sys.executable, str(script), str(REPO)], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+def test_threads_serve_live_clients_in_a_process_gevent_has_not_patched(app):
+    """gevent is installed, yet this process (like the engine host's and `python app.py`) is not patched."""
+    assert app.extensions["socketio"].async_mode == "threading"
+
+
+def test_greenlets_serve_live_clients_in_a_process_gevent_has_patched(tmp_path):
+    done = _run_green("from app import create_app\nprint(create_app().extensions['socketio'].async_mode)\n", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["gevent"]
