@@ -95,7 +95,7 @@ def test_a_disconnect_fault_shows_reconnecting_then_connected_live(app, client, 
 
 
 # Which processes serve live clients with greenlets: only one that gevent has patched (the web
-# role under gunicorn's gevent worker); everything else keeps threads.
+# role under gunicorn's gevent worker); everything else keeps threads, and neonize refuses green.
 GREEN_PROCESS = """
 from gevent import monkey
 
@@ -124,3 +124,9 @@ def test_greenlets_serve_live_clients_in_a_process_gevent_has_patched(tmp_path):
     done = _run_green("from app import create_app\nprint(create_app().extensions['socketio'].async_mode)\n", tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["gevent"]
+
+
+def test_neonize_refuses_to_load_in_a_process_gevent_has_patched(tmp_path):
+    done = _run_green("import engines.neonize\n", tmp_path)
+    assert done.returncode != 0
+    assert "neonize cannot run in a process patched by gevent" in done.stderr

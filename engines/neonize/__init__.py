@@ -18,7 +18,17 @@ import io
 import logging
 import os
 import platform
+import sys
 import threading
+
+# A Go call blocks the thread that makes it: in a process gevent has patched (the web role
+# under gunicorn's gevent worker) that thread is every greenlet's, and the process would freeze.
+_monkey = sys.modules.get("gevent.monkey")
+if _monkey is not None and _monkey.is_module_patched("socket"):
+    raise RuntimeError(
+        "neonize cannot run in a process patched by gevent: start the engine host with "
+        "`flask --app app engine-host`, never inside the web role's gevent worker"
+    )
 
 _popen = os.popen
 
