@@ -1,4 +1,4 @@
-"""The web role for WSGI servers: gunicorn -k gthread -w 1 --threads 100 wsgi:app"""
+"""The web role for WSGI servers: gunicorn -c gunicorn.conf.py wsgi:app (one gevent worker)."""
 
 from app import create_app
 

@@ -8,7 +8,7 @@ the benchmark (also on Ctrl-C or an error):
 
 * the production stack as the README runs it: a real PostgreSQL (initdb, fast and unsafe
   settings: a throwaway cluster), a real redis-server, `flask db upgrade`, gunicorn
-  (`-k gthread -w 1 --threads 100 wsgi:app`), `flask --app app worker` and
+  (`-c gunicorn.conf.py wsgi:app`: one gevent worker), `flask --app app worker` and
   `flask --app app engine-host --id host-a`, the simulator engine;
 * the embedded default, `python app.py` (SQLite, in-process Redis stand-in);
 * a bare baseline: a one-route Flask JSON app under the same gunicorn command.
@@ -94,12 +94,8 @@ def gunicorn_args(port: int, app: str) -> list[str]:
     """The README's production web command, on a loopback port (no control socket in $HOME)."""
     return [
         str(VENV_BIN / "gunicorn"),
-        "-k",
-        "gthread",
-        "-w",
-        "1",
-        "--threads",
-        "100",
+        "-c",
+        "gunicorn.conf.py",
         "-b",
         f"127.0.0.1:{port}",
         "--no-control-socket",
