@@ -80,8 +80,6 @@ def create_app(config: type | dict | None = None) -> Flask:
     if app.config["PUBLIC_URL"].startswith("https://"):
         # Served over HTTPS: the login cookies never travel over plain HTTP.
         app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = True
-    if app.config["PROXY_FIX_X_FOR"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
@@ -101,6 +99,10 @@ def create_app(config: type | dict | None = None) -> Flask:
         ping_interval=app.config["SOCKETIO_PING_INTERVAL"],
         ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"],
     )
+    if app.config["PROXY_FIX_X_FOR"]:
+        # Outside Socket.IO's middleware, so its handshakes see the client's address too
+        # (TRUSTED_NETWORKS), not the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=1, x_host=1)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "dashboard.login"

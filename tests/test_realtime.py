@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -130,3 +131,17 @@ def test_neonize_refuses_to_load_in_a_process_gevent_has_patched(tmp_path):
     done = _run_green("import engines.neonize\n", tmp_path)
     assert done.returncode != 0
     assert "neonize cannot run in a process patched by gevent" in done.stderr
+
+
+@pytest.mark.parametrize("config_overrides", [{"PROXY_FIX_X_FOR": 1}])
+@pytest.mark.parametrize(("client_address", "accepted"), [("203.0.113.5", False), ("127.0.0.1", True)])
+def test_behind_a_proxy_the_legacy_snippet_is_trusted_by_the_clients_address(app, client, client_address, accepted):
+    """Engine.IO's polling handshake by hand, through the whole WSGI stack, from a client
+    the proxy names in X-Forwarded-For (the proxy itself is on loopback, a trusted network)."""
+    headers = {"X-Forwarded-For": client_address}
+    opening = client.get("/socket.io/?EIO=4&transport=polling", headers=headers)
+    assert opening.status_code == 200
+    session = f"/socket.io/?EIO=4&transport=polling&sid={json.loads(opening.data[1:])['sid']}"
+    assert client.post(session, data="40", headers=headers).data == b"OK"  # join, without credentials
+    answer = client.get(session, headers=headers).get_data(as_text=True)
+    assert answer.startswith("40{" if accepted else "44{"), answer
