@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sys
 from pathlib import Path
 
 from flask import Flask
@@ -20,6 +19,7 @@ from config import Config
 from extensions import csrf, db, limiter, login_manager, migrate, queues, socketio
 from services.accounts.users import user_for_cookie
 from services.events.subscribers import subscribers_connect
+from services.platform.green import process_is_green
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -61,8 +61,7 @@ def _socketio_async_mode() -> str:
     blocks inside Go calls, which would freeze every greenlet), so they keep threads. Never
     engineio's own pick, which takes gevent whenever it is installed, patched or not.
     """
-    monkey = sys.modules.get("gevent.monkey")
-    return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
+    return "gevent" if process_is_green() else "threading"
 
 
 def create_app(config: type | dict | None = None) -> Flask:

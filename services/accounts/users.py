@@ -15,9 +15,22 @@ from sqlalchemy.exc import IntegrityError
 from extensions import db
 from models import Plan, User
 from services.errors import Conflict, Unauthorized, ValidationError
+from services.platform.green import off_loop
+
+
+class _OffLoopHasher(PasswordHasher):
+    """Hashes off the greenlets' thread in the web role: ~20 ms of argon2 per login would
+    otherwise stop every live client of the process (services/platform/green.py)."""
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        return off_loop(super().hash, password, salt=salt)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        return off_loop(super().verify, hash, password)
+
 
 # OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
-password_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+password_hasher = _OffLoopHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 TOP_PLAN = "enterprise"
