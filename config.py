@@ -44,8 +44,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = DATABASE_URL or f"sqlite:///{Path(DATA_DIR) / 'wagate.db'}"
     # Connections kept open per process: a request or send step that finds none free opens
     # one for itself and closes it after (costly on both sides), so the pool covers the
-    # threads that use the database at once (gunicorn's --threads, an engine host's send
-    # lines); at most DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW per process. A database
+    # threads that use the database at once (an engine host's send lines); at most
+    # DATABASE_POOL_SIZE + DATABASE_MAX_OVERFLOW per process, past which a request waits for
+    # one (the web's requests are greenlets: as many at once as clients send). A database
     # server may drop an idle connection, so each is tested before use (not SQLite's: app.py).
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_pre_ping": True,

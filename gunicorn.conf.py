@@ -1,4 +1,4 @@
-"""gunicorn's settings for the web role: `gunicorn -c gunicorn.conf.py -b 0.0.0.0:5000 wsgi:app`.
+"""gunicorn's settings for the web role: `gunicorn -c gunicorn.conf.py -b 127.0.0.1:5000 wsgi:app`.
 
 One gevent worker: each connection (a Socket.IO WebSocket, an SSE stream, a send waiting for
 its outcome, a plain request) is a greenlet, so a thousand live clients cost memory, not a
