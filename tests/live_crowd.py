@@ -5,9 +5,10 @@
 Connects COUNT python-socketio asyncio clients to URL with the login token, as the README's
 Python snippet connects (over the WebSocket transport, one event loop for them all, so a
 thousand fit in one process of a small machine), and writes one JSON line when every attempt
-is over: `{"connected": n, "failed": k, "seconds": s, "errors": [...]}`. Then, for each EVENT
-carrying a `message` it has not heard before, one line once every connected client heard it
-(or 10 s after the first did): `{"message": text, "heard": [unix time at each client]}`.
+is over: `{"connected": n, "failed": k, "retries": r, "seconds": s, "errors": [...]}` (a
+client that fails tries again, twice at most, as Socket.IO clients reconnect). Then, for each
+EVENT carrying a `message` it has not heard before, one line once every connected client heard
+it (or 10 s after the first did): `{"message": text, "heard": [unix time at each client]}`.
 When its standard input closes, it disconnects every client and ends.
 """
 
@@ -24,7 +25,8 @@ import aiohttp
 import socketio
 
 HEARD_WAIT_SECONDS = 10
-CONNECTING_AT_ONCE = 100
+CONNECTING_AT_ONCE = 50
+CONNECT_TRIES = 3
 
 
 def _write(line: dict) -> None:
@@ -38,6 +40,7 @@ class Crowd:
         self.clients: list[socketio.AsyncClient] = []
         self.heard: dict[str, list[float]] = defaultdict(list)
         self.reported: set[str] = set()
+        self.retries = 0
 
     async def run(self) -> None:
         # One HTTP session for the crowd, without aiohttp's default cap of 100 connections.
@@ -50,6 +53,7 @@ class Crowd:
                 {
                     "connected": len(self.clients),
                     "failed": len(errors),
+                    "retries": self.retries,
                     "seconds": round(time.monotonic() - started, 3),
                     "errors": sorted(set(errors))[:5],
                 }
@@ -58,16 +62,26 @@ class Crowd:
             await asyncio.gather(*(client.disconnect() for client in self.clients), return_exceptions=True)
 
     async def _connect(self, http: aiohttp.ClientSession, gate: asyncio.Semaphore) -> str | None:
-        # A busy machine may take more than the client's default 5 s to answer a handshake.
-        client = socketio.AsyncClient(http_session=http, reconnection=False, request_timeout=30)
-        client.on(self.event, self._on_event)
-        async with gate:
-            try:
-                await client.connect(self.url, auth={"token": self.token}, transports=["websocket"], wait_timeout=30)
-            except Exception as exc:  # counted and reported: the test says what went wrong
-                return f"{type(exc).__name__}: {exc}"
-        self.clients.append(client)
-        return None
+        """Connect one client, trying again after a failure as Socket.IO clients do (a busy
+        machine may take longer than a client waits); the last error if every try failed."""
+        error = None
+        for attempt in range(CONNECT_TRIES):
+            if attempt:
+                self.retries += 1
+                await asyncio.sleep(attempt)
+            client = socketio.AsyncClient(http_session=http, reconnection=False, request_timeout=30)
+            client.on(self.event, self._on_event)
+            async with gate:
+                try:
+                    await client.connect(
+                        self.url, auth={"token": self.token}, transports=["websocket"], wait_timeout=30
+                    )
+                except Exception as exc:  # counted and reported: the test says what went wrong
+                    error = f"{type(exc).__name__}: {exc}"
+                    continue
+            self.clients.append(client)
+            return None
+        return error
 
     async def _on_event(self, data: dict) -> None:
         at = time.time()
