@@ -1,18 +1,23 @@
-"""The in-process roles: RQ worker and scheduler threads run jobs, and stop when asked."""
+"""The in-process roles: RQ worker and scheduler threads run jobs, stop when asked, and ride
+out Redis outages."""
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import fakeredis
-from rq import Queue
+import redis.exceptions
+import sqlalchemy.exc
+from rq import Queue, Worker
 from rq.serializers import JSONSerializer
 from sqlalchemy import text
 
 from extensions import db
 from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.runtime import EmbeddedRuntime
+from services.platform.store_outage import store_unreachable
 from tests.helpers import wait_for
 
 RAN: list[str] = []
@@ -100,3 +105,91 @@ def test_the_embedded_database_has_a_connection_for_each_busy_thread(app):
     assert failures == []
     with app.app_context():
         assert db.engine.pool.checkedin() == busy  # kept for the next burst, not closed
+
+
+# -- store outages --------------------------------------------------------------------------
+
+
+def _outage_queue() -> tuple[Queue, fakeredis.FakeServer]:
+    server = fakeredis.FakeServer()
+    connection = fakeredis.FakeRedis(server=server)
+    return Queue("wagate", connection=connection, serializer=JSONSerializer), server
+
+
+def test_a_thread_worker_rides_out_a_redis_outage_and_stops_during_one():
+    queue, server = _outage_queue()
+    worker = ThreadWorker([queue], connection=queue.connection, serializer=JSONSerializer, poll_seconds=0.1)
+    thread = _in_thread(lambda: worker.work(logging_level="WARNING"))
+    wait_for(lambda: worker.get_state() == "idle", timeout=2, message="the worker to wait for jobs")
+    server.connected = False
+    time.sleep(1.5)  # heartbeats and waits for jobs fail meanwhile
+    assert thread.is_alive()
+    server.connected = True
+    queue.enqueue(record, "after the outage")
+    wait_for(lambda: "after the outage" in RAN, timeout=10, message="a job after the outage")
+
+    server.connected = False
+    worker.stop()
+    thread.join(timeout=2)
+    assert not thread.is_alive()
+
+
+def test_a_worker_redis_forgot_registers_again(monkeypatch):
+    monkeypatch.setattr("jobs.worker.REGISTRATION_CHECK_SECONDS", 0.1)
+    queue, _ = _outage_queue()
+    worker = ThreadWorker([queue], connection=queue.connection, serializer=JSONSerializer, poll_seconds=0.1)
+    thread = _in_thread(lambda: worker.work(logging_level="WARNING"))
+    try:
+        wait_for(lambda: Worker.all(connection=queue.connection), timeout=2, message="the worker to register")
+        queue.connection.flushall()  # Redis restarted without its data
+        wait_for(
+            lambda: [w.name for w in Worker.all(connection=queue.connection)] == [worker.name],
+            timeout=5,
+            message="the worker to register again",
+        )
+    finally:
+        worker.stop()
+        thread.join(timeout=2)
+
+
+def test_the_scheduler_rides_out_a_redis_outage():
+    queue, server = _outage_queue()
+    scheduler = ThreadScheduler([queue], connection=queue.connection, serializer=JSONSerializer, interval=1)
+    thread = _in_thread(scheduler.work)
+    try:
+        wait_for(lambda: scheduler.acquired_locks == {"wagate"}, timeout=2, message="the scheduler's first pass")
+        server.connected = False
+        time.sleep(1.5)
+        assert thread.is_alive()
+        server.connected = True
+        job = queue.enqueue_in(timedelta(seconds=1), record, "scheduled after the outage")
+        wait_for(lambda: job.id in queue.job_ids, timeout=10, message="the delayed job to be queued")
+    finally:
+        scheduler.request_stop()
+        thread.join(timeout=2)
+
+
+def test_a_scheduler_takes_over_a_queue_whose_scheduler_stopped_refreshing_its_lock(monkeypatch):
+    monkeypatch.setattr("jobs.worker.SCHEDULER_RETRY_SECONDS", 0.2)
+    queue, _ = _outage_queue()
+    dead = ThreadScheduler([queue], connection=queue.connection, serializer=JSONSerializer, interval=1)
+    assert dead.acquire_locks() == {"wagate"}  # and it never refreshes it: its host died
+    queue.connection.expire(dead.get_locking_key("wagate"), 61 - 16)  # not refreshed for 16 s
+    scheduler = ThreadScheduler([queue], connection=queue.connection, serializer=JSONSerializer, interval=1)
+    thread = _in_thread(scheduler.work)
+    try:
+        wait_for(lambda: scheduler.acquired_locks == {"wagate"}, timeout=3, message="the lock to be taken over")
+    finally:
+        scheduler.request_stop()
+        thread.join(timeout=2)
+
+
+def test_store_outages_are_told_from_bugs():
+    refused = redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    assert store_unreachable(refused)
+    assert store_unreachable(sqlalchemy.exc.OperationalError("SELECT 1", None, Exception("server closed")))
+    wrapped = RuntimeError("while applying")
+    wrapped.__cause__ = refused
+    assert store_unreachable(wrapped)
+    assert not store_unreachable(ValueError("a bug"))
+    assert not store_unreachable(sqlalchemy.exc.IntegrityError("INSERT", None, Exception("duplicate")))
