@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 
 import click
@@ -23,6 +24,7 @@ from services.accounts.users import user_set_plan
 from services.errors import ApiError
 from services.messaging.inbound import simulate_inbound
 from services.platform.faults import ALL_SESSIONS, faults_clear, faults_list, faults_set
+from services.platform.store_outage import wait_out
 
 users_cli = AppGroup("users", help="Manage accounts.")
 plans_cli = AppGroup("plans", help="Show plans and set their message quotas.")
@@ -131,7 +133,8 @@ def inbound(session_id: str, sender: str, text: str) -> None:
 @click.command("engine-host")
 @click.option("--id", "host_id", default=None, help="Host id (default: ENGINE_HOST_ID or the hostname).")
 def engine_host(host_id: str | None) -> None:
-    """Run an engine host: owns WhatsApp sessions, runs their jobs, never forks."""
+    """Run an engine host: owns WhatsApp sessions, runs their jobs, never forks. It keeps
+    running while PostgreSQL or Redis restarts (each of its loops waits an outage out)."""
     from roles.engine_host import EngineHost
 
     host = EngineHost(current_app._get_current_object(), host_id=host_id)
@@ -153,11 +156,20 @@ def engine_host(host_id: str | None) -> None:
 @click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
 def worker(burst: bool) -> None:
     """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler)
-    and the webhook workers (threads)."""
+    and the webhook workers (threads). It keeps running while PostgreSQL or Redis restarts; a
+    job that fails only because one is out of reach runs again later."""
     from roles.runtime import worker_startup
     from roles.webhook_workers import WebhookWorkers
 
-    worker_startup()
+    def startup() -> None:
+        try:
+            worker_startup()
+        except Exception:
+            db.session.rollback()  # the next try starts afresh
+            raise
+
+    # What a starting worker picks up needs both stores: wait for them (a restart during an outage).
+    wait_out(startup, what="worker startup", logger=logging.getLogger(__name__))
     if burst:
         SchedulingWorker(
             [queues.queue(DEFAULT_QUEUE), queues.queue(WEBHOOK_QUEUE)],

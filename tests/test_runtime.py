@@ -1,5 +1,5 @@
 """The in-process roles: RQ worker and scheduler threads run jobs, stop when asked, and ride
-out Redis outages."""
+out Redis outages; a job that meets a store outage runs again later."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import fakeredis
 import redis.exceptions
 import sqlalchemy.exc
 from rq import Queue, Worker
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 from sqlalchemy import text
 
 from extensions import db
+from jobs.context import app_job
 from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.runtime import EmbeddedRuntime
 from services.platform.store_outage import store_unreachable
@@ -182,6 +184,33 @@ def test_a_scheduler_takes_over_a_queue_whose_scheduler_stopped_refreshing_its_l
     finally:
         scheduler.request_stop()
         thread.join(timeout=2)
+
+
+@app_job
+def database_down_job() -> None:
+    """A job: meets a database outage."""
+    RAN.append("tried")
+    raise sqlalchemy.exc.OperationalError("SELECT 1", None, Exception("connection refused"))
+
+
+@app_job
+def broken_job() -> None:
+    """A job: a bug."""
+    raise ValueError("a bug")
+
+
+def test_a_job_that_meets_a_store_outage_runs_again_later_and_a_bug_fails(app):
+    queue, _ = _outage_queue()
+    worker = ThreadWorker([queue], connection=queue.connection, serializer=JSONSerializer, poll_seconds=0.1)
+    outage = queue.enqueue(database_down_job)
+    bug = queue.enqueue(broken_job)
+    with app.app_context():
+        worker.work(burst=True, logging_level="WARNING")
+    outage.refresh()
+    assert outage.get_status() == "scheduled"  # not failed: it runs again in 2 s
+    assert outage.number_of_retries == 1
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [outage.id]
+    assert bug.get_status(refresh=True) == "failed"
 
 
 def test_store_outages_are_told_from_bugs():
