@@ -13,6 +13,7 @@ from collections.abc import Callable
 from redis import Redis
 
 from engines.simulator import ALL_SESSIONS
+from services.platform.store_outage import REDIS_DOWN
 
 __all__ = ["ALL_SESSIONS", "fault_source", "faults_clear", "faults_list", "faults_set", "faults_switched"]
 
@@ -29,8 +30,19 @@ def faults_switched(connection: Redis) -> dict[str, set[str]]:
 
 
 def fault_source(connection: Redis) -> Callable[[], dict[str, set[str]]]:
-    """What the simulator engine reads its faults from (its `faults` option)."""
-    return lambda: faults_switched(connection)
+    """What the simulator engine reads its faults from (its `faults` option). While Redis is
+    out of reach the switches last read stay in force: the simulated WhatsApp goes on."""
+    last: dict[str, set[str]] = {}
+
+    def read() -> dict[str, set[str]]:
+        nonlocal last
+        try:
+            last = faults_switched(connection)
+        except REDIS_DOWN:
+            pass
+        return last
+
+    return read
 
 
 def faults_list(connection: Redis, scope: str) -> list[str]:
