@@ -4,22 +4,30 @@ It consumes its own RQ queue and the shared engine queue without forking, restor
 sessions that should be online when it starts, turns engine events into stored state and
 Socket.IO pushes (on one event thread, so engine threads only enqueue), and keeps a
 heartbeat in Redis for routing and /healthz.
+
+It keeps running while PostgreSQL or Redis restarts: each of its loops (jobs, heartbeat,
+events, send lines) waits an outage out with backoff. What WhatsApp reports meanwhile goes
+to the host's event spool (roles/event_spool.py) and is applied, in order, once the store
+answers; send lines hold their messages until then, and rebuild their queues from the
+database, as a restarted host does.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from flask import Flask
 from rq.serializers import JSONSerializer
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engines import Engine, EngineError, EngineEvent, EngineEventKind, EngineSettings, engine_create
@@ -27,10 +35,11 @@ from engines.outgoing import Outgoing
 from extensions import db, queues
 from jobs import engine as engine_jobs
 from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
-from jobs.worker import ThreadWorker
+from jobs.worker import ThreadScheduler, ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
 from models.base import utcnow
 from roles.engine_events import SendsSettled, engine_event_apply, engine_settle_apply
+from roles.event_spool import EventSpool, spool_path
 from roles.send_lines import SessionSenders
 from services.governor.pace import send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
@@ -47,6 +56,7 @@ from services.messaging.lifecycle import SendSettled
 from services.messaging.outgoing import outgoing_load
 from services.messaging.scheduling import scheduled_change
 from services.platform.faults import fault_source
+from services.platform.store_outage import StoreOutage, store_unreachable
 
 log = logging.getLogger(__name__)
 # Queued on the event thread to adopt sessions whose host died, between engine events.
@@ -61,6 +71,14 @@ SETTLE_WAIT_SECONDS = 10.0
 SESSION_WAIT_SECONDS = 2.0
 # When sending a message failed unexpectedly (a bug, not WhatsApp): it is tried again this much later.
 BROKEN_SEND_RETRY_SECONDS = 5.0
+# A starting host whose spool holds events waits this long for them to be applied before it
+# takes its sessions up (its heartbeat thread does it later otherwise).
+SPOOL_START_WAIT_SECONDS = 10.0
+# How soon the heartbeat thread looks again while the host's sessions wait to be taken up.
+RESTORE_RETRY_SECONDS = 0.5
+# Set (without expiry) once a host has lined up its sessions' sends: gone after Redis lost its
+# data, which tells the host to line them up again from the database.
+LINED_UP_KEY = "wagate:engine-host:{}:lined-up"
 # "typing…" before a message when the session's pace asks for it: this long, by its length.
 TYPING_BASE_SECONDS = 1.0
 TYPING_SECONDS_PER_CHAR = 0.03
@@ -156,17 +174,38 @@ class EngineHost:
             name=f"engine-host:{self.id}:{threading.get_native_id()}",
             poll_seconds=app.config["WORKER_POLL_SECONDS"],
         )
+        # Runs the jobs retried after a store outage (jobs/context.py) when they fall due.
+        self.scheduler = ThreadScheduler(host_queues, connection=connection, serializer=JSONSerializer)
         self.senders = SessionSenders(self._step_in_context)
+        self.spool = EventSpool(spool_path(app.config["DATA_DIR"], self.id))
+        self.spooled = 0  # events spooled, and applied from the spool, since the start
+        self.spool_applied = 0
+        self._spool_retry_at = 0.0
+        self._events_outage = StoreOutage(f"engine host {self.id}: events", log)
+        self._beat_outage = StoreOutage(f"engine host {self.id}: heartbeat", log)
+        self._restored = False
+        # Sessions whose send step met an outage: their queue is rebuilt from the database first.
+        self._relining: set[str] = set()
         app.extensions["wagate.engine_host"] = self
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the event and heartbeat threads and restore sessions; jobs need `work()`."""
-        self._spawn(self._process_events, "engine-events")
-        with self.app.app_context():
-            self._heartbeat()
-            self.restore()
+        """Start the event, scheduler and heartbeat threads and restore sessions (once the
+        spool left by an earlier run is applied); jobs need `work()`. With a store out of
+        reach, the heartbeat thread restores them once it answers."""
+        self._spawn(self._process_events, "engine-events")  # applies the spool first
+        self._spawn(self.scheduler.work, "engine-scheduler")
+        deadline = time.monotonic() + SPOOL_START_WAIT_SECONDS
+        while self.spool.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            with self.app.app_context():
+                self._beat()
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            self._beat_outage.failed(exc)
         self._spawn(self._heartbeat_forever, "engine-heartbeat")
 
     def work(self) -> None:
@@ -177,13 +216,21 @@ class EngineHost:
     def stop(self) -> None:
         self._stopping.set()
         self.worker.stop()
+        self.scheduler.request_stop()
         self.senders.stop()
         self.engine.shutdown()
         self.events.put(None)
         for thread in self._threads:
             thread.join(timeout=5)
-        with self.app.app_context():
-            host_retire(self.id)
+        try:
+            with self.app.app_context():
+                host_retire(self.id)
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            log.warning("engine host %s: not retired (%s); its heartbeat expires on its own", self.id, exc)
+        if not any(thread.is_alive() for thread in self._threads):
+            self.spool.close()
         self.app.extensions.pop("wagate.engine_host", None)
 
     def restore(self) -> None:
@@ -193,6 +240,7 @@ class EngineHost:
         if alive:
             query = query.where(or_(WaSession.engine_host.is_(None), WaSession.engine_host.not_in(alive)))
         self._start_all(db.session.scalars(query).all())
+        queues.connection.set(LINED_UP_KEY.format(self.id), 1)
 
     def adopt_orphans(self) -> None:
         """While running: take over the sessions of hosts whose heartbeat has expired."""
@@ -315,9 +363,30 @@ class EngineHost:
         if pending:
             self.senders.nudge(session_id)
 
+    def _sends_reload_all(self) -> None:
+        """Redis lost its data: line up again, from the database, the sends of every session held."""
+        sessions = self.engine.active_sessions()
+        log.warning("engine host %s: Redis lost its data; lining up the sends of %d session(s)", self.id, len(sessions))
+        for session_id in sessions:
+            self._reload_sends(session_id)
+
     def _step_in_context(self, session_id: str) -> float | None:
+        """A send line's step. While the spool holds events, the line waits: outcomes written
+        before anything new is sent. A step that met an outage may have taken messages from
+        the queue without sending them, so the line rebuilds the queue from the database first
+        (what was sent is not sent again: `_claim` sends only what the database calls queued)."""
+        if self.spool.pending:
+            return SESSION_WAIT_SECONDS
         with self.app.app_context():
-            return self.send_step(session_id)
+            try:
+                if session_id in self._relining:
+                    self._reload_sends(session_id)
+                    self._relining.discard(session_id)
+                return self.send_step(session_id)
+            except Exception as exc:
+                if store_unreachable(exc):
+                    self._relining.add(session_id)
+                raise
 
     def send_step(self, session_id: str, now: float | None = None) -> float | None:
         """One step of a session's send line: send every message the governor lets go now (a
@@ -352,7 +421,12 @@ class EngineHost:
                 self._show_typing(send)
             try:
                 outcome = self.message_send(send)
-            except Exception as exc:  # a broken send must not drop the message from the queue
+            except Exception as exc:
+                if store_unreachable(exc):  # this one and the rest go back untried, their attempts given back
+                    outcomes.extend((rest, UNTRIED) for rest in sends[index:])
+                    broken = exc
+                    break
+                # A broken send must not drop the message from the queue.
                 queue.later(send.message_id, time.time() + BROKEN_SEND_RETRY_SECONDS, **send.place)
                 broken = broken or exc
                 continue
@@ -448,22 +522,15 @@ class EngineHost:
     def _outcomes_write(
         self, session: WaSession, queue: SendQueue, pace: Pace, outcomes: list[tuple[_Send, SendOutcome]]
     ) -> None:
-        """A group's outcomes: retries held for later, untried ones back at the front of their
-        lanes, the rest settled by the event thread in one transaction with whatever else is
-        waiting to be written (roles/engine_events.py: engine_settle_apply), then the
-        session's health looked at once."""
-        now = time.time()
-        for send, outcome in outcomes:
-            if outcome.retry_in is not None:
-                queue.later(send.message_id, now + outcome.retry_in, **send.place)
-            elif outcome is UNTRIED:
-                queue.later(send.message_id, now, **send.place)
-        if _one_by_one(pace):  # counted once sent (see _take)
-            for send, outcome in outcomes:
-                if outcome.settles:
-                    queue.sent(send.message_id, send.lane, pace, time.time())
-        elif outcomes and outcomes[-1][0].floor > 0:
-            queue.gap_restart(outcomes[-1][0].lane, pace, time.time())
+        """A group's outcomes: settled by the event thread in one transaction with whatever
+        else is waiting to be written (roles/engine_events.py: engine_settle_apply), then the
+        session's health looked at once; retries held for later, untried ones back at the
+        front of their lanes.
+
+        The outcomes go to the event thread first: they are what must not be lost (it spools
+        them while the store is down). Then the queue's own bookkeeping; if Redis fails it,
+        the error is raised once the outcomes are written, and the line rebuilds the queue
+        from the database (see `_step_in_context`)."""
         sends = [
             SendSettled(send.message_id, None)
             if outcome is UNTRIED
@@ -477,15 +544,42 @@ class EngineHost:
             for send, outcome in outcomes
             if outcome.settles or outcome is UNTRIED
         ]
-        if not sends:
-            return
-        # Written by the event thread with every other line's outcomes and the receipts waiting
-        # (one transaction for all: a group commit); the line goes on once they are written.
-        settled = SendsSettled(session.id, sends, [outcome.error_code for _, outcome in outcomes if outcome.settles])
-        db.session.rollback()  # no transaction is held while waiting
-        self.events.put(settled)
-        if not settled.written.wait(SETTLE_WAIT_SECONDS):
+        settled = None
+        if sends:
+            # Written by the event thread with every other line's outcomes and the receipts
+            # waiting (one transaction for all: a group commit); the line goes on once written.
+            codes = [outcome.error_code for _, outcome in outcomes if outcome.settles]
+            settled = SendsSettled(session.id, sends, codes)
+            db.session.rollback()  # no transaction is held while waiting
+            self.events.put(settled)
+        failed: Exception | None = None
+        try:
+            self._queue_keep(queue, pace, outcomes)
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            failed = exc
+        if settled is not None and not settled.written.wait(SETTLE_WAIT_SECONDS):
             log.warning("session %s: outcomes not written after %s s", session.id, SETTLE_WAIT_SECONDS)
+        if failed is not None:
+            raise failed
+
+    @staticmethod
+    def _queue_keep(queue: SendQueue, pace: Pace, outcomes: list[tuple[_Send, SendOutcome]]) -> None:
+        """The send queue's side of a group's outcomes: retries held for later, untried ones
+        back at the front of their lanes, the pace's counts and gaps."""
+        now = time.time()
+        for send, outcome in outcomes:
+            if outcome.retry_in is not None:
+                queue.later(send.message_id, now + outcome.retry_in, **send.place)
+            elif outcome is UNTRIED:
+                queue.later(send.message_id, now, **send.place)
+        if _one_by_one(pace):  # counted once sent (see _take)
+            for send, outcome in outcomes:
+                if outcome.settles:
+                    queue.sent(send.message_id, send.lane, pace, time.time())
+        elif outcomes and outcomes[-1][0].floor > 0:
+            queue.gap_restart(outcomes[-1][0].lane, pace, time.time())
 
     def simulate_inbound(self, session_id: str, sender: str, message: str | dict, media_file: str | None) -> dict:
         """A simulated contact writes: `message` is a text, or a message record (engines/outgoing.py)
@@ -509,26 +603,38 @@ class EngineHost:
     def _process_events(self) -> None:
         """Apply engine events in their order; a run of receipts and send lines' outcomes already
         waiting is written as one group (up to RECEIPT_GROUP_MAX), after the events before it
-        and before those after, and the lines that wait for theirs go on."""
-        event = self.events.get()
-        while event is not None:
+        and before those after, and the lines that wait for theirs go on.
+
+        What cannot be applied because a store is out of reach goes to the spool, and so does
+        everything after it until the spool is applied again (`_spool_apply`): the order holds."""
+        held: EngineEvent | object | None = _NONE_WAITING
+        while True:
+            if self.spool.pending:
+                if held is not _NONE_WAITING:
+                    if held is None:
+                        return
+                    self._spool_add([held])
+                    held = _NONE_WAITING
+                try:
+                    if not self._spool_apply():
+                        return
+                except Exception:  # the spool's file itself failed (a full disk): try again shortly
+                    log.exception("engine host %s: could not read the event spool", self.id)
+                    self._stopping.wait(1.0)
+                continue
+            event = self.events.get() if held is _NONE_WAITING else held
+            held = _NONE_WAITING
+            if event is None:
+                return
             if not _settles(event):
-                self._apply(self._event_apply, event)
-                event = self.events.get()
+                self._apply(self._event_apply, event, [event])
                 continue
             group = [event]
-            event = self._next_waiting()
-            while _settles(event) and len(group) < RECEIPT_GROUP_MAX:
-                group.append(event)
-                event = self._next_waiting()
-            try:
-                self._apply(engine_settle_apply, group)
-            finally:
-                for item in group:
-                    if isinstance(item, SendsSettled):
-                        item.written.set()
-            if event is _NONE_WAITING:
-                event = self.events.get()
+            held = self._next_waiting()
+            while _settles(held) and len(group) < RECEIPT_GROUP_MAX:
+                group.append(held)
+                held = self._next_waiting()
+            self._apply(engine_settle_apply, group, group)
 
     def _next_waiting(self) -> EngineEvent | object | None:
         try:
@@ -542,26 +648,134 @@ class EngineHost:
         else:
             engine_event_apply(event)
 
-    def _apply(self, apply, what) -> None:
+    def _apply(self, apply: Callable, what, items: list) -> None:
+        """Apply an event (or a group) while Redis answers (what is applied is published
+        through it); spool it if a store is out of reach; log and drop it if it is broken."""
         try:
             with self.app.app_context():
+                queues.connection.ping()
                 apply(what)
-        except Exception:  # one bad event must not stop the stream
-            log.exception("could not apply engine event(s) %s", what)
+            self._events_outage.recovered()
+        except Exception as exc:
+            if store_unreachable(exc):
+                self._spool_retry_at = time.monotonic() + self._events_outage.failed(exc)
+                self._spool_add(items)
+            else:  # one bad event must not stop the stream
+                log.exception("could not apply engine event(s) %s", what)
+        finally:
+            for item in items:
+                if isinstance(item, SendsSettled):
+                    item.written.set()
+
+    def _spool_add(self, items: list) -> None:
+        """Keep events (not the host's own markers) in the spool, behind what it holds. A line
+        waiting for its outcomes goes on once they are on disk."""
+        kept = [item for item in items if isinstance(item, EngineEvent | SendsSettled)]
+        try:
+            self.spooled += self.spool.add(kept)
+        except Exception:
+            for item in kept:  # one that cannot be kept must not take the others with it
+                try:
+                    self.spooled += self.spool.add([item])
+                except Exception:
+                    log.exception("engine host %s: could not spool %s; dropped", self.id, item)
+        finally:
+            for item in items:
+                if isinstance(item, SendsSettled):
+                    item.written.set()
+
+    def _spool_apply(self) -> bool:
+        """A step of applying the spool, oldest first: the next event (or run of receipts
+        and outcomes) once the stores answer, with backoff while they do not; meanwhile new
+        events join the spool. False once the host stops (the spool stays for its next run)."""
+        came: list = []  # what came in joins the spool, behind what is there (one write)
+        event = self._next_waiting()
+        while event is not _NONE_WAITING and event is not None:
+            came.append(event)
+            event = self._next_waiting()
+        self._spool_add(came)
+        if event is None:
+            return False
+        wait = self._spool_retry_at - time.monotonic()
+        if wait > 0:
+            try:
+                event = self.events.get(timeout=wait)
+            except queue.Empty:
+                return True
+            if event is None:
+                return False
+            self._spool_add([event])
+            return True
+        entries = self.spool.head(RECEIPT_GROUP_MAX)
+        if not entries:
+            return True
+        run = entries[:1]
+        if _settles(entries[0][1]):
+            run = list(itertools.takewhile(lambda entry: _settles(entry[1]), entries))
+        items = [item for _, item in run]
+        try:
+            with self.app.app_context():
+                self._stores_check()
+                if _settles(items[0]):
+                    engine_settle_apply(items)
+                else:
+                    engine_event_apply(items[0])
+        except Exception as exc:
+            if store_unreachable(exc):
+                self._spool_retry_at = time.monotonic() + self._events_outage.failed(exc)
+                return True
+            log.exception("engine host %s: could not apply spooled engine event(s) %s; dropped", self.id, items)
+        self.spool.remove([seq for seq, _ in run])
+        self.spool_applied += len(run)
+        if not self.spool.pending:
+            log.info(
+                "engine host %s: spool applied (%d event(s) spooled, %d applied from it since the start)",
+                self.id,
+                self.spooled,
+                self.spool_applied,
+            )
+            self._events_outage.recovered()
+        return True
+
+    def _stores_check(self) -> None:
+        """Raise if Redis or the database does not answer (before applying spooled events)."""
+        queues.connection.ping()
+        db.session.execute(text("SELECT 1"))
 
     def _heartbeat(self) -> None:
         host_heartbeat(self.id, engine=self.engine.name, sessions=len(self.engine.active_sessions()))
 
+    def _beat(self) -> None:
+        """One heartbeat, then what follows it: the host's sessions taken up (once its spool is
+        applied), or their sends lined up again if Redis lost its data."""
+        self._heartbeat()
+        if self.spool.pending:
+            return
+        if not self._restored:
+            self.restore()
+            self._restored = True
+        elif queues.connection.set(LINED_UP_KEY.format(self.id), 1, nx=True):
+            self._sends_reload_all()
+
     def _heartbeat_forever(self) -> None:
         interval = self.app.config["ENGINE_HOST_HEARTBEAT_SECONDS"]
-        while not self._stopping.wait(interval):
+        wait = interval if self._restored else RESTORE_RETRY_SECONDS
+        while not self._stopping.wait(wait):
             try:
                 with self.app.app_context():
-                    self._heartbeat()
-                    # A host that died leaves its sessions behind once its heartbeat expires.
-                    self.events.put(_ADOPT_ORPHANS)
-            except Exception:
-                log.exception("engine host heartbeat failed")
+                    self._beat()
+            except Exception as exc:
+                if store_unreachable(exc):
+                    wait = min(interval, self._beat_outage.failed(exc))
+                else:
+                    log.exception("engine host heartbeat failed")
+                    wait = interval
+                continue
+            self._beat_outage.recovered()
+            if self._restored:
+                # A host that died leaves its sessions behind once its heartbeat expires.
+                self.events.put(_ADOPT_ORPHANS)
+            wait = interval if self._restored else RESTORE_RETRY_SECONDS
 
 
 def _one_by_one(pace: Pace) -> bool:

@@ -4,6 +4,8 @@ Each session with messages waiting gets a thread that asks the session's send go
 (services/governor/queue.py) what to do next, one step at a time: send a message, or wait as long
 as the governor says. Slow or paused sessions never hold up others. The queue itself lives
 in Redis and the database, so a line that ends (idle, or its host stopping) loses nothing.
+A step that fails because PostgreSQL or Redis is out of reach is tried again with backoff:
+the line outlives the outage.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+
+from services.platform.store_outage import LONGEST_WAIT_SECONDS, StoreOutage, store_unreachable
 
 log = logging.getLogger(__name__)
 IDLE_SECONDS = 5.0
@@ -33,16 +37,17 @@ class _Line:
         self.nudged = False
         self.condition = threading.Condition()
         self.thread = threading.Thread(target=self._run, name=f"sender:{session_id}", daemon=True)
+        self.outage = StoreOutage(f"send line of session {session_id}", log)
 
     def nudge(self) -> None:
         with self.condition:
             self.nudged = True
             self.condition.notify()
 
-    def _sleep(self, seconds: float) -> None:
+    def _sleep(self, seconds: float, longest: float = POLL_SECONDS) -> None:
         with self.condition:
             if not self.nudged and not self.stopping.is_set():
-                self.condition.wait(max(0.0, min(seconds, POLL_SECONDS)))
+                self.condition.wait(max(0.0, min(seconds, longest)))
             self.nudged = False
 
     def _run(self) -> None:
@@ -51,9 +56,14 @@ class _Line:
             while not self.stopping.is_set():
                 try:
                     wait = self.step(self.session_id)
-                except Exception:  # a broken step must not end the session's line
+                except Exception as exc:  # a broken step must not end the session's line
+                    if store_unreachable(exc):  # backing off (a nudge still wakes it)
+                        self._sleep(self.outage.failed(exc), longest=LONGEST_WAIT_SECONDS)
+                        continue
                     log.exception("send step for session %s failed unexpectedly", self.session_id)
                     wait = ERROR_WAIT_SECONDS
+                else:
+                    self.outage.recovered()
                 if wait is None:
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since >= IDLE_SECONDS:
