@@ -14,6 +14,10 @@ Rules (documented in the README):
   (DATA_DIR/engines/simulator/outbox/<sessionId>.jsonl); a send repeating a message id is
   not delivered again. Receipts follow: `delivered` after SIMULATOR_RECEIPT_SECONDS, `read`
   after twice that, except for numbers ending in 9 (people who never open WhatsApp).
+  WhatsApp keeps them for the session, as it would for a linked device that went offline
+  (DATA_DIR/engines/simulator/receipts.db): a session that comes back after a restart
+  gets those still due, the late ones at once, and again those reported in its last
+  RECEIPT_REDELIVER_SECONDS (the host may have died before writing them).
 - Presence: what a session shows (typing, recording, paused in a chat; available or
   unavailable) is written to DATA_DIR/engines/simulator/presence/<sessionId>.jsonl. Typing
   in a chat needs the number on WhatsApp (or the session in the group). Following a
@@ -37,7 +41,9 @@ import heapq
 import json
 import logging
 import secrets
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -65,6 +71,12 @@ TICK_SECONDS = 0.2
 # WhatsApp's pairing codes: 8 characters without 0, I, O or U, which are easily misread.
 PAIR_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
 
+# Receipts reported this recently are reported again to a session that comes back (the
+# engine host may have died before writing them; writing one twice changes nothing).
+RECEIPT_REDELIVER_SECONDS = 30.0
+# How often the ticker forgets receipts reported longer ago than that.
+RECEIPT_PRUNE_SECONDS = 5.0
+
 ALL_SESSIONS = "*"
 # The faults switched on, by scope (a session id, or ALL_SESSIONS). Called before each call a
 # session makes (a switch applies to the very next one) and once per tick, so it must be cheap.
@@ -87,6 +99,94 @@ def number_exists(phone: str) -> bool:
 
 def number_reads(phone: str) -> bool:
     return not phone.endswith("9")
+
+
+class _ReceiptBook:
+    """The receipts WhatsApp still owes the sessions (a SQLite file): each is kept from the
+    send until some time after it was reported, so a restart loses none."""
+
+    SCHEMA = """
+    CREATE TABLE IF NOT EXISTS receipts (
+        session_id TEXT NOT NULL,
+        wa_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        due REAL NOT NULL,
+        reported_at REAL,
+        PRIMARY KEY (session_id, wa_id, status)
+    )
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=15
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # survives the process dying, as a server's disk would
+        self._db.execute(self.SCHEMA)
+        self._pruned = 0.0
+
+    def add(self, session_id: str, receipts: list[tuple[str, str, datetime]]) -> list[tuple[str, str, datetime]]:
+        """Keep (wa_id, status, due) receipts; returns those that were not kept already."""
+        added = []
+        with self._lock:
+            if self._db is None:
+                return added
+            with _transaction(self._db):
+                for wa_id, status, due in receipts:
+                    inserted = self._db.execute(
+                        "INSERT OR IGNORE INTO receipts (session_id, wa_id, status, due) VALUES (?, ?, ?, ?)",
+                        (session_id, wa_id, status, due.timestamp()),
+                    ).rowcount
+                    if inserted:
+                        added.append((wa_id, status, due))
+        return added
+
+    def reported(self, receipts: list[tuple[str, str, str]]) -> None:
+        """(session_id, wa_id, status) receipts were reported now."""
+        now = time.time()
+        with self._lock:
+            if self._db is None or not receipts:
+                return
+            with _transaction(self._db):
+                self._db.executemany(
+                    "UPDATE receipts SET reported_at = ? WHERE session_id = ? AND wa_id = ? AND status = ?",
+                    [(now, *receipt) for receipt in receipts],
+                )
+            if now - self._pruned >= RECEIPT_PRUNE_SECONDS:
+                self._pruned = now
+                self._db.execute("DELETE FROM receipts WHERE reported_at < ?", (now - RECEIPT_REDELIVER_SECONDS,))
+
+    def owed(self, session_id: str) -> list[tuple[str, str, datetime]]:
+        """What a session that comes back is owed: receipts not reported yet, and those reported lately."""
+        with self._lock:
+            if self._db is None:
+                return []
+            rows = self._db.execute(
+                "SELECT wa_id, status, due FROM receipts WHERE session_id = ?"
+                " AND (reported_at IS NULL OR reported_at >= ?) ORDER BY due",
+                (session_id, time.time() - RECEIPT_REDELIVER_SECONDS),
+            ).fetchall()
+        return [(wa_id, status, datetime.fromtimestamp(due, UTC)) for wa_id, status, due in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+
+class _transaction:
+    """BEGIN ... COMMIT on a connection in autocommit mode (rolled back on an error)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("BEGIN")
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 @dataclass
@@ -116,6 +216,8 @@ class SimulatorEngine(Engine):
         self._sent_ids: dict[str, set[str]] = {}
         self._group_cache: dict[str, dict] = {}
         self._receipts: list[tuple[datetime, int, str, str, str]] = []
+        self._receipt_book = _ReceiptBook(self.store_dir / "receipts.db")
+        self._receipts_owed: set[str] = set()  # sessions whose owed receipts were taken up
         self._timer_seq = 0
         self._qr_expiries: list[tuple[datetime, int, str]] = []  # (expires, seq, session)
         self._reconnecting: set[str] = set()
@@ -144,6 +246,7 @@ class SimulatorEngine(Engine):
             if device is not None:
                 self._sessions[session_id] = _SimSession(state="connected", phone=device["phone"])
                 self._emit(EngineEventKind.CONNECTED, session_id, phone=device["phone"])
+                self._receipts_take_up(session_id)
                 return
             session = _SimSession(state="pending")
             self._sessions[session_id] = session
@@ -187,11 +290,15 @@ class SimulatorEngine(Engine):
         elif not number_exists(to):
             raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
         now = datetime.now(UTC)
-        if self._outbox_add(session_id, {"id": wa_id, "to": to, **_carried(outgoing), "at": now.isoformat()}):
-            delay = timedelta(seconds=self.settings.receipt_seconds)
-            self._receipt_later(now + delay, session_id, wa_id, "delivered")
-            if number_reads(to):
-                self._receipt_later(now + 2 * delay, session_id, wa_id, "read")
+        self._outbox_add(session_id, {"id": wa_id, "to": to, **_carried(outgoing), "at": now.isoformat()})
+        # Also for a message sent before (its send repeated after a crash): its receipts are
+        # owed once, whether the first send got as far as keeping them or not.
+        delay = timedelta(seconds=self.settings.receipt_seconds)
+        receipts = [(wa_id, "delivered", now + delay)]
+        if number_reads(to):
+            receipts.append((wa_id, "read", now + 2 * delay))
+        for receipt_of, status, due in self._receipt_book.add(session_id, receipts):
+            self._receipt_later(due, session_id, receipt_of, status)
         return SendResult(wa_id=wa_id, timestamp=now)
 
     def pair_code(self, session_id: str, phone: str) -> str:
@@ -213,6 +320,8 @@ class SimulatorEngine(Engine):
         self._ticker.join(timeout=2)
         with self._lock:
             self._sessions.clear()
+        if not self._ticker.is_alive():
+            self._receipt_book.close()
 
     # -- the simulated phone --------------------------------------------------------------
 
@@ -238,6 +347,7 @@ class SimulatorEngine(Engine):
             session.state, session.phone, session.qr, session.qr_token = "connected", phone, None, None
             session.pair_code = session.pair_phone = None
         self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
+        self._receipts_take_up(session_id)
         return phone
 
     # -- groups (kept per session in DATA_DIR/engines/simulator/groups/<session>.json) ----
@@ -458,6 +568,16 @@ class SimulatorEngine(Engine):
             self._timer_seq += 1
             heapq.heappush(self._receipts, (due, self._timer_seq, session_id, wa_id, status))
 
+    def _receipts_take_up(self, session_id: str) -> None:
+        """A session comes back: the receipts it is still owed follow (once per engine: those
+        of its sends since are scheduled already)."""
+        with self._lock:
+            if session_id in self._receipts_owed:
+                return
+            self._receipts_owed.add(session_id)
+        for wa_id, status, due in self._receipt_book.owed(session_id):
+            self._receipt_later(due, session_id, wa_id, status)
+
     def _receipts_due(self, now: datetime) -> list[tuple[str, str, str]]:
         due = []
         with self._lock:
@@ -512,8 +632,10 @@ class SimulatorEngine(Engine):
 
     def _tick(self) -> None:
         now = datetime.now(UTC)
-        for session_id, wa_id, status in self._receipts_due(now):
+        due = self._receipts_due(now)
+        for session_id, wa_id, status in due:
             self._emit(EngineEventKind.RECEIPT, session_id, waId=wa_id, status=status, timestamp=now)
+        self._receipt_book.reported(due)
         self._qr_codes_expire(now)
         self._disconnects_follow(self.faults())
 

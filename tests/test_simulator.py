@@ -1,6 +1,7 @@
 """The simulator engine on its own (no Flask), and its fault switches over HTTP and CLI."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -211,3 +212,57 @@ def test_upstream_fault_puts_a_connecting_session_in_error(client, runtime, runn
     qr = client.get(f"/api/sessions/{session_id}/qr", headers=account.headers).get_json()
     assert qr["status"] == "pending"
     assert qr["qrCode"].startswith("data:image/png;base64,")
+
+
+def _receipts(recorder: Recorder, session_id: str) -> list[tuple[str, str]]:
+    with recorder.lock:
+        return [
+            (e.data["waId"], e.data["status"])
+            for e in recorder.events
+            if e.kind == EngineEventKind.RECEIPT and e.session_id == session_id
+        ]
+
+
+def test_receipts_still_owed_follow_the_session_after_a_restart(tmp_path):
+    settings = EngineSettings(data_dir=tmp_path, public_url="https://gw.example", receipt_seconds=1.0)
+    first = SimulatorEngine(Recorder(), settings)
+    first.recorder = first.listener
+    first.session_start("s1")
+    first.pair("s1", _qr_token(first, "s1"))
+    first.send_text("s1", "919876543210", "Hi", wa_id="W1")  # delivered after 1 s, read after 2 s
+    first.send_text("s1", "919876543219", "Hi", wa_id="W2")  # delivered only: this contact never reads
+    first.shutdown()  # the engine host goes away before any receipt is due
+    time.sleep(1.1)  # the delivered receipts are late by now
+
+    recorder = Recorder()
+    again = SimulatorEngine(recorder, settings)
+    again.session_start("s1")  # the linked device comes back
+    wait_for(lambda: len(_receipts(recorder, "s1")) == 2, timeout=0.6, message="the late receipts, at once")
+    assert sorted(_receipts(recorder, "s1")) == [("W1", "delivered"), ("W2", "delivered")]
+    wait_for(lambda: ("W1", "read") in _receipts(recorder, "s1"), timeout=2, message="the read receipt, on time")
+    # A send repeated after the crash is neither carried again nor receipted again.
+    again.send_text("s1", "919876543210", "Hi", wa_id="W1")
+    time.sleep(1.2)
+    assert [entry["id"] for entry in again.outbox("s1")] == ["W1", "W2"]
+    assert sorted(_receipts(recorder, "s1")) == [("W1", "delivered"), ("W1", "read"), ("W2", "delivered")]
+    again.shutdown()
+
+
+def test_receipts_reported_just_before_a_crash_are_reported_again(tmp_path):
+    """The engine host may die between hearing a receipt and writing it: WhatsApp tells again."""
+    settings = EngineSettings(data_dir=tmp_path, public_url="https://gw.example", receipt_seconds=0.1)
+    recorder = Recorder()
+    first = SimulatorEngine(recorder, settings)
+    first.recorder = recorder
+    first.session_start("s1")
+    first.pair("s1", _qr_token(first, "s1"))
+    first.send_text("s1", "919876543210", "Hi", wa_id="W1")
+    wait_for(lambda: len(_receipts(recorder, "s1")) == 2, timeout=2, message="both receipts")
+    first.shutdown()
+
+    recorder = Recorder()
+    again = SimulatorEngine(recorder, settings)
+    again.session_start("s1")
+    wait_for(lambda: len(_receipts(recorder, "s1")) == 2, timeout=2, message="the receipts again")
+    assert _receipts(recorder, "s1") == [("W1", "delivered"), ("W1", "read")]
+    again.shutdown()
