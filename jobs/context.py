@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 
 from flask import Flask, current_app, has_app_context
 from rq import Retry, get_current_job
+from rq.scheduler import RQScheduler
 
 from services.platform.store_outage import redis_unreachable, store_unreachable, wait_out
 
@@ -66,6 +67,12 @@ def _retry_later(app: Flask, job, exc: Exception) -> Retry:
     tries = (job.number_of_retries or 0) + 1
     if tries > STORE_RETRIES:
         raise exc
+    if redis_unreachable(exc):
+        wait_out(
+            app.extensions["wagate.redis"].ping, what=f"job {job.id}: Redis", logger=log, within=REDIS_WAIT_SECONDS
+        )
+    if not _scheduled(job):
+        raise exc
     log.warning(
         "job %s (%s): %s unreachable (%s); trying again later (%d of %d)",
         job.id,
@@ -75,8 +82,16 @@ def _retry_later(app: Flask, job, exc: Exception) -> Retry:
         tries,
         STORE_RETRIES,
     )
-    if redis_unreachable(exc):
-        wait_out(
-            app.extensions["wagate.redis"].ping, what=f"job {job.id}: Redis", logger=log, within=REDIS_WAIT_SECONDS
-        )
     return Retry(max=STORE_RETRIES, interval=STORE_RETRY_SECONDS)
+
+
+def _scheduled(job) -> bool:
+    """Whether a scheduler moves the delayed jobs of the job's queue (holds its lock): a retry
+    there would be stranded otherwise. The webhook queue has none: its deliveries are lined
+    up again from the database (services/webhooks/delivery.py)."""
+    try:
+        return bool(job.connection.exists(RQScheduler.get_locking_key(job.origin)))
+    except Exception as exc:
+        if store_unreachable(exc):
+            return False
+        raise

@@ -201,6 +201,7 @@ def broken_job() -> None:
 
 def test_a_job_that_meets_a_store_outage_runs_again_later_and_a_bug_fails(app):
     queue, _ = _outage_queue()
+    ThreadScheduler([queue], connection=queue.connection, serializer=JSONSerializer).acquire_locks()
     worker = ThreadWorker([queue], connection=queue.connection, serializer=JSONSerializer, poll_seconds=0.1)
     outage = queue.enqueue(database_down_job)
     bug = queue.enqueue(broken_job)
@@ -211,6 +212,17 @@ def test_a_job_that_meets_a_store_outage_runs_again_later_and_a_bug_fails(app):
     assert outage.number_of_retries == 1
     assert ScheduledJobRegistry(queue=queue).get_job_ids() == [outage.id]
     assert bug.get_status(refresh=True) == "failed"
+
+
+def test_a_job_on_a_queue_no_scheduler_serves_fails_rather_than_waiting_for_none(app):
+    """(The webhook queue: its deliveries are lined up again from the database.)"""
+    queue, _ = _outage_queue()
+    worker = ThreadWorker([queue], connection=queue.connection, serializer=JSONSerializer, poll_seconds=0.1)
+    outage = queue.enqueue(database_down_job)
+    with app.app_context():
+        worker.work(burst=True, logging_level="WARNING")
+    assert outage.get_status(refresh=True) == "failed"
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == []
 
 
 def test_store_outages_are_told_from_bugs():
