@@ -55,6 +55,8 @@ class Config:
     }
     # Without REDIS_URL the app uses an in-process Redis stand-in (embedded mode).
     REDIS_URL = os.environ.get("REDIS_URL", "")
+    # While the database or Redis is down, requests are answered 503 with this Retry-After.
+    OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 5)
 
     HOST = os.environ.get("HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000)
@@ -74,6 +76,10 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     # Without REDIS_URL, the in-process Redis stand-in (jobs/queues.py).
     RATELIMIT_STORAGE_URI = REDIS_URL or "stand-in://"
+    # While Redis is down the limits count in this process's memory (and any other failure of
+    # their store is logged), so an outage of Redis never fails a request that has nothing to do with it.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
 
     WA_ENGINE = os.environ.get("WA_ENGINE", "simulator")
     ENGINE_HOST_ID = os.environ.get("ENGINE_HOST_ID", "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -94,3 +95,42 @@ def http_server(handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") 
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def redis_down(app) -> Iterator[None]:
+    """Redis unreachable until the block ends: the stand-in answers every command with the
+    connection error a stopped server gives (its data stays, as a restarted server's would)."""
+    server = app.extensions["wagate.redis"].connection_pool.connection_kwargs["server"]
+    server.connected = False
+    try:
+        yield
+    finally:
+        server.connected = True
+
+
+@contextmanager
+def database_down(app) -> Iterator[None]:
+    """The database unreachable until the block ends: every connection the pool hands out is
+    found dead, and connecting again fails as with a server that is gone."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import DisconnectionError
+
+    with app.app_context():
+        from extensions import db
+
+        engine = db.engine
+
+    def dead(*args) -> None:
+        raise DisconnectionError("the database went away")
+
+    def refuse(*args) -> None:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    event.listen(engine, "checkout", dead)
+    event.listen(engine, "do_connect", refuse)
+    try:
+        yield
+    finally:
+        event.remove(engine, "checkout", dead)
+        event.remove(engine, "do_connect", refuse)

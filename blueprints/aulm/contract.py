@@ -34,6 +34,7 @@ AULM_CODES: dict[str, tuple[int, str]] = {
     "OVERLOADED": (503, "service_unavailable"),
     "ENGINE_OVERLOADED": (503, "service_unavailable"),
     "QUEUE_UNAVAILABLE": (503, "service_unavailable"),
+    "DATABASE_UNAVAILABLE": (503, "service_unavailable"),
     "ENGINE_TIMEOUT": (504, "messaging_service_timeout"),
 }
 
@@ -57,7 +58,8 @@ ERROR_TITLES = {
     429: "daily_quota_exceeded, trial_quota_exceeded or rate_limited; honor retry-after",
     500: "internal_error: quote x-request-id",
     502: "messaging_service_unreachable or messaging_service_error (quota slot refunded)",
-    503: "service_unavailable: upstream overload, honor retry-after (quota slot refunded)",
+    503: "service_unavailable: upstream overload (quota slot refunded), or wagate's database or queue "
+    "briefly unreachable (nothing stored); honor retry-after",
     504: "messaging_service_timeout (quota slot refunded)",
 }
 
@@ -99,6 +101,7 @@ aulm = Contract(
     },
     every_answer=("x-request-id",),
     status_headers={429: ("retry-after",), 503: ("retry-after",)},
+    errors_everywhere=(503,),
     path_parameters={"id": ("The session's id", str)},
 )
 

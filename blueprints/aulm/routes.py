@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from datetime import UTC, datetime
 
-import redis
 from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -28,7 +27,7 @@ from blueprints.common import (
     session_allowed,
 )
 from blueprints.contract.wiring import Answer
-from blueprints.errors.handlers import response_headers_final
+from blueprints.errors.handlers import outage_error, response_headers_final
 from extensions import limiter
 from models import Message, MessageStatus
 from models.base import isoformat
@@ -196,13 +195,10 @@ def http_error(exc: HTTPException):
     return _error(exc.name.upper().replace(" ", "_"), exc.code or 500, exc.description or exc.name)
 
 
-@bp.errorhandler(redis.exceptions.ConnectionError)
-def queue_down(exc: Exception):
-    current_app.logger.error("queue unavailable: %s", exc)
-    return _error("QUEUE_UNAVAILABLE", 503, "The messaging service is unavailable; try again shortly")
-
-
 @bp.errorhandler(Exception)
 def unexpected(exc: Exception):
+    unavailable = outage_error(exc)
+    if unavailable is not None:
+        return api_error(unavailable)
     current_app.logger.exception("unhandled error (request %s)", g.get("request_id"))
     return _error("INTERNAL_ERROR", 500, f"Server-side failure; quote x-request-id {g.get('request_id')}")

@@ -308,6 +308,7 @@ native = Contract(
     },
     every_answer=("X-Request-ID",),
     status_headers={429: ("Retry-After",), 503: ("Retry-After",)},
+    errors_everywhere=(503,),
     path_parameters={
         "session_id": ("The session's id", str),
         "message_id": ("The message's id", str),

@@ -323,6 +323,8 @@ class Contract:
     status_headers: dict[int, tuple[str, ...]] = field(default_factory=dict)
     # Path parameters by Flask name: their description and schema (overridable per route).
     path_parameters: dict[str, tuple[str, object]] = field(default_factory=dict)
+    # Error statuses any operation may answer, declared or not (503: the database or Redis is down).
+    errors_everywhere: tuple[int, ...] = ()
 
     # -- decorators -------------------------------------------------------------------------
 
@@ -513,7 +515,7 @@ class Contract:
                     "headers": self._header_refs((*self.every_answer, *answer.headers)),
                     "content": {answer.media_type: {"schema": content_schema}},
                 }
-            for status in operation.errors:
+            for status in (*operation.errors, *self.errors_everywhere):
                 responses.setdefault(str(status), {"$ref": f"#/components/responses/E{status}"})
             entry["responses"] = responses
             entry["security"] = self.security if operation.security is None else operation.security

@@ -1,6 +1,8 @@
 """Every error in the documented shape {"error", "message", "code"}; HTML for browsers.
 
-Every response carries X-Request-ID (a valid incoming one is echoed).
+Every response carries X-Request-ID (a valid incoming one is echoed). An outage of the
+database or Redis (services/platform/outages.py) is `503` with `Retry-After`, never a 500:
+`outage_error` turns it into the ApiError every dialect's handlers render in their shape.
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 import re
 import uuid
 
-import redis
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from extensions import login_manager
 from services.errors import ApiError
+from services.platform.outages import outage_rollback, outage_unavailable
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HTTP_CODES = {
@@ -52,6 +55,36 @@ def response_headers_final(headers: dict[str, str]) -> None:
     """
     if headers:
         g.setdefault("final_headers", {}).update(headers)
+
+
+def outage_error(exc: Exception) -> ApiError | None:
+    """The 503 an outage is answered with, or None when `exc` is another error.
+
+    The request's database work is rolled back (its connection may be gone: the pool
+    replaces it), and the page for a browser is the logged-out one, so drawing it looks
+    nothing up.
+    """
+    unavailable = outage_unavailable(exc)
+    if unavailable is None:
+        return None
+    current_app.logger.warning("%s (request %s): %s", unavailable.code, g.get("request_id"), exc)
+    try:
+        outage_rollback()
+    except Exception:  # nothing more to undo: the session is dropped with the request
+        current_app.logger.exception("could not roll back after an outage (request %s)", g.get("request_id"))
+    g._login_user = login_manager.anonymous_user()
+    return unavailable
+
+
+def internal_error(exc: Exception) -> ApiError:
+    """The 500 a bug is answered with, quoting the request id (its trace is logged)."""
+    current_app.logger.error("unhandled error (request %s)", g.get("request_id"), exc_info=exc)
+    return ApiError(
+        f"Something went wrong on our end (request id {g.get('request_id')})",
+        error="Internal server error",
+        code="INTERNAL_ERROR",
+        status=500,
+    )
 
 
 def register(app: Flask) -> None:
@@ -101,19 +134,6 @@ def register(app: Flask) -> None:
         headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
         return response, status, headers
 
-    @app.errorhandler(redis.exceptions.ConnectionError)
-    def queue_down(exc: Exception):
-        app.logger.error("queue unavailable: %s", exc)
-        return error_response(
-            503, "Service unavailable", "The job queue is unreachable; try again shortly", "QUEUE_UNAVAILABLE"
-        )
-
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        app.logger.exception("unhandled error (request %s)", g.get("request_id"))
-        return error_response(
-            500,
-            "Internal server error",
-            f"Something went wrong on our end (request id {g.get('request_id')})",
-            "INTERNAL_ERROR",
-        )
+        return api_error(outage_error(exc) or internal_error(exc))

@@ -2,6 +2,7 @@ from flask import request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room
 
+from blueprints.errors.handlers import outage_error
 from extensions import socketio
 from services.accounts.api_keys import api_key_user
 from services.accounts.legacy import request_is_trusted
@@ -26,7 +27,21 @@ def _user_for(auth: dict):
 
 def connect(auth=None):
     """Accept clients with a valid token, API key or dashboard login, each to its own user's room only;
-    and, from a trusted network without credentials, legacy scripts to the legacy session's events."""
+    and, from a trusted network without credentials, legacy scripts to the legacy session's events.
+
+    While the database or Redis is down, a client is refused with the 503's code and
+    `retryAfter` (seconds), and connects again as Socket.IO clients do."""
+    try:
+        _connect(auth)
+    except Exception as exc:
+        unavailable = outage_error(exc)
+        if unavailable is None:
+            raise
+        refusal = {"message": unavailable.message, "code": unavailable.code}
+        raise ConnectionRefusedError(refusal | {"retryAfter": int(unavailable.headers["Retry-After"])}) from exc
+
+
+def _connect(auth) -> None:
     auth = auth if isinstance(auth, dict) else {}
     if not auth.get("token") and request.args.get("token"):
         auth = {**auth, "token": request.args["token"]}

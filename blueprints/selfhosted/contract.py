@@ -150,6 +150,7 @@ selfhosted = Contract(
     },
     every_answer=("X-Request-ID",),
     status_headers={429: ("Retry-After",), 503: ("Retry-After",)},
+    errors_everywhere=(503,),
     path_parameters={
         "session_id": ("The session's id", str),
         "group_id": ("The group's JID (…@g.us)", GroupId),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import redis
 from flask import current_app, g, jsonify
 from werkzeug.exceptions import HTTPException
 
-from blueprints.errors.handlers import response_headers_final
+from blueprints.errors.handlers import outage_error, response_headers_final
 from blueprints.selfhosted import bp
 from blueprints.selfhosted.contract import dialect_code
 from services.errors import ApiError
@@ -43,15 +42,11 @@ def http_error(exc: HTTPException):
     return jsonify(body), status, headers
 
 
-@bp.errorhandler(redis.exceptions.ConnectionError)
-def queue_down(exc: Exception):
-    current_app.logger.error("queue unavailable: %s", exc)
-    body, status = error_body("QUEUE_UNAVAILABLE", 503, "The job queue is unreachable; try again shortly")
-    return jsonify(body), status
-
-
 @bp.errorhandler(Exception)
 def unexpected(exc: Exception):
+    unavailable = outage_error(exc)
+    if unavailable is not None:
+        return api_error(unavailable)
     current_app.logger.exception("unhandled error (request %s)", g.get("request_id"))
     message = f"Something went wrong on our end (request id {g.get('request_id')})"
     return jsonify(error_body("INTERNAL_ERROR", 500, message)[0]), 500

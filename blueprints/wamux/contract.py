@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from blueprints.contract.native import NATIVE_ERRORS
 from blueprints.contract.wiring import RATE_LIMIT_HEADERS, Contract, ErrorTable
 from blueprints.contract.wiring import Rule as R
-from blueprints.errors.handlers import HTTP_CODES, response_headers_final
+from blueprints.errors.handlers import HTTP_CODES, internal_error, outage_error, response_headers_final
 from blueprints.wamux.schemas import Error, SendMedia
 from services.errors import ApiError
 
@@ -85,6 +85,7 @@ wamux = Contract(
     response_headers=RATE_LIMIT_HEADERS,
     every_answer=("X-Request-ID",),
     status_headers={429: ("Retry-After",), 503: ("Retry-After",)},
+    errors_everywhere=(503,),
     path_parameters={
         "session_id": ("The session's id", str),
         "message_id": ("The message's id", str),
@@ -114,3 +115,8 @@ def register_errors(bp: Blueprint) -> None:
             message = f"Rate limit exceeded ({exc.description}). Wait for the reset time before retrying."
         headers = {name: value for name, value in exc.get_headers() if name.lower() != "content-type"}
         return (*error_body(exc.code, error, message, code), headers)
+
+    @bp.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        """An outage of the database or Redis is 503 with Retry-After; anything else is a bug (500)."""
+        return api_error(outage_error(exc) or internal_error(exc))
