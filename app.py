@@ -12,11 +12,13 @@ import secrets
 from pathlib import Path
 
 from flask import Flask
+from socketio import RedisManager
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 from extensions import csrf, db, limiter, login_manager, migrate, queues, socketio
+from jobs.queues import redis_options
 from services.accounts.users import user_for_cookie
 from services.events.subscribers import subscribers_connect
 from services.platform.green import process_is_green
@@ -39,7 +41,27 @@ def _sqlite_engine_options(config: dict) -> dict:
     which has no pool to size."""
     options = {key: value for key, value in config["SQLALCHEMY_ENGINE_OPTIONS"].items() if key != "pool_pre_ping"}
     if config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite://") in ("", "/:memory:"):
-        options = {key: value for key, value in options.items() if key not in ("pool_size", "max_overflow")}
+        sizing = ("pool_size", "max_overflow", "pool_timeout")
+        options = {key: value for key, value in options.items() if key not in sizing}
+    return options
+
+
+def _postgresql_engine_options(config: dict) -> dict:
+    """Bounded waits on a PostgreSQL server, so an outage is an error within seconds (503)
+    rather than a request that hangs: connecting (libpq's connect_timeout), any one
+    statement (statement_timeout, set when the connection starts), and TCP keepalives
+    that find a server gone silent within half a minute."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    statement_ms = int(config["DATABASE_STATEMENT_TIMEOUT_SECONDS"] * 1000)
+    options["connect_args"] = {
+        "connect_timeout": config["DATABASE_CONNECT_TIMEOUT_SECONDS"],
+        "options": f"-c statement_timeout={statement_ms}",
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        **options.get("connect_args", {}),
+    }
     return options
 
 
@@ -64,6 +86,16 @@ def _socketio_async_mode() -> str:
     return "gevent" if process_is_green() else "threading"
 
 
+def _socketio_queue(config: dict) -> dict:
+    """Flask-SocketIO's Redis message queue with the app's bounded waits on Redis (made here:
+    Flask-SocketIO makes its own without a way to pass them); without Redis, none (said
+    outright: the extension keeps the options of the app it was bound to before)."""
+    if not config["REDIS_URL"]:
+        return {"client_manager": None}
+    manager = RedisManager(config["REDIS_URL"], channel="flask-socketio", redis_options=redis_options(config))
+    return {"client_manager": manager}
+
+
 def create_app(config: type | dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(Config)
@@ -84,6 +116,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if sqlite:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _sqlite_engine_options(app.config)
+    elif app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _postgresql_engine_options(app.config)
     db.init_app(app)
     if sqlite:
         with app.app_context():
@@ -97,6 +131,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         async_mode=_socketio_async_mode(),
         ping_interval=app.config["SOCKETIO_PING_INTERVAL"],
         ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"],
+        **_socketio_queue(app.config),
     )
     if app.config["PROXY_FIX_X_FOR"]:
         # Outside Socket.IO's middleware, so its handshakes see the client's address too

@@ -170,17 +170,19 @@ def worker(burst: bool) -> None:
 
     # What a starting worker picks up needs both stores: wait for them (a restart during an outage).
     wait_out(startup, what="worker startup", logger=logging.getLogger(__name__))
+    connection = queues.worker_connection(current_app)
     if burst:
         SchedulingWorker(
-            [queues.queue(DEFAULT_QUEUE), queues.queue(WEBHOOK_QUEUE)],
-            connection=queues.connection,
+            [queues.queue(DEFAULT_QUEUE, connection), queues.queue(WEBHOOK_QUEUE, connection)],
+            connection=connection,
             serializer=JSONSerializer,
         ).work(with_scheduler=True, burst=True, logging_level="INFO")
         return
     webhooks = WebhookWorkers(current_app._get_current_object())
     webhooks.start()
     try:
-        SchedulingWorker([queues.queue(DEFAULT_QUEUE)], connection=queues.connection, serializer=JSONSerializer).work(
+        queue = queues.queue(DEFAULT_QUEUE, connection)
+        SchedulingWorker([queue], connection=connection, serializer=JSONSerializer).work(
             with_scheduler=True, logging_level="INFO"
         )
     finally:

@@ -52,9 +52,23 @@ class Config:
         "pool_pre_ping": True,
         "pool_size": env_int("DATABASE_POOL_SIZE", 30),
         "max_overflow": env_int("DATABASE_MAX_OVERFLOW", 70),
+        # A thread that finds every connection taken gives up after this (503) rather than
+        # keep its client waiting longer than the client waits.
+        "pool_timeout": env_float("DATABASE_POOL_TIMEOUT_SECONDS", 5.0),
     }
+    # Bounded waits on a PostgreSQL server (app.py): connecting, and any one statement
+    # (0: no limit; raise it, or set 0, for a migration of a very large table).
+    DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+    DATABASE_STATEMENT_TIMEOUT_SECONDS = env_float("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30.0)
     # Without REDIS_URL the app uses an in-process Redis stand-in (embedded mode).
     REDIS_URL = os.environ.get("REDIS_URL", "")
+    # Bounded waits on Redis for every connection a role opens (jobs/queues.py): connecting,
+    # any one command, a few quick retries of a dropped connection, and an idle connection
+    # checked before it is used again.
+    REDIS_CONNECT_TIMEOUT_SECONDS = env_float("REDIS_CONNECT_TIMEOUT_SECONDS", 2.0)
+    REDIS_SOCKET_TIMEOUT_SECONDS = env_float("REDIS_SOCKET_TIMEOUT_SECONDS", 5.0)
+    REDIS_RETRIES = env_int("REDIS_RETRIES", 2)
+    REDIS_HEALTH_CHECK_SECONDS = env_int("REDIS_HEALTH_CHECK_SECONDS", 30)
     # While the database or Redis is down, requests are answered 503 with this Retry-After.
     OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 5)
 

@@ -169,7 +169,7 @@ class EngineHost:
         host_queues = [queues_for_host(app, self.id), queues_for_host(app, None)]
         self.worker = ThreadWorker(
             host_queues,
-            connection=connection,
+            connection=queues.worker_connection(app),
             serializer=JSONSerializer,
             name=f"engine-host:{self.id}:{threading.get_native_id()}",
             poll_seconds=app.config["WORKER_POLL_SECONDS"],

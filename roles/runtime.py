@@ -32,9 +32,9 @@ def worker_startup() -> None:
 class EmbeddedRuntime:
     def __init__(self, app: Flask, *, host_id: str = "embedded") -> None:
         self.app = app
-        connection = app.extensions["wagate.redis"]
+        connection = queues.worker_connection(app)
         with app.app_context():
-            default_queue = queues.queue(DEFAULT_QUEUE)
+            default_queue = queues.queue(DEFAULT_QUEUE, connection)
         self.worker = ThreadWorker(
             [default_queue],
             connection=connection,

@@ -30,7 +30,7 @@ class WebhookWorkers:
         self.workers = [
             ThreadWorker(
                 [queue],
-                connection=app.extensions["wagate.redis"],
+                connection=queues.worker_connection(app),
                 serializer=JSONSerializer,
                 poll_seconds=app.config["WORKER_POLL_SECONDS"],
             )

@@ -62,10 +62,19 @@ def stream_latest_id(session_id: str) -> str:
 
 
 def stream_read(session_id: str, after: str, wait_seconds: float) -> list[StreamEvent]:
-    """Events after the id `after`, waiting up to `wait_seconds` for the first."""
-    reply = queues.connection.xread(
-        {STREAM_KEY.format(session_id): after}, count=100, block=max(1, int(wait_seconds * 1000))
-    )
+    """Events after the id `after`, waiting up to `wait_seconds` for the first.
+
+    Redis is asked to block for at most half of the connection's socket timeout at a time
+    (REDIS_SOCKET_TIMEOUT_SECONDS): a longer block would be taken for a dead server."""
+    deadline = time.monotonic() + wait_seconds
+    slice_seconds = current_app.config["REDIS_SOCKET_TIMEOUT_SECONDS"] / 2
+    while True:
+        block = min(slice_seconds, deadline - time.monotonic())
+        reply = queues.connection.xread(
+            {STREAM_KEY.format(session_id): after}, count=100, block=max(1, int(block * 1000))
+        )
+        if reply or time.monotonic() >= deadline:
+            break
     return [
         StreamEvent(entry_id.decode(), fields[b"event"].decode(), fields[b"data"].decode())
         for _, entries in reply or []
