@@ -32,6 +32,9 @@ class BulkBatch(db.Model):
     # A test key's batch is a stand-in that is never stored: it carries its simulated messages.
     simulated = False
     simulated_messages = ()
+    # False on a batch just stored whose dispatching Redis could not take at once: the relay
+    # starts it later, so its request does not wait for it (services/messaging/bulk.py).
+    handed_off = True
 
     def summary(self) -> dict:
         return {

@@ -89,6 +89,9 @@ class Message(db.Model):
 
     # True only on the stand-in a test key's send answers with; such a message is never stored.
     simulated = False
+    # False on a message just stored that Redis could not take at once: the relay hands it
+    # over later, so its request does not wait for an outcome (services/messaging/sending.py).
+    handed_off = True
 
     @property
     def retry_can_help(self) -> bool:

@@ -6,11 +6,15 @@ real servers stopped and killed."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
+import time
 
 import pytest
 import redis
 from pydantic import TypeAdapter
+from rq import Queue
 from sqlalchemy import exc as sql_errors
 from sqlalchemy import func, select
 
@@ -19,11 +23,13 @@ from blueprints.contract.native import native
 from blueprints.selfhosted.contract import selfhosted
 from blueprints.wallm.contract import wallm
 from blueprints.wamux.contract import wamux
-from extensions import db, socketio
-from models import Message, SessionStatus, WaSession
+from extensions import db, queues, socketio
+from models import Message, MessageStatus, SessionStatus, WaSession
+from services.governor.pace import session_pause
+from services.governor.queue import SendQueue, send_queues_holding
 from services.platform.outages import outage_kind
 from tests.dashboard import DashboardUser
-from tests.helpers import database_down, redis_down
+from tests.helpers import database_down, pair_session, redis_down
 
 RETRY_AFTER = "5"
 
@@ -207,3 +213,91 @@ def test_what_counts_as_an_outage():
             raise sql_errors.PendingRollbackError("rollback first") from None
     except sql_errors.PendingRollbackError as error:
         assert outage_kind(error) == "queue"
+
+
+# -- stored, then Redis or the database fails: the answer follows the record ----------------------
+
+
+def _dropped(self, *args, **kwargs):
+    raise redis.exceptions.ConnectionError("Connection reset by peer")
+
+
+def _send(client, account, session_id: str):
+    body = {"to": "919812345678", "message": "Hi"}
+    return client.post(f"/api/sessions/{session_id}/send", json=body, headers=account.headers)
+
+
+def test_a_send_redis_cannot_take_after_its_commit_is_accepted_at_once(
+    app, client, runtime, shop, account, monkeypatch
+):
+    monkeypatch.setattr(SendQueue, "push_many", _dropped)  # the hand-off, after the commit
+    started = time.monotonic()
+    response = _send(client, account, shop)
+    elapsed = time.monotonic() - started
+    monkeypatch.undo()
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["status"] == "queued"
+    assert elapsed < 2  # not the SEND_WAIT_SECONDS nothing would answer in
+    assert response.headers["X-RateLimit-Remaining"]  # the quota counted the stored send
+    with app.app_context():
+        stored = db.session.get(Message, response.get_json()["messageId"])
+        assert stored.status == MessageStatus.QUEUED and stored.dispatched_at is not None
+        assert send_queues_holding(queues.connection, [(shop, stored.id)]) == set()  # for the relay
+
+
+@pytest.mark.parametrize("config_overrides", [{"BULK_WAIT_SECONDS": 30.0}])
+def test_a_batch_redis_cannot_start_after_its_commit_is_accepted_at_once(
+    app, client, runtime, make_account, monkeypatch
+):
+    account = make_account(plan="growth")
+    enqueue = Queue.enqueue
+
+    def dispatch_dropped(self, func, *args, **kwargs):
+        if kwargs.get("job_id", "").startswith("dispatch-"):
+            _dropped(self)
+        return enqueue(self, func, *args, **kwargs)
+
+    session_id = pair_session(client, account)
+    monkeypatch.setattr(Queue, "enqueue", dispatch_dropped)
+    started = time.monotonic()
+    contacts = ["919850000001", "919850000002"]
+    response = client.post(
+        "/api/whatsapp/bulk-send", json={"contacts": contacts, "message": "Hi", "delay": 0}, headers=account.headers
+    )
+    elapsed = time.monotonic() - started
+    monkeypatch.undo()
+    assert response.status_code == 202, response.get_json()
+    assert elapsed < 2  # not BULK_WAIT_SECONDS for a dispatch that has not started
+    body = response.get_json()
+    assert (body["total"], body["pending"]) == (2, 2)
+    with app.app_context():
+        stored = db.session.scalars(select(Message.phone).where(Message.session_id == session_id)).all()
+    assert sorted(stored) == contacts
+
+
+@pytest.mark.parametrize("config_overrides", [{"SEND_WAIT_SECONDS": 3.0}])
+def test_a_send_waiting_when_the_database_goes_down_is_answered_as_stored(app, client, runtime, shop, account):
+    with app.app_context():
+        session_pause(db.session.get(WaSession, shop), "held for the test")
+
+    database = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+
+    def outage() -> None:
+        """The database goes away once the send is stored, while its request waits."""
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            while not connection.execute("SELECT count(*) FROM messages").fetchone()[0]:
+                time.sleep(0.02)
+        with database_down(app):
+            time.sleep(1.5)
+
+    thread = threading.Thread(target=outage)
+    thread.start()
+    started = time.monotonic()
+    response = _send(client, account, shop)
+    elapsed = time.monotonic() - started
+    thread.join()
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["status"] == "queued"
+    assert elapsed < 2.5  # cut short by the outage, not the full wait
+    with app.app_context():
+        assert db.session.get(Message, response.get_json()["messageId"]).status == MessageStatus.QUEUED

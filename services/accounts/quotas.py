@@ -19,6 +19,7 @@ without a limit, so the dashboard can show it. Test keys' simulated sends are ne
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -32,6 +33,9 @@ from models import Message, Plan, QuotaUsage, User, WaSession
 from models.base import as_utc, isoformat
 from models.quota import TRIAL_PERIOD
 from services.errors import ApiError, ValidationError
+from services.platform.outages import is_outage, outage_rollback
+
+log = logging.getLogger(__name__)
 
 # Engine failure codes on WhatsApp's side: the slot comes back (see engines/base.py).
 REFUNDED_ERRORS = frozenset({"ENGINE_TIMEOUT", "UNREACHABLE", "UPSTREAM_ERROR", "UPSTREAM_AUTH", "OVERLOADED"})
@@ -128,11 +132,22 @@ def quota_get(user: User, now: datetime | None = None) -> Quota:
 
 
 def quota_headers(user: User) -> dict[str, str]:
-    """X-RateLimit-* of the user's message quota (none, and no lookup, on a plan without one)."""
-    now = _now()
-    if _period(user, now)[1] is None:
+    """X-RateLimit-* of the user's message quota (none, and no lookup, on a plan without one).
+
+    None either while Redis or the database is down: they describe an answer (a send that
+    was stored is answered as accepted), they are not worth failing it for.
+    """
+    try:
+        now = _now()
+        if _period(user, now)[1] is None:
+            return {}
+        return quota_get(user, now).headers()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("an answer without its quota headers: %s", exc)
+        outage_rollback()
         return {}
-    return quota_get(user, now).headers()
 
 
 def quota_used(user_id: str, period: str) -> int:
@@ -224,8 +239,26 @@ def _after(moment: str, key: str, count: int) -> None:
 
 
 def _release_all(changes: list[tuple]) -> None:
+    """Give slots back to their counters; one Redis cannot reach now is dropped instead (it
+    is filled again from the database when next asked for), since this runs as a transaction
+    ends and must not fail it."""
     for connection, key, count in changes:
-        connection.register_script(_RELEASE)(keys=[key], args=[count])
+        try:
+            connection.register_script(_RELEASE)(keys=[key], args=[count])
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            _counter_drop(connection, key, count, exc)
+
+
+def _counter_drop(connection, key: str, count: int, exc: Exception) -> None:
+    log.warning("quota counter %s not updated (%s): dropped, to be filled again from the database", key, exc)
+    try:
+        connection.delete(key)
+    except Exception as again:
+        if not is_outage(again):
+            raise
+        log.warning("quota counter %s not dropped either: it may count %d too many until it expires", key, count)
 
 
 @event.listens_for(Session, "after_commit")

@@ -538,6 +538,23 @@ class SendQueue:
             self.redis.delete(key)
 
 
+def send_queues_holding(connection: Redis, messages: list[tuple[str, str]], chunk: int = 1000) -> set[str]:
+    """Which of these messages ((session id, message id) pairs) their session's queue holds:
+    on a lane, or held for later. One round trip per `chunk` of them."""
+    held: set[str] = set()
+    for start in range(0, len(messages), chunk):
+        part = messages[start : start + chunk]
+        with connection.pipeline(transaction=False) as pipe:
+            for session_id, message_id in part:
+                pipe.sismember(KEY.format(session_id, "ids"), message_id)
+                pipe.zscore(KEY.format(session_id, "later"), message_id)
+            answers = pipe.execute()
+        for index, (_, message_id) in enumerate(part):
+            if answers[2 * index] or answers[2 * index + 1] is not None:
+                held.add(message_id)
+    return held
+
+
 def _since_args(since: float) -> list:
     """A time to count from, as the counting scripts take it: itself, its first whole quarter
     of an hour and that quarter's start."""

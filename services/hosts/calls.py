@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from itertools import groupby
 
@@ -14,7 +15,10 @@ from models.base import as_utc
 from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.governor.queue import API_LANE, SendQueue
 from services.hosts.routing import engine_queue_for
+from services.platform.outages import is_outage
 from services.platform.waiting import wait_until
+
+log = logging.getLogger(__name__)
 
 # Set while a job telling the session's engine host to look at its send queue is on its
 # way; the host clears it before it looks. Expires in case a job is lost.
@@ -25,6 +29,20 @@ SENDS_WAITING_SECONDS = 30
 def message_enqueue(message: Message, session: WaSession) -> None:
     """Hand a persisted, committed message to the engine host that owns its session."""
     messages_enqueue(session, [message])
+
+
+def messages_hand_off(session: WaSession, messages: list[Message]) -> bool:
+    """`messages_enqueue`, for committed messages the database already answers for: when
+    Redis cannot take them now, that is logged and they stay as stored, for the relay
+    (services/messaging/relay.py) to line up once it is back. Whether they were handed over."""
+    try:
+        messages_enqueue(session, messages)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("session %s: %d message(s) stored, not handed over yet: %s", session.id, len(messages), exc)
+        return False
+    return True
 
 
 def messages_enqueue(session: WaSession, messages: list[Message]) -> None:

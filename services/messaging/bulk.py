@@ -10,6 +10,7 @@ no recipient and sends none twice (`bulk_resume` re-enqueues dispatching on star
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -26,13 +27,15 @@ from services.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.events.bus import event_publish
 from services.events.catalog import BulkProgress, MessageStatusChanged
 from services.governor.pace import projected_seconds, seconds_per_message
-from services.hosts.calls import messages_enqueue
+from services.hosts.calls import messages_hand_off
 from services.messaging.scheduling import send_at_parse
 from services.messaging.sending import message_simulated, new_wa_id, session_require_not_overloaded
+from services.platform.outages import is_outage
 from services.platform.phones import phone_normalize
 from services.platform.waiting import wait_until
 from services.sessions.lifecycle import session_require_connected
 
+log = logging.getLogger(__name__)
 DISPATCH_JOB = "jobs.bulk.bulk_dispatch"
 DISPATCH_CHUNK = 100
 SENT_LIKE = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.PLAYED)
@@ -139,8 +142,21 @@ def bulk_create(
         )
     db.session.commit()
     if valid:
-        queues.queue().enqueue(DISPATCH_JOB, batch.id, job_id=f"dispatch-{batch.id}-0", result_ttl=600)
+        batch.handed_off = _dispatch_start(batch.id)
     return batch
+
+
+def _dispatch_start(batch_id: str) -> bool:
+    """Have the worker start dispatching a stored batch. A batch is accepted once stored:
+    when Redis cannot take the job now, the relay starts it once it is back. Whether it took it."""
+    try:
+        queues.queue().enqueue(DISPATCH_JOB, batch_id, job_id=f"dispatch-{batch_id}-0", result_ttl=600)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("batch %s: stored, dispatching starts once Redis is back: %s", batch_id, exc)
+        return False
+    return True
 
 
 def _batch_simulated(
@@ -228,8 +244,9 @@ def _detach(messages: list[Message]) -> None:
 
 
 def _hand_off(session: WaSession, messages: list[Message]) -> None:
-    """Hand a chunk of committed messages to the engine host that owns their session, in order."""
-    messages_enqueue(session, messages)
+    """Hand a chunk of committed messages to the engine host that owns their session, in order
+    (the relay lines them up if Redis cannot take them now)."""
+    messages_hand_off(session, messages)
 
 
 def bulk_resume() -> int:
@@ -389,7 +406,7 @@ def batch_get(user: User, batch_id: str) -> BulkBatch:
 
 def batch_wait(batch: BulkBatch, seconds: float) -> BulkBatch:
     """Re-read the batch until every message has been answered, or time is up."""
-    if batch.status != "running":  # finished already (or simulated)
+    if batch.status != "running" or not batch.handed_off:  # finished already (or simulated), or not started yet
         return batch
     batch_id = batch.id
     return wait_until(lambda: db.session.get(BulkBatch, batch_id), lambda b: b.status != "running", seconds, 0.1)

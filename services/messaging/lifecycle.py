@@ -16,7 +16,7 @@ from services.accounts.quotas import quota_refund, quota_refunds, quota_reserve
 from services.errors import Conflict
 from services.events.bus import event_publish, event_publish_many
 from services.events.catalog import MessageStatusChanged
-from services.hosts.calls import message_enqueue
+from services.hosts.calls import messages_hand_off
 from services.messaging.bulk import batch_count_settled
 from services.messaging.history import message_get
 from services.sessions.lifecycle import session_require_connected
@@ -201,7 +201,7 @@ def message_retry(user: User, message_id: str) -> Message:
         raise _not_retryable(message)
     db.session.commit()
     db.session.refresh(message)
-    message_enqueue(message, session)
+    messages_hand_off(session, [message])  # or the relay, once Redis is back
     event_publish(message.user_id, MessageStatusChanged.of(message))  # queued again: its batch is recounted
     return message
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engines.outgoing import Outgoing
 from extensions import db
@@ -18,15 +20,17 @@ from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.events.bus import event_publish
 from services.events.catalog import MessageStatusChanged
 from services.governor.pace import health_after_send, send_queue, session_pace
-from services.hosts.calls import message_enqueue
+from services.hosts.calls import messages_hand_off
 from services.hosts.routing import session_overloaded_for
 from services.messaging.outgoing import outgoing_parse, outgoing_preview, outgoing_store
 from services.messaging.scheduling import send_at_parse
+from services.platform.outages import is_outage, outage_rollback
 from services.platform.phones import is_group_id, recipient_normalize
 from services.platform.settled import SAFETY_SECONDS, settled_listener
 from services.sessions.lifecycle import session_get, session_require_connected
 from services.sessions.numbers import numbers_check
 
+log = logging.getLogger(__name__)
 # How a message to a number WhatsApp does not know ends: as the engines report it.
 NOT_ON_WHATSAPP = {
     "status": MessageStatus.FAILED,
@@ -116,11 +120,18 @@ def message_send(
     except IntegrityError:  # a concurrent request with the same key got there first (its slot is undone too)
         db.session.rollback()
         return _same_request(_by_idempotency_key(user, idempotency_key), phone, preview)
+    # Stored: from here on the send is accepted whatever Redis does (the relay hands over
+    # what could not be handed over now).
     if unknown:  # failed as the engine would have failed it: stored, its slot kept, never sent
-        event_publish(user.id, MessageStatusChanged.of(message))
-        health_after_send(session, NOT_ON_WHATSAPP["error_code"])  # a list full of unknown numbers still pauses
+        try:
+            event_publish(user.id, MessageStatusChanged.of(message))
+            health_after_send(session, NOT_ON_WHATSAPP["error_code"])  # a list full of unknown numbers still pauses
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("message %s: stored as not on WhatsApp; its event is lost: %s", message.id, exc)
         return message
-    message_enqueue(message, session)
+    message.handed_off = messages_hand_off(session, [message])
     return message
 
 
@@ -199,20 +210,47 @@ def message_wait(message: Message, seconds: float) -> Message:
 
     The request holds no database connection while it waits: it is woken when the engine
     host announces the outcome (services/platform/settled.py) and then reads the message once.
+    The message is stored, so it is answered for whatever happens meanwhile: with Redis
+    down (nothing would wake the request, and no engine host takes work) it is answered as
+    stored at once, and if Redis or the database fails during the wait, as last read. It
+    comes back detached from the session, as read: answering it reads nothing again.
     """
-    if message.status != MessageStatus.QUEUED or seconds <= 0:  # answered already (or simulated)
-        return message
-    message_id = message.id
-    listener = settled_listener()
-    woken = listener.register(message_id)
+    if message.status == MessageStatus.QUEUED and seconds > 0 and message.handed_off:
+        _wait(message, seconds)
+    if inspect(message).persistent:
+        db.session.expunge(message)
+    return message
+
+
+def _wait(message: Message, seconds: float) -> None:
+    message_id, last_read = message.id, _loaded(message)
     try:
-        deadline = time.monotonic() + seconds
-        while True:
-            message = db.session.get(Message, message_id, populate_existing=True)
-            left = deadline - time.monotonic()
-            if message is None or message.status != MessageStatus.QUEUED or left <= 0:
-                return message
-            db.session.rollback()  # no transaction, and so no connection, is held while waiting
-            woken.wait(min(left, SAFETY_SECONDS))
-    finally:
-        listener.unregister(message_id, woken)
+        listener = settled_listener()
+        if not listener.subscribed.is_set():
+            return
+        woken = listener.register(message_id)
+        try:
+            deadline = time.monotonic() + seconds
+            while True:
+                if db.session.get(Message, message_id, populate_existing=True) is None:  # deleted meanwhile
+                    break
+                last_read = _loaded(message)
+                if message.status != MessageStatus.QUEUED or time.monotonic() >= deadline:
+                    return
+                db.session.rollback()  # no transaction, and so no connection, is held while waiting
+                woken.wait(min(deadline - time.monotonic(), SAFETY_SECONDS))
+        finally:
+            listener.unregister(message_id, woken)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("message %s: answered as last read, the wait was cut short: %s", message_id, exc)
+        outage_rollback()
+    for key, value in last_read.items():  # as it was last read, without reading it again
+        set_committed_value(message, key, value)
+
+
+def _loaded(message: Message) -> dict:
+    """The message's columns as loaded (reading none that is not)."""
+    state = inspect(message)
+    return {key: state.dict[key] for key in state.mapper.column_attrs.keys() if key in state.dict}
