@@ -155,11 +155,13 @@ def engine_host(host_id: str | None) -> None:
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
 def worker(burst: bool) -> None:
-    """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler)
-    and the webhook workers (threads). It keeps running while PostgreSQL or Redis restarts; a
+    """Run an RQ worker for the default queue (forks a work horse per job, with the scheduler),
+    the webhook workers (threads) and the relay that hands Redis what the database holds
+    (services/messaging/relay.py). It keeps running while PostgreSQL or Redis restarts; a
     job that fails only because one is out of reach runs again later."""
     from roles.runtime import worker_startup
     from roles.webhook_workers import WebhookWorkers
+    from services.messaging.relay import Relay
 
     def startup() -> None:
         try:
@@ -168,26 +170,31 @@ def worker(burst: bool) -> None:
             db.session.rollback()  # the next try starts afresh
             raise
 
-    # What a starting worker picks up needs both stores: wait for them (a restart during an outage).
-    wait_out(startup, what="worker startup", logger=logging.getLogger(__name__))
-    connection = queues.worker_connection(current_app)
-    if burst:
-        SchedulingWorker(
-            [queues.queue(DEFAULT_QUEUE, connection), queues.queue(WEBHOOK_QUEUE, connection)],
-            connection=connection,
-            serializer=JSONSerializer,
-        ).work(with_scheduler=True, burst=True, logging_level="INFO")
-        return
-    webhooks = WebhookWorkers(current_app._get_current_object())
-    webhooks.start()
+    relay = Relay(current_app._get_current_object())
+    relay.start()
     try:
-        queue = queues.queue(DEFAULT_QUEUE, connection)
-        SchedulingWorker([queue], connection=connection, serializer=JSONSerializer).work(
-            with_scheduler=True, logging_level="INFO"
-        )
+        # What a starting worker picks up needs both stores: wait for them (a restart during an outage).
+        wait_out(startup, what="worker startup", logger=logging.getLogger(__name__))
+        connection = queues.worker_connection(current_app)
+        if burst:
+            SchedulingWorker(
+                [queues.queue(DEFAULT_QUEUE, connection), queues.queue(WEBHOOK_QUEUE, connection)],
+                connection=connection,
+                serializer=JSONSerializer,
+            ).work(with_scheduler=True, burst=True, logging_level="INFO")
+            return
+        webhooks = WebhookWorkers(current_app._get_current_object())
+        webhooks.start()
+        try:
+            queue = queues.queue(DEFAULT_QUEUE, connection)
+            SchedulingWorker([queue], connection=connection, serializer=JSONSerializer).work(
+                with_scheduler=True, logging_level="INFO"
+            )
+        finally:
+            # An attempt under way ends within its timeout; one cut short is made again later.
+            webhooks.stop(timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
     finally:
-        # An attempt under way ends within its timeout; one cut short is made again later.
-        webhooks.stop(timeout=current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
+        relay.stop()
 
 
 def register(app: Flask) -> None:

@@ -71,6 +71,12 @@ class Config:
     REDIS_HEALTH_CHECK_SECONDS = env_int("REDIS_HEALTH_CHECK_SECONDS", 30)
     # While the database or Redis is down, requests are answered 503 with this Retry-After.
     OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 5)
+    # The relay (services/messaging/relay.py, in the worker role): how often it passes, how
+    # old a stored message must be before it counts as missed when Redis does not hold it,
+    # and how long a message the engine host took counts as being sent.
+    RELAY_INTERVAL_SECONDS = env_float("RELAY_INTERVAL_SECONDS", 2.0)
+    RELAY_GRACE_SECONDS = env_float("RELAY_GRACE_SECONDS", 5.0)
+    RELAY_IN_FLIGHT_SECONDS = env_float("RELAY_IN_FLIGHT_SECONDS", 60.0)
 
     HOST = os.environ.get("HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000)

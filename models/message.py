@@ -46,6 +46,7 @@ class Message(db.Model):
         Index("ix_messages_batch_position", "batch_id", "position"),
         Index("ix_messages_status_send_after", "status", "send_after"),
         Index("ix_messages_user_quota_period", "user_id", "quota_period"),
+        Index("ix_messages_dispatched_at", "dispatched_at"),  # the relay's cursor
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

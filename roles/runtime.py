@@ -1,7 +1,8 @@
 """Background roles run as threads of one process: the embedded mode (and the tests).
 
 The same queues, jobs and events as in production, with an RQ worker thread for the
-default queue, a scheduler thread for its delayed jobs, the webhook workers and an engine host.
+default queue, a scheduler thread for its delayed jobs, the webhook workers, the relay and an
+engine host.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.engine_host import EngineHost
 from roles.webhook_workers import WebhookWorkers
 from services.messaging.bulk import bulk_resume
+from services.messaging.relay import Relay
 from services.messaging.stats import stats_schedule_periodic
 from services.platform.settled import settled_listener_stop
 from services.webhooks.delivery import webhook_deliveries_resume
@@ -44,9 +46,11 @@ class EmbeddedRuntime:
         self.scheduler = ThreadScheduler([default_queue], connection=connection, serializer=JSONSerializer)
         self.webhooks = WebhookWorkers(app)
         self.engine_host = EngineHost(app, host_id=host_id)
+        self.relay = Relay(app)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        self.relay.start()
         with self.app.app_context():
             worker_startup()
         self.engine_host.start()
@@ -56,6 +60,7 @@ class EmbeddedRuntime:
         self.webhooks.start()
 
     def stop(self) -> None:
+        self.relay.stop()
         self.worker.stop()
         self.scheduler.request_stop()
         self.webhooks.stop()

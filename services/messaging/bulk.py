@@ -249,18 +249,22 @@ def _hand_off(session: WaSession, messages: list[Message]) -> None:
     messages_hand_off(session, messages)
 
 
-def bulk_resume() -> int:
-    """After a worker restart: dispatch again every running batch that still has queued recipients.
+def bulk_resume(batch_ids: list[str] | None = None) -> int:
+    """After a worker restart (or Redis lost its data): dispatch again every running batch
+    that still has queued recipients (or just these batches).
 
     Dispatching only picks undispatched rows, and handing a message over twice sends it
     once, so this is safe whatever the worker was doing when it died.
     """
-    running = db.session.scalars(
+    query = (
         select(Message.batch_id)
         .join(BulkBatch, BulkBatch.id == Message.batch_id)
         .where(BulkBatch.status.in_(("running", "scheduled")), Message.status == MessageStatus.QUEUED)
         .distinct()
-    ).all()
+    )
+    if batch_ids is not None:
+        query = query.where(BulkBatch.id.in_(batch_ids))
+    running = db.session.scalars(query).all()
     for batch_id in running:
         batch = db.session.get(BulkBatch, batch_id)
         messages = db.session.scalars(
@@ -273,6 +277,35 @@ def bulk_resume() -> int:
         _hand_off(db.session.get(WaSession, batch.session_id), messages)
         queues.queue().enqueue(DISPATCH_JOB, batch_id, job_id=f"dispatch-{batch_id}-resume", result_ttl=600)
     return len(running)
+
+
+def batches_stalled(now: datetime, *, quiet_seconds: float) -> list[str]:
+    """Batches whose dispatching seems to have stopped: due (running, or scheduled for a time
+    that has passed), with recipients not dispatched yet, while none of those dispatched
+    waits to be sent and none was dispatched for `quiet_seconds`. A batch being dispatched
+    always has handed-over recipients waiting (the next chunk goes when the last is half
+    sent), so this is one whose next dispatch job was lost (Redis down, or its data lost).
+    """
+    quiet_since = now - timedelta(seconds=quiet_seconds)
+    left = aliased(Message)
+    waiting = aliased(Message)
+    recent = aliased(Message)
+    return db.session.scalars(
+        select(BulkBatch.id).where(
+            BulkBatch.status.in_(("running", "scheduled")),
+            BulkBatch.created_at < quiet_since,
+            (BulkBatch.send_at.is_(None)) | (BulkBatch.send_at < quiet_since),
+            select(left.id).where(left.batch_id == BulkBatch.id, left.dispatched_at.is_(None)).exists(),
+            ~select(waiting.id)
+            .where(
+                waiting.batch_id == BulkBatch.id,
+                waiting.status == MessageStatus.QUEUED,
+                waiting.dispatched_at.is_not(None),
+            )
+            .exists(),
+            ~select(recent.id).where(recent.batch_id == BulkBatch.id, recent.dispatched_at >= quiet_since).exists(),
+        )
+    ).all()
 
 
 def batch_cancel(user: User, batch_id: str) -> BulkBatch:
