@@ -21,9 +21,9 @@ from models import Message, MessageStatus, WaSession
 from services.governor.pace import send_queue, session_pause
 from services.governor.queue import SendQueue, send_queues_holding
 from services.hosts.calls import messages_enqueue
-from services.messaging.relay import Relay
+from services.messaging.relay import SWEEP_SECONDS, Relay
 from services.messaging.stats import PERIODIC_KEY
-from tests.helpers import LOCAL_RECEIVERS, pair_session, wait_for
+from tests.helpers import LOCAL_RECEIVERS, database_down, pair_session, wait_for
 
 GRACE = 5.0
 
@@ -111,6 +111,34 @@ def test_a_send_redis_cannot_take_is_accepted_and_the_relay_sends_it_once(
     assert [line["id"] for line in _outbox(runtime, shop)] == [stored.wa_id]
     assert _relay_pass(app, relay).lined_up == []
     assert _relay_pass(app, relay).looked_at == 0  # the cursor has moved past it
+
+
+def test_a_message_that_leaves_redis_after_the_relay_looked_is_found_again(app, client, runtime, shop, account):
+    """Taken from Redis by an engine host that could not claim it (the database was away):
+    long after the cursor passed it, the sweep after the outage (and every minute) finds it."""
+    with app.app_context():
+        session_pause(db.session.get(WaSession, shop), "held for the test")
+    message_id = _send(client, account, shop).get_json()["messageId"]
+    relay = Relay(app)
+    assert relay.pass_logged(_later()).looked_at == 1  # the first sweep: it is in Redis
+    with app.app_context():
+        send_queue(shop).clear()  # gone from Redis, never claimed
+    assert relay.pass_logged(_later()).looked_at == 0  # the cursor is past it
+
+    with database_down(app):
+        assert relay.pass_logged(_later()) is None  # the relay lives through an outage...
+    assert message_id not in relay.pass_logged(_later()).lined_up  # ...then looks at everything
+    assert relay.pass_logged(_later()).lined_up == [message_id]
+
+    with app.app_context():
+        send_queue(shop).clear()
+    assert relay.pass_logged(_later()).looked_at == 0
+    sweep = GRACE + SWEEP_SECONDS + 1
+    assert relay.pass_logged(_later(sweep)).looked_at == 1  # every minute, everything
+    assert relay.pass_logged(_later(sweep)).lined_up == [message_id]
+    assert client.post(f"/api/sessions/{shop}/resume", headers=account.headers).status_code == 200
+    wait_for(lambda: _sent(app, message_id), message="the message to be sent")
+    assert len(_outbox(runtime, shop)) == 1
 
 
 def test_a_message_the_engine_host_is_sending_is_left_alone(app, client, runtime, shop, account, redis_drops_hand_offs):

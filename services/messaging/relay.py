@@ -12,7 +12,10 @@ embedded runtime, one process at a time (a lease in Redis), and each pass:
   engine host has just taken is briefly in neither), is lined up again and its engine host
   nudged. A message the engine host has taken (an attempt spent) counts as being sent for
   RELAY_IN_FLIGHT_SECONDS. A relay starts with every such message (a sweep), then follows
-  the dispatch time, so a backlog the pace holds back costs nothing pass after pass;
+  the dispatch time, so a backlog the pace holds back costs nothing pass after pass; it
+  sweeps them all again every SWEEP_SECONDS, and once an outage it lived through is over
+  (a message the engine host took from Redis but could not claim while the database was
+  away is in neither place, long after the cursor passed it);
 - notices that Redis lost its data (a counter it keeps there starts again, or goes back,
   as after a restart from an older snapshot) and then lines up every queued and scheduled
   message at once, and resumes what only Redis remembered: bulk dispatching, webhook
@@ -51,6 +54,8 @@ log = logging.getLogger(__name__)
 LEASE_KEY = "wagate:relay:lease"
 # Counts the relay's passes; it starting again from 1 (or going back) means Redis lost its data.
 EPOCH_KEY = "wagate:relay:epoch"
+# How often the relay looks at every waiting message again, not just the new ones.
+SWEEP_SECONDS = 60.0
 # A batch with nothing handed over waiting and nothing dispatched for this long has stalled.
 BULK_QUIET_SECONDS = 15.0
 # Keep the lease (or take it) and say so: 1 kept, 2 taken, 0 another relay holds it.
@@ -94,6 +99,7 @@ class Relay:
         self.app = app
         self.token = secrets.token_hex(8)
         self.cursor: datetime | None = None  # messages dispatched up to here were looked at
+        self.swept_at: datetime | None = None  # when every waiting message was last looked at
         self.epoch: int | None = None  # the pass counter as this relay last saw it
         self.leading = False
         self.missing: dict[str, _Seen] = {}
@@ -130,16 +136,22 @@ class Relay:
     def run(self) -> None:
         interval = self.app.config["RELAY_INTERVAL_SECONDS"]
         while not self._stopping.wait(interval):
-            with self.app.app_context():
+            self.pass_logged()
+
+    def pass_logged(self, now: datetime | None = None) -> RelayPass | None:
+        """One pass in an app context of its own, its failure logged (None then)."""
+        with self.app.app_context():
+            try:
+                report = self.pass_once(now)
+            except Exception as exc:
+                self._note_failure(exc)
                 try:
-                    self.pass_once()
-                    self._note_failure(None)
-                except Exception as exc:
-                    self._note_failure(exc)
-                    try:
-                        outage_rollback()
-                    except Exception:  # the next pass starts from a fresh session anyway
-                        db.session.remove()
+                    outage_rollback()
+                except Exception:  # the next pass starts from a fresh session anyway
+                    db.session.remove()
+                return None
+            self._note_failure(None)
+            return report
 
     def _note_failure(self, exc: Exception | None) -> None:
         """Log an outage once when it starts and once when it ends; anything else every time."""
@@ -149,8 +161,9 @@ class Relay:
             self._failing = None
         elif is_outage(exc):
             if self._failing is None:
-                log.warning("relay waiting for the database and Redis: %s", exc)
+                log.warning("relay waiting for the database or Redis: %s", exc)
             self._failing = "outage"
+            self.cursor = None  # what went missing meanwhile is looked for once both are back
         else:
             log.error("relay pass failed", exc_info=exc)
 
@@ -176,6 +189,10 @@ class Relay:
         if report.data_lost:
             log.warning("Redis lost its data: lining up every queued and scheduled message again")
             self.cursor = None
+        if self.swept_at is None or (now - self.swept_at).total_seconds() >= SWEEP_SECONDS:
+            self.cursor = None
+        if self.cursor is None:
+            self.swept_at = now
         upto = now - timedelta(seconds=config["RELAY_GRACE_SECONDS"])
         report.looked_at, report.lined_up = self._messages(upto, now, at_once=report.data_lost)
         self.cursor = upto
