@@ -1,4 +1,4 @@
-"""Outages of what the service stands on, recognised in one place: the database and Redis.
+"""Outages of the database and Redis as a request meets them: answered, not failed.
 
 An outage is not a bug: the request was fine and the same request a few seconds later will
 most likely succeed. Routes answer it `503` with `Retry-After` in their dialect's shape
@@ -6,15 +6,13 @@ most likely succeed. Routes answer it `503` with `Retry-After` in their dialect'
 engine host, headers, events) catches it, logs it, and leaves the rest to the relay
 (services/messaging/relay.py), because the database, not Redis, is the record.
 
-What counts:
-- Redis unreachable, timing out, loading its data after a restart, read-only after a
-  failover, a cluster that is down or asks to try again (redis-py's errors, which RQ and
-  Flask-Limiter's storage raise too);
-- the database unreachable or gone away (SQLAlchemy's OperationalError, InterfaceError, a
-  connection it had to invalidate), its pool out of connections (sqlalchemy.exc.TimeoutError),
-  a statement cancelled by `statement_timeout`; with SQLite, a database locked beyond
-  its busy timeout (its other OperationalErrors, "no such table" and the like, are bugs);
-- any error raised while handling one of those (a session left needing a rollback).
+What counts is what the background roles wait out (services/platform/store_outage.py):
+Redis unreachable, timing out, loading its data after a restart or read-only after a
+failover; the database unreachable or gone away, a connection SQLAlchemy had to invalidate,
+its pool out of connections, a statement cancelled by `statement_timeout`; and any error
+raised while handling one of those. With SQLite, only a database locked beyond its busy
+timeout (or a file that cannot be opened) is one: its other OperationalErrors, "no such
+table" and the like, are bugs, answered 500.
 """
 
 from __future__ import annotations
@@ -23,24 +21,12 @@ import sqlite3
 from collections.abc import Iterator
 
 from flask import current_app
-from redis import exceptions as redis_errors
 from sqlalchemy import exc as sql_errors
 
 from extensions import db
 from services.errors import ServiceUnavailable
+from services.platform.store_outage import DATABASE_DOWN, REDIS_DOWN
 
-REDIS_OUTAGES: tuple[type[Exception], ...] = (
-    redis_errors.ConnectionError,  # also BusyLoadingError, MaxConnectionsError
-    redis_errors.TimeoutError,
-    redis_errors.ReadOnlyError,
-    redis_errors.ClusterDownError,  # also MasterDownError
-    redis_errors.TryAgainError,
-)
-DATABASE_OUTAGES: tuple[type[Exception], ...] = (
-    sql_errors.OperationalError,
-    sql_errors.InterfaceError,
-    sql_errors.TimeoutError,
-)
 # What SQLite says when it is busy, as opposed to a statement that is wrong.
 SQLITE_BUSY = ("database is locked", "database table is locked", "disk i/o error", "unable to open database")
 
@@ -48,9 +34,9 @@ SQLITE_BUSY = ("database is locked", "database table is locked", "disk i/o error
 def outage_kind(exc: BaseException) -> str | None:
     """The outage `exc` (or an error it was raised from) is: "database", "queue", or None for none."""
     for error in _chain(exc):
-        if isinstance(error, REDIS_OUTAGES):
+        if isinstance(error, REDIS_DOWN):
             return "queue"
-        if isinstance(error, DATABASE_OUTAGES) and not _sqlite_bug(error):
+        if isinstance(error, DATABASE_DOWN) and not _sqlite_bug(error):
             return "database"
         if isinstance(error, sql_errors.DBAPIError) and error.connection_invalidated:
             return "database"
