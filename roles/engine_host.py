@@ -725,8 +725,8 @@ class EngineHost:
                 self._spool_retry_at = time.monotonic() + self._events_outage.failed(exc)
                 return True
             log.exception("engine host %s: could not apply spooled engine event(s) %s; dropped", self.id, items)
+        self.spool_applied += len(run)  # counted before the spool shows them gone
         self.spool.remove([seq for seq, _ in run])
-        self.spool_applied += len(run)
         if not self.spool.pending:
             log.info(
                 "engine host %s: spool applied (%d event(s) spooled, %d applied from it since the start)",
