@@ -24,6 +24,11 @@ PRESENCE_SEEN = ("online", "offline", "typing", "recording", "paused")
 
 # Why a session whose QR codes all expired unscanned went offline (every engine says the same).
 QR_EXPIRED_REASON = "QR code expired: it was not scanned in time. Connect again for a new one."
+# Why a session stopped when WhatsApp let another connection of the same device take over.
+STREAM_REPLACED_REASON = (
+    "This WhatsApp account was opened by another wagate session or server (stream replaced). "
+    "Connect again here to take it back."
+)
 
 
 class EngineEventKind(StrEnum):
@@ -72,6 +77,7 @@ class EngineSettings:
     qr_max_refreshes: int = 5
     timeout_seconds: float = 10.0
     receipt_seconds: float = 1.0
+    host_id: str = ""  # the engine host running the engine (the simulator's outbox names it)
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,17 @@ Rules (documented in the README):
   5xx), `auth_error` (WhatsApp refuses the session's credentials), `overload` (WhatsApp
   answers 429), `rejected` (WhatsApp refuses the message itself as malformed: sends only),
   and `disconnect` (connected sessions drop to reconnecting until the fault is cleared).
+- One live connection per paired device: a session connecting (started with its pairing,
+  or paired) claims the device, and a connection of the same session elsewhere (another
+  engine host, or another simulator on the same Redis) stops at once with an ERROR
+  `signal: stream_replaced`, as WhatsApp ends the older stream; a send it still attempts
+  fails as SESSION_NOT_CONNECTED (transient: the message stays queued). The newest wins.
+- Each outbox line names the engine host that sent it (`host`): the outbox is per host.
 
 An idle session costs the ticker nothing: it reads the faults once per tick for all sessions,
 looks only at the sessions a `disconnect` fault names (or that are reconnecting), and finds
-what is due (receipts, QR codes to refresh) at the top of heaps kept by due time.
+what is due (receipts, QR codes to refresh) at the top of heaps kept by due time. Nor do
+the claims on devices: it reads their count once per tick and the holders only when it moved.
 """
 
 from __future__ import annotations
@@ -49,10 +56,12 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from engines.base import (
     PRESENCE_CHAT_STATES,
     QR_EXPIRED_REASON,
+    STREAM_REPLACED_REASON,
     Engine,
     EngineError,
     EngineEvent,
@@ -85,6 +94,43 @@ FaultSource = Callable[[], Mapping[str, AbstractSet[str]]]
 
 def _no_faults() -> Mapping[str, AbstractSet[str]]:
     return {}
+
+
+class Connections(Protocol):
+    """Where simulators record which connection holds each paired device."""
+
+    def claim(self, session_id: str, holder: str) -> None: ...
+
+    def holders(self, session_ids: list[str]) -> list[str | None]: ...
+
+    def claims(self) -> int: ...
+
+
+class LocalConnections:
+    """Which connection holds each paired device, for simulators in one process (the
+    default). Simulators sharing a Redis share a registry kept there instead
+    (services/platform/sim_connections.py), with the same three methods."""
+
+    def __init__(self) -> None:
+        self._holders: dict[str, str] = {}
+        self._claims = 0
+        self._lock = threading.Lock()
+
+    def claim(self, session_id: str, holder: str) -> None:
+        """`holder` is now the session's live connection: any other one is replaced."""
+        with self._lock:
+            self._holders[session_id] = holder
+            self._claims += 1
+
+    def holders(self, session_ids: list[str]) -> list[str | None]:
+        """Each session's live connection (None: unknown, nobody claimed it)."""
+        with self._lock:
+            return [self._holders.get(session_id) for session_id in session_ids]
+
+    def claims(self) -> int:
+        """A count that moves with every claim (read once per tick, so it must be cheap)."""
+        with self._lock:
+            return self._claims
 
 
 def simulated_phone(session_id: str) -> str:
@@ -203,9 +249,20 @@ class _SimSession:
 class SimulatorEngine(Engine):
     name = "simulator"
 
-    def __init__(self, listener: EngineListener, settings: EngineSettings, *, faults: FaultSource = _no_faults) -> None:
+    def __init__(
+        self,
+        listener: EngineListener,
+        settings: EngineSettings,
+        *,
+        faults: FaultSource = _no_faults,
+        connections: Connections | None = None,
+    ) -> None:
         super().__init__(listener, settings)
         self.faults = faults
+        self.connections = connections or LocalConnections()
+        # This simulator's connection to WhatsApp, as the device registry names it.
+        self.connection_id = f"{settings.host_id or 'simulator'}:{secrets.token_hex(6)}"
+        self._claims_seen: int | None = None
         self.store_dir = Path(settings.data_dir) / "simulator"
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.outbox_dir = self.store_dir / "outbox"
@@ -237,6 +294,7 @@ class SimulatorEngine(Engine):
         with self._lock:
             current = self._sessions.get(session_id)
             if current is not None and current.state == "connected":
+                self.connections.claim(session_id, self.connection_id)
                 self._emit(EngineEventKind.CONNECTED, session_id, phone=current.phone)
                 return
             if current is not None and current.state == "pending" and current.qr is not None:
@@ -244,6 +302,7 @@ class SimulatorEngine(Engine):
                 return
             device = self._device_load(session_id)
             if device is not None:
+                self.connections.claim(session_id, self.connection_id)
                 self._sessions[session_id] = _SimSession(state="connected", phone=device["phone"])
                 self._emit(EngineEventKind.CONNECTED, session_id, phone=device["phone"])
                 self._receipts_take_up(session_id)
@@ -284,13 +343,17 @@ class SimulatorEngine(Engine):
             session = self._sessions.get(session_id)
             if session is None or session.state != "connected":
                 raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp", transient=True)
+        if self.connections.holders([session_id])[0] not in (None, self.connection_id):
+            self._stream_replaced(session_id)
+            raise EngineError("SESSION_NOT_CONNECTED", STREAM_REPLACED_REASON, transient=True)
         if to.endswith("@g.us"):
             if to not in self._groups(session_id):
                 raise EngineError("NOT_IN_GROUP", "This session is not in that group")
         elif not number_exists(to):
             raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
         now = datetime.now(UTC)
-        self._outbox_add(session_id, {"id": wa_id, "to": to, **_carried(outgoing), "at": now.isoformat()})
+        entry = {"id": wa_id, "to": to, **_carried(outgoing), "at": now.isoformat(), "host": self.settings.host_id}
+        self._outbox_add(session_id, entry)
         # Also for a message sent before (its send repeated after a crash): its receipts are
         # owed once, whether the first send got as far as keeping them or not.
         delay = timedelta(seconds=self.settings.receipt_seconds)
@@ -344,6 +407,7 @@ class SimulatorEngine(Engine):
                     raise EngineError("QR_EXPIRED", "This QR code has expired; scan the current one")
             phone = phone or simulated_phone(session_id)
             self._device_save(session_id, phone)
+            self.connections.claim(session_id, self.connection_id)
             session.state, session.phone, session.qr, session.qr_token = "connected", phone, None, None
             session.pair_code = session.pair_phone = None
         self._emit(EngineEventKind.CONNECTED, session_id, phone=phone)
@@ -638,6 +702,31 @@ class SimulatorEngine(Engine):
         self._receipt_book.reported(due)
         self._qr_codes_expire(now)
         self._disconnects_follow(self.faults())
+        self._replacements_follow()
+
+    def _replacements_follow(self) -> None:
+        """Sessions whose device another connection claimed since the last look are replaced.
+        The holders are read only when the count of claims moved."""
+        claims = self.connections.claims()
+        if claims == self._claims_seen:
+            return
+        self._claims_seen = claims
+        with self._lock:
+            held = list(self._sessions)
+        if not held:
+            return
+        for session_id, holder in zip(held, self.connections.holders(held), strict=True):
+            if holder not in (None, self.connection_id):
+                self._stream_replaced(session_id)
+
+    def _stream_replaced(self, session_id: str) -> None:
+        """Another connection took the session's device over: this one ends, as WhatsApp
+        ends the older stream (reported once, with the signal the real engine gives)."""
+        with self._lock:
+            if self._sessions.pop(session_id, None) is None:
+                return
+            self._reconnecting.discard(session_id)
+        self._emit(EngineEventKind.ERROR, session_id, reason=STREAM_REPLACED_REASON, signal="stream_replaced")
 
     def _qr_codes_expire(self, now: datetime) -> None:
         """A pending session whose QR code expired shows the next one, or gives up."""

@@ -56,6 +56,7 @@ from services.messaging.lifecycle import SendSettled
 from services.messaging.outgoing import outgoing_load
 from services.messaging.scheduling import scheduled_change
 from services.platform.faults import fault_source
+from services.platform.sim_connections import RedisConnections
 from services.platform.store_outage import StoreOutage, store_unreachable
 
 log = logging.getLogger(__name__)
@@ -159,10 +160,12 @@ class EngineHost:
             qr_max_refreshes=app.config["QR_MAX_REFRESHES"],
             timeout_seconds=app.config["SIMULATOR_TIMEOUT_SECONDS"],
             receipt_seconds=app.config["SIMULATOR_RECEIPT_SECONDS"],
+            host_id=self.id,
         )
         options = {}
         if app.config["WA_ENGINE"] == "simulator":
             options["faults"] = fault_source(connection)
+            options["connections"] = RedisConnections(connection)
         elif app.config["WA_ENGINE"] == "neonize":
             options = neonize_options(app.config)
         self.engine: Engine = engine_create(app.config["WA_ENGINE"], self.events.put, settings, **options)

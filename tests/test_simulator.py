@@ -8,7 +8,7 @@ import pytest
 
 from engines import EngineError, EngineEvent, EngineEventKind, EngineSettings, engine_create
 from engines.base import QR_EXPIRED_REASON
-from engines.simulator import SimulatorEngine, number_exists, simulated_phone
+from engines.simulator import LocalConnections, SimulatorEngine, number_exists, simulated_phone
 from tests.helpers import wait_for
 
 
@@ -266,3 +266,79 @@ def test_receipts_reported_just_before_a_crash_are_reported_again(tmp_path):
     wait_for(lambda: len(_receipts(recorder, "s1")) == 2, timeout=2, message="the receipts again")
     assert _receipts(recorder, "s1") == [("W1", "delivered"), ("W1", "read")]
     again.shutdown()
+
+
+def _host_engine(data_dir, host_id: str, connections) -> SimulatorEngine:
+    settings = EngineSettings(data_dir=data_dir, public_url="https://gw.example", host_id=host_id)
+    engine = SimulatorEngine(Recorder(), settings, connections=connections)
+    engine.recorder = engine.listener
+    return engine
+
+
+def _paired_on(engine: SimulatorEngine, session_id: str) -> None:
+    engine.session_start(session_id)
+    token = engine.recorder.last(EngineEventKind.QR).data["payload"].rsplit("/", 1)[1]
+    engine.pair(session_id, token)
+
+
+def test_a_second_connection_of_a_session_replaces_the_first_over_redis(tmp_path):
+    """Two simulators on one Redis (two engine hosts) start the same paired session: the
+    first gets "stream replaced" as WhatsApp sends it and sends nothing more; the newest wins."""
+    import fakeredis
+
+    from services.platform.sim_connections import RedisConnections
+
+    server = fakeredis.FakeServer()
+    first = _host_engine(tmp_path / "a", "host-a", RedisConnections(fakeredis.FakeRedis(server=server)))
+    second = _host_engine(tmp_path / "b", "host-b", RedisConnections(fakeredis.FakeRedis(server=server)))
+    try:
+        _paired_on(first, "s1")
+        first.send_text("s1", "919876543210", "from a", wa_id="W1")
+        # The pairing is shared (as through a shared store): copy the device to host b.
+        (tmp_path / "b" / "simulator" / "s1.json").write_text((tmp_path / "a" / "simulator" / "s1.json").read_text())
+
+        second.session_start("s1")
+        assert second.recorder.kinds("s1") == [EngineEventKind.CONNECTED]
+        wait_for(lambda: EngineEventKind.ERROR in first.recorder.kinds("s1"), timeout=3)
+        replaced = first.recorder.last(EngineEventKind.ERROR)
+        assert replaced.data["signal"] == "stream_replaced"
+        assert "stream replaced" in replaced.data["reason"]
+        assert first.active_sessions() == []
+
+        with pytest.raises(EngineError) as refused:
+            first.send_text("s1", "919876543210", "from a again", wa_id="W2")
+        assert (refused.value.code, refused.value.transient) == ("SESSION_NOT_CONNECTED", True)
+        second.send_text("s1", "919876543210", "from b", wa_id="W3")
+
+        assert [(entry["id"], entry["host"]) for entry in first.outbox("s1")] == [("W1", "host-a")]
+        assert [(entry["id"], entry["host"]) for entry in second.outbox("s1")] == [("W3", "host-b")]
+        assert [e.kind for e in first.recorder.events if e.kind == EngineEventKind.ERROR] == [EngineEventKind.ERROR]
+    finally:
+        first.shutdown()
+        second.shutdown()
+
+
+def test_a_replaced_connection_refuses_a_send_before_its_ticker_notices(tmp_path):
+    connections = LocalConnections()
+    first = _host_engine(tmp_path / "a", "host-a", connections)
+    second = _host_engine(tmp_path / "a", "host-a", connections)  # two simulators on one disk
+    try:
+        _paired_on(first, "s1")
+        first._stopping.set()  # its ticker stands still: only the send can notice
+        first._ticker.join(timeout=2)
+        second.session_start("s1")
+        with pytest.raises(EngineError) as refused:
+            first.send_text("s1", "919876543210", "late", wa_id="W1")
+        assert (refused.value.code, refused.value.transient) == ("SESSION_NOT_CONNECTED", True)
+        assert first.recorder.last(EngineEventKind.ERROR).data["signal"] == "stream_replaced"
+        assert first.outbox("s1") == []
+
+        # Starting it again takes the device back: now the second one is replaced.
+        first.session_start("s1")
+        first.send_text("s1", "919876543210", "back", wa_id="W2")
+        with pytest.raises(EngineError):
+            second.send_text("s1", "919876543210", "lost", wa_id="W3")
+        assert [entry["id"] for entry in first.outbox("s1")] == ["W2"]
+    finally:
+        first.shutdown()
+        second.shutdown()

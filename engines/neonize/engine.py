@@ -69,6 +69,7 @@ from neonize.utils.jid import build_jid
 
 from engines.base import (
     QR_EXPIRED_REASON,
+    STREAM_REPLACED_REASON,
     Engine,
     EngineError,
     EngineEvent,
@@ -97,10 +98,6 @@ SENT_RETENTION_SECONDS = 30 * 86400
 KNOWN_NUMBER_SECONDS = 86400
 UNKNOWN_NUMBER_SECONDS = 600
 
-STREAM_REPLACED_REASON = (
-    "This WhatsApp account was opened by another wagate session or server (stream replaced). "
-    "Connect again here to take it back."
-)
 OUTDATED_REASON = (
     "WhatsApp refused this client version as outdated (405): upgrade neonize on the engine host, then connect again."
 )
