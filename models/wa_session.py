@@ -79,6 +79,7 @@ class WaSession(db.Model):
             "statusReason": self.status_reason,
             "connectedAt": isoformat(self.connected_at),
             "updatedAt": isoformat(self.updated_at),
+            "host": self.engine_host,
         }
 
     def to_status_dict(self) -> dict:

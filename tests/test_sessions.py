@@ -221,3 +221,17 @@ def test_a_pairing_code_is_refused_while_whatsapp_cannot_be_reached(client, runt
         f"/api/sessions/{session_id}/pair-code", json={"phone": "919876543210"}, headers=account.headers
     )
     assert response.status_code == 503 and response.get_json()["code"] == "UNREACHABLE"
+
+
+def test_a_session_shows_the_engine_host_that_holds_it_and_its_sends_name_it(client, runtime, account, shop):
+    host = runtime.engine_host.id
+    detail = client.get(f"/api/sessions/{shop}", headers=account.headers).get_json()
+    assert detail["host"] == host
+    assert "host" not in client.get("/api/sessions", headers=account.headers).get_json()["sessions"][0]
+
+    sent = client.post(
+        f"/api/sessions/{shop}/send", json={"to": "919876543210", "message": "Hi"}, headers=account.headers
+    )
+    assert sent.status_code in (200, 201, 202), sent.get_json()
+    wait_for(lambda: runtime.engine_host.engine.outbox(shop))
+    assert [(entry["text"], entry["host"]) for entry in runtime.engine_host.engine.outbox(shop)] == [("Hi", host)]

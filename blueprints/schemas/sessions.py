@@ -82,6 +82,10 @@ class SessionDetail(Session):
     statusReason: str | None
     connectedAt: Timestamp | None
     updatedAt: Timestamp | None
+    host: Annotated[
+        str | None,
+        Field(description="The engine host that holds the session (None until one has taken it up)"),
+    ]
 
 
 @with_config(ANSWER)
