@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from blueprints.contract.native import native
 from blueprints.schemas.simulator import Inbound
+from config import shared_stores_missing
 from engines.simulator import FAULTS
 from extensions import db, queues
 from jobs.queues import DEFAULT_QUEUE, WEBHOOK_QUEUE
@@ -130,11 +131,19 @@ def inbound(session_id: str, sender: str, text: str) -> None:
     click.echo(f"{sender} -> {session_id}: message on its way")
 
 
+def _require_shared_stores(role: str) -> None:
+    """Refuse to start a role meant to run beside others without Redis and PostgreSQL."""
+    problem = shared_stores_missing(role, current_app.config)
+    if problem:
+        raise click.ClickException(problem)
+
+
 @click.command("engine-host")
 @click.option("--id", "host_id", default=None, help="Host id (default: ENGINE_HOST_ID or the hostname).")
 def engine_host(host_id: str | None) -> None:
     """Run an engine host: owns WhatsApp sessions, runs their jobs, never forks. It keeps
     running while PostgreSQL or Redis restarts (each of its loops waits an outage out)."""
+    _require_shared_stores("engine host")
     from roles.engine_host import EngineHost
 
     host = EngineHost(current_app._get_current_object(), host_id=host_id)
@@ -159,6 +168,7 @@ def worker(burst: bool) -> None:
     the webhook workers (threads) and the relay that hands Redis what the database holds
     (services/messaging/relay.py). It keeps running while PostgreSQL or Redis restarts; a
     job that fails only because one is out of reach runs again later."""
+    _require_shared_stores("worker")
     from roles.runtime import worker_startup
     from roles.webhook_workers import WebhookWorkers
     from services.messaging.relay import Relay

@@ -34,6 +34,31 @@ def listening_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+SHARED_STORES = ("REDIS_URL", "DATABASE_URL")
+
+
+def shared_stores_missing(role: str, settings) -> str | None:
+    """Why a process started for ROLE (the web, the worker, an engine host) must not start,
+    or None when it may. Those roles run beside one another, on one machine or many, and
+    share their work only through Redis and PostgreSQL: without REDIS_URL a process would
+    queue on an in-process stand-in no other process reads (sends accepted, never sent),
+    without DATABASE_URL it would keep its own SQLite file. SETTINGS is the app's config or
+    the environment; WAGATE_SINGLE_NODE=1 in it allows the stand-ins on purpose (a test, a
+    worker run alone with --burst)."""
+    if str(settings.get("WAGATE_SINGLE_NODE", "")).strip().lower() in {"1", "true", "yes", "on"}:
+        return None
+    missing = [name for name in SHARED_STORES if not settings.get(name)]
+    if not missing:
+        return None
+    names, verb, them = (missing[0], "is", "it") if len(missing) == 1 else (" and ".join(missing), "are", "them")
+    return (
+        f"wagate {role}: {names} {verb} not set; roles run as separate processes share work only through "
+        f"Redis (REDIS_URL) and PostgreSQL (DATABASE_URL), and without {them} this process would use its own "
+        f"in-process stand-in, which no other process sees (set WAGATE_SINGLE_NODE=1 to run it alone on "
+        f"purpose, or run `python app.py`, the embedded default)"
+    )
+
+
 class Config:
     DATA_DIR = os.environ.get("DATA_DIR", str(BASE_DIR / "data"))
     # An unset SECRET_KEY is replaced by a random key persisted under DATA_DIR (see app.py),
@@ -62,6 +87,9 @@ class Config:
     DATABASE_STATEMENT_TIMEOUT_SECONDS = env_float("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30.0)
     # Without REDIS_URL the app uses an in-process Redis stand-in (embedded mode).
     REDIS_URL = os.environ.get("REDIS_URL", "")
+    # The web (wsgi.py), `flask worker` and `flask engine-host` refuse to start without
+    # REDIS_URL and DATABASE_URL (shared_stores_missing) unless this is on.
+    WAGATE_SINGLE_NODE = env_bool("WAGATE_SINGLE_NODE", False)
     # Bounded waits on Redis for every connection a role opens (jobs/queues.py): connecting,
     # any one command, a few quick retries of a dropped connection, and an idle connection
     # checked before it is used again.

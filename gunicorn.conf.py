@@ -4,9 +4,11 @@ One gevent worker: each connection (a Socket.IO WebSocket, an SSE stream, a send
 its outcome, a plain request) is a greenlet, so a thousand live clients cost memory, not a
 thread each (README, Running the roles separately). Options given on the command line win
 over these. gunicorn reads this file before the worker patches the standard library and
-loads the app: it imports nothing of the app.
+loads the app: it imports nothing of the app but config.py's check of the settings (which
+imports only the standard library).
 """
 
+import os
 import resource
 
 worker_class = "gevent"
@@ -25,9 +27,15 @@ graceful_timeout = 10
 
 
 def on_starting(server) -> None:
-    """Let the worker open a file descriptor per connection it may hold, and some to spare
-    (database and Redis connections, files): many systems start services with a soft limit
-    of 1,024."""
+    """Refuse to start without REDIS_URL and DATABASE_URL (gunicorn prints the reason and
+    exits 1; wsgi.py checks again for other servers). Then let the worker open a file
+    descriptor per connection it may hold, and some to spare (database and Redis
+    connections, files): many systems start services with a soft limit of 1,024."""
+    from config import shared_stores_missing
+
+    problem = shared_stores_missing("web", os.environ)
+    if problem:
+        raise RuntimeError(problem)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = server.cfg.worker_connections + 1024
     if hard != resource.RLIM_INFINITY:

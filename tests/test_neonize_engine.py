@@ -678,7 +678,8 @@ print("loaded" if "neonize" in sys.modules else "clean")
 
 
 def test_the_web_and_worker_processes_never_load_neonize(tmp_path):
-    environment = {**os.environ, "WA_ENGINE": "neonize", "DATA_DIR": str(tmp_path)}
+    # The web module, loaded alone on purpose (no Redis or PostgreSQL here).
+    environment = {**os.environ, "WA_ENGINE": "neonize", "DATA_DIR": str(tmp_path), "WAGATE_SINGLE_NODE": "1"}
     result = subprocess.run(
         [sys.executable, "-c", PROCESS_ROLES, str(tmp_path)],
         cwd=REPO,
