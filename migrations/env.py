@@ -2,6 +2,7 @@ import logging
 from logging.config import fileConfig
 
 from flask import current_app
+from sqlalchemy import text
 
 from alembic import context
 
@@ -13,6 +14,11 @@ config = context.config
 # This line sets up loggers basically.
 fileConfig(config.config_file_name)
 logger = logging.getLogger('alembic.env')
+
+# The PostgreSQL advisory lock every migration run holds, so each node may run
+# `flask db upgrade` at start: a second run waits for the first, then finds the schema
+# at head and has nothing to do. Any bigint agreed by every node ("wagate" in ASCII).
+MIGRATION_LOCK = 0x776167617465
 
 
 def get_engine():
@@ -97,14 +103,27 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        locked = connection.dialect.name == "postgresql"
+        if locked:
+            # Waiting for another node's run is not a slow statement: no statement_timeout
+            # for this one (SET LOCAL ends with the commit; the session-level lock does not).
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if locked:
+                connection.rollback()  # a failed migration leaves its transaction to end first
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
 
 
 if context.is_offline_mode():

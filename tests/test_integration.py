@@ -724,6 +724,76 @@ def test_every_migration_runs_up_and_down_on_postgresql(stack: Stack, tmp_path: 
     migrations_walk(create_app(app_config(tmp_path, SQLALCHEMY_DATABASE_URI=url)))
 
 
+# `flask db upgrade` as a node runs it at start, with the app already loaded so that every
+# process reaches the migrations at the same moment (argv: its ready file, the start file).
+UPGRADE_AT_ONCE = """
+import sys, time, traceback
+from pathlib import Path
+from app import create_app
+
+runner = create_app().test_cli_runner()
+Path(sys.argv[1]).touch()
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.002)
+result = runner.invoke(args=["db", "upgrade"])
+print(result.output)
+if result.exc_info and result.exit_code:
+    traceback.print_exception(*result.exc_info)
+sys.exit(result.exit_code)
+"""
+
+
+def test_concurrent_upgrades_wait_for_each_other(stack: Stack, tmp_path: Path) -> None:
+    """Every node may run `flask db upgrade` as it starts: five at once on an empty database
+    all succeed (the advisory lock in migrations/env.py), and leave it at head with the same
+    tables as the stack's own database."""
+    import psycopg
+    from alembic.script import ScriptDirectory
+
+    admin = f"host=127.0.0.1 port={stack.pg_port} user={DB_USER} dbname=postgres connect_timeout=5"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "wagate_concurrent"')
+    url = f"postgresql+psycopg://{DB_USER}@127.0.0.1:{stack.pg_port}/wagate_concurrent"
+    env = {**stack.env, "DATABASE_URL": url, "DATA_DIR": str(tmp_path)}
+    start = tmp_path / "start"
+    ready = [tmp_path / f"ready-{n}" for n in range(5)]
+    upgrades = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADE_AT_ONCE, str(path), str(start)],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for path in ready
+    ]
+    try:
+        wait_until(lambda: all(path.exists() for path in ready), STARTUP_SECONDS, "five loaded apps")
+    finally:
+        start.touch()
+    outputs = [process.communicate(timeout=180)[0] for process in upgrades]
+    failed = [
+        (process.returncode, output[-2000:])
+        for process, output in zip(upgrades, outputs, strict=True)
+        if process.returncode
+    ]
+    assert not failed, failed
+
+    def tables(dbname: str) -> set[str]:
+        conninfo = f"host=127.0.0.1 port={stack.pg_port} user={DB_USER} dbname={dbname} connect_timeout=5"
+        with psycopg.connect(conninfo) as conn:
+            rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+            return {name for (name,) in rows}
+
+    assert tables("wagate_concurrent") == tables(DB_NAME)
+    head = ScriptDirectory(str(REPO / "migrations")).get_current_head()
+    conninfo = f"host=127.0.0.1 port={stack.pg_port} user={DB_USER} dbname=wagate_concurrent connect_timeout=5"
+    with psycopg.connect(conninfo) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+
+
 def test_scanning_the_qr_pairs_the_session(stack: Stack, alice: User, paired: Paired) -> None:
     with stack.diagnostics():
         if paired.pair_status == 200:
