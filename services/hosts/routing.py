@@ -8,13 +8,17 @@ shared engine queue (any host picks it up and takes ownership) otherwise.
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from flask import current_app
 from rq import Queue
+from rq.job import Job
 
 from extensions import queues
 from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
+
+log = logging.getLogger(__name__)
 
 HOSTS_KEY = "wagate:engine-hosts"
 HEARTBEAT_KEY = "wagate:engine-host:{}"
@@ -53,6 +57,42 @@ def engine_queue_for(host_id: str | None) -> Queue:
     if host_id and host_is_alive(host_id):
         return queues.queue(engine_host_queue_name(host_id))
     return queues.queue(ENGINE_QUEUE)
+
+
+def host_jobs_take_over(dead_host_id: str, to_queue: Queue) -> int:
+    """Move the jobs waiting on a dead host's own queue to `to_queue`; how many moved.
+
+    Each job keeps its id, hash and retries left; only its `origin` changes to the new
+    queue. A job moves in one transaction that watches the dead queue: should the host come
+    back and take a job meanwhile, the move starts again without it, so no job runs twice or
+    is lost. Jobs the dead host had started are left to RQ's clean-up of abandoned jobs.
+    """
+    dead = queues.queue(engine_host_queue_name(dead_host_id))
+    if dead.name == to_queue.name:
+        return 0
+    moved: list[str] = []
+
+    def move(pipeline) -> None:
+        moved.clear()
+        job_ids = [raw.decode() if isinstance(raw, bytes) else raw for raw in pipeline.lrange(dead.key, 0, -1)]
+        if not job_ids:
+            return
+        job_keys = [Job.key_for(job_id) for job_id in job_ids]
+        pipeline.watch(*job_keys)  # a job deleted meanwhile must not come back as a bare hash
+        kept = [job_id for job_id, key in zip(job_ids, job_keys, strict=True) if pipeline.exists(key)]
+        pipeline.multi()
+        for job_id in job_ids:
+            pipeline.lrem(dead.key, 1, job_id)
+        for job_id in kept:
+            pipeline.hset(Job.key_for(job_id), "origin", to_queue.name)
+            pipeline.rpush(to_queue.key, job_id)
+        pipeline.sadd(Queue.redis_queues_keys, to_queue.key)
+        moved.extend(kept)
+
+    queues.connection.transaction(move, dead.key)
+    if moved:
+        log.info("moved %d job(s) from dead engine host %s to %s", len(moved), dead_host_id, to_queue.name)
+    return len(moved)
 
 
 OVERLOAD_KEY = "wagate:overloaded:{}"
