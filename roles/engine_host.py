@@ -48,6 +48,7 @@ from services.hosts.routing import (
     engine_queue_for,
     host_heartbeat,
     host_is_alive,
+    host_jobs_take_over,
     host_retire,
     hosts_alive,
     session_overload_mark,
@@ -242,18 +243,36 @@ class EngineHost:
         query = select(WaSession.id).where(WaSession.wanted_online.is_(True))
         if alive:
             query = query.where(or_(WaSession.engine_host.is_(None), WaSession.engine_host.not_in(alive)))
+        dead_hosts = self._dead_hosts(alive | {self.id})
         self._start_all(db.session.scalars(query).all())
+        self._jobs_take_over(dead_hosts)
         queues.connection.set(LINED_UP_KEY.format(self.id), 1)
 
     def adopt_orphans(self) -> None:
-        """While running: take over the sessions of hosts whose heartbeat has expired."""
+        """While running: take over the sessions of hosts whose heartbeat has expired, and
+        the jobs waiting on their queues (onto this host's queue, as it now holds them)."""
         alive = set(hosts_alive()) | {self.id}
+        dead_hosts = self._dead_hosts(alive)
         query = select(WaSession.id).where(
             WaSession.wanted_online.is_(True),
             WaSession.engine_host.is_not(None),
             WaSession.engine_host.not_in(alive),
         )
         self._start_all(db.session.scalars(query).all())
+        self._jobs_take_over(dead_hosts)
+
+    def _dead_hosts(self, alive: set[str]) -> list[str]:
+        """The hosts named as a session's owner that are not among `alive`."""
+        query = select(WaSession.engine_host).where(
+            WaSession.engine_host.is_not(None), WaSession.engine_host.not_in(alive)
+        )
+        return list(db.session.scalars(query.distinct()))
+
+    def _jobs_take_over(self, dead_hosts: list[str]) -> None:
+        """Once their sessions are ours: the jobs waiting on dead hosts' queues go to ours."""
+        own_queue = queues.queue(engine_host_queue_name(self.id))
+        for dead_host in dead_hosts:
+            host_jobs_take_over(dead_host, own_queue)
 
     def _start_all(self, session_ids: list[str]) -> None:
         for session_id in session_ids:
