@@ -79,7 +79,10 @@ def host_jobs_take_over(dead_host_id: str, to_queue: Queue) -> int:
             return
         job_keys = [Job.key_for(job_id) for job_id in job_ids]
         pipeline.watch(*job_keys)  # a job deleted meanwhile must not come back as a bare hash
-        kept = [job_id for job_id, key in zip(job_ids, job_keys, strict=True) if pipeline.exists(key)]
+        with queues.connection.pipeline(transaction=False) as look:  # one round trip for all
+            for key in job_keys:
+                look.exists(key)
+            kept = [job_id for job_id, found in zip(job_ids, look.execute(), strict=True) if found]
         pipeline.multi()
         for job_id in job_ids:
             pipeline.lrem(dead.key, 1, job_id)
