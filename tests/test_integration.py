@@ -300,6 +300,39 @@ class Stack:
 
     # -- the roles ----------------------------------------------------------------------
 
+    def redis_start_again(self) -> None:
+        """Start redis-server again, as it was started, after it stopped or was killed (with
+        nothing of its data: it keeps none on disk), and wait until it answers."""
+        import redis
+
+        self.start("redis", list(self.processes["redis"].popen.args))
+
+        def ping() -> bool:
+            with redis.Redis.from_url(self.redis_url, socket_timeout=1) as client:
+                return client.ping()
+
+        wait_until(ping, 15, "redis-server to answer again")
+
+    def postgres_stop(self) -> None:
+        """Stop PostgreSQL with a "fast" shutdown (SIGINT: its clients are cut off)."""
+        self.processes["postgres"].stop(timeout=30)
+
+    def postgres_start_again(self) -> None:
+        """Start PostgreSQL again on its data, as it was started, and wait until it answers."""
+        import psycopg
+
+        pg_dir = self.root / "pg"
+        pg_env = {"PATH": f"{self.pg_bin}:/usr/bin:/bin", "LC_ALL": "C", "HOME": str(pg_dir), "TZ": "UTC"}
+        args = list(self.processes["postgres"].popen.args)
+        self.start("postgres", args, env=pg_env, cwd=pg_dir, stop_signal=signal.SIGINT, as_pg_user=True)
+        conninfo = f"host=127.0.0.1 port={self.pg_port} user={DB_USER} dbname={DB_NAME} connect_timeout=2"
+
+        def answers() -> bool:
+            with psycopg.connect(conninfo) as connection:
+                return connection.execute("SELECT 1").fetchone() == (1,)
+
+        wait_until(answers, 30, "PostgreSQL to accept connections again")
+
     def start_redis(self, redis_server: str) -> None:
         import redis
 
@@ -504,14 +537,17 @@ class Stack:
             return [worker.queue_names() for worker in Worker.all(connection=connection)]
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def stack_started(prefix: str, env: dict[str, str] | None = None, *, worker: bool = True) -> Iterator[Stack]:
+    """The production stack on loopback, for a module's tests: redis-server, PostgreSQL,
+    migrations, gunicorn, a worker (unless `worker` is false) and an engine host, with `env`
+    added to the roles' settings; everything stopped and removed at the end."""
     redis_server = _redis_server()
     _require(redis_server is not None, "redis-server is not installed (apt-get install redis-server)")
     pg_bin = _postgres_bin()
     _require(pg_bin is not None, "PostgreSQL's initdb/postgres are not installed (apt-get install postgresql)")
 
-    root = Path(tempfile.mkdtemp(prefix="wagate-integration-"))
+    root = Path(tempfile.mkdtemp(prefix=f"wagate-{prefix}-"))
     (root / "logs").mkdir()
     stack = Stack(root=root)
     try:
@@ -519,18 +555,27 @@ def stack() -> Iterator[Stack]:
             stack.start_redis(redis_server)
             stack.start_postgres(pg_bin)
             stack.configure()
+            stack.env.update(env or {})
             stack.migrate()
             stack.start_web()
-            stack.start_worker()
+            if worker:
+                stack.start_worker()
             stack.start_engine_host()
             stack.wait_healthy()
-            wait_until(stack.workers_registered, STARTUP_SECONDS, "the RQ workers of worker and engine host")
+            if worker:
+                wait_until(stack.workers_registered, STARTUP_SECONDS, "the RQ workers of worker and engine host")
         yield stack
     finally:
         try:
             stack.stop_all()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with stack_started("integration") as started:
+        yield started
 
 
 # -- the API's clients ----------------------------------------------------------------------

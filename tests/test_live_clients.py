@@ -23,11 +23,9 @@ import contextlib
 import json
 import logging
 import queue
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -46,10 +44,8 @@ from tests.test_integration import (
     EventLog,
     Stack,
     User,
-    _postgres_bin,
-    _redis_server,
-    _require,
     pair_session,
+    stack_started,
     wait_until,
 )
 
@@ -73,40 +69,17 @@ KEEPALIVE_SECONDS = 5
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    redis_server = _redis_server()
-    _require(redis_server is not None, "redis-server is not installed (apt-get install redis-server)")
-    pg_bin = _postgres_bin()
-    _require(pg_bin is not None, "PostgreSQL's initdb/postgres are not installed (apt-get install postgresql)")
-
-    root = Path(tempfile.mkdtemp(prefix="wagate-live-clients-"))
-    (root / "logs").mkdir()
-    stack = Stack(root=root)
-    try:
-        with stack.diagnostics():
-            stack.start_redis(redis_server)
-            stack.start_postgres(pg_bin)
-            stack.configure()
-            stack.env.update(
-                SOCKETIO_PING_INTERVAL=str(PING_INTERVAL),
-                SOCKETIO_PING_TIMEOUT=str(PING_TIMEOUT),
-                LOG_LEVEL="WARNING",
-                # Three processes under the cluster's 100 connections: a thousand clients
-                # connecting at once wait for one of the web's 30, as they would in production.
-                DATABASE_POOL_SIZE="20",
-                DATABASE_MAX_OVERFLOW="10",
-            )
-            stack.migrate()
-            stack.start_web()
-            stack.start_worker()
-            stack.start_engine_host()
-            stack.wait_healthy()
-            wait_until(stack.workers_registered, STARTUP_SECONDS, "the RQ workers of worker and engine host")
-        yield stack
-    finally:
-        try:
-            stack.stop_all()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    settings = {
+        "SOCKETIO_PING_INTERVAL": str(PING_INTERVAL),
+        "SOCKETIO_PING_TIMEOUT": str(PING_TIMEOUT),
+        "LOG_LEVEL": "WARNING",
+        # Three processes under the cluster's 100 connections: a thousand clients
+        # connecting at once wait for one of the web's 30, as they would in production.
+        "DATABASE_POOL_SIZE": "20",
+        "DATABASE_MAX_OVERFLOW": "10",
+    }
+    with stack_started("live-clients", settings) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,6 @@ import hashlib
 import http.client
 import json
 import random
-import shutil
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,11 +27,9 @@ from tests.test_integration import (
     STARTUP_SECONDS,
     Stack,
     User,
-    _postgres_bin,
-    _redis_server,
-    _require,
     connected_user,
     pair_session,
+    stack_started,
     wait_until,
 )
 
@@ -49,28 +45,8 @@ SEND_SECONDS = 180
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    redis_server = _redis_server()
-    _require(redis_server is not None, "redis-server is not installed (apt-get install redis-server)")
-    pg_bin = _postgres_bin()
-    _require(pg_bin is not None, "PostgreSQL's initdb/postgres are not installed (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="wagate-media-memory-"))
-    (root / "logs").mkdir()
-    stack = Stack(root=root)
-    try:
-        with stack.diagnostics():
-            stack.start_redis(redis_server)
-            stack.start_postgres(pg_bin)
-            stack.configure()
-            stack.migrate()
-            stack.start_web()
-            stack.start_engine_host()
-            stack.wait_healthy()
-        yield stack
-    finally:
-        try:
-            stack.stop_all()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    with stack_started("media-memory", worker=False) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

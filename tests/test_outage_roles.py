@@ -16,15 +16,11 @@ from outside as a customer would, while the stores under it go away:
 from __future__ import annotations
 
 import json
-import shutil
-import signal
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -33,12 +29,10 @@ from tests.test_integration import (
     STARTUP_SECONDS,
     Stack,
     User,
-    _postgres_bin,
-    _redis_server,
-    _require,
     connected_user,
     pair_session,
     session_status,
+    stack_started,
     wait_until,
 )
 
@@ -52,39 +46,16 @@ RECEIPT_SECONDS = 3  # the simulator's delivered receipt (read: twice that)
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    redis_server = _redis_server()
-    _require(redis_server is not None, "redis-server is not installed (apt-get install redis-server)")
-    pg_bin = _postgres_bin()
-    _require(pg_bin is not None, "PostgreSQL's initdb/postgres are not installed (apt-get install postgresql)")
-
-    root = Path(tempfile.mkdtemp(prefix="wagate-outages-"))
-    (root / "logs").mkdir()
-    stack = Stack(root=root)
-    try:
-        with stack.diagnostics():
-            stack.start_redis(redis_server)
-            stack.start_postgres(pg_bin)
-            stack.configure()
-            stack.env.update(
-                # Receipts a little later, so that they arrive during the outages and kills.
-                SIMULATOR_RECEIPT_SECONDS=str(RECEIPT_SECONDS),
-                # A host notices Redis coming back without its data within a second.
-                ENGINE_HOST_HEARTBEAT_SECONDS="1",
-                # A send waiting its turn answers 202 after a second, not five.
-                SEND_WAIT_SECONDS="1",
-            )
-            stack.migrate()
-            stack.start_web()
-            stack.start_worker()
-            stack.start_engine_host()
-            stack.wait_healthy()
-            wait_until(stack.workers_registered, STARTUP_SECONDS, "the RQ workers of worker and engine host")
-        yield stack
-    finally:
-        try:
-            stack.stop_all()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    settings = {
+        # Receipts a little later, so that they arrive during the outages and kills.
+        "SIMULATOR_RECEIPT_SECONDS": str(RECEIPT_SECONDS),
+        # A host notices Redis coming back without its data within a second.
+        "ENGINE_HOST_HEARTBEAT_SECONDS": "1",
+        # A send waiting its turn answers 202 after a second, not five.
+        "SEND_WAIT_SECONDS": "1",
+    }
+    with stack_started("outage-roles", settings) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -170,41 +141,10 @@ def status_events(user: User, message_ids: list[str]) -> dict[tuple[str, str], i
 
 def redis_restart_after(stack: Stack, seconds: float) -> None:
     """kill -9 redis-server (its data goes with it: no persistence) and start it again later."""
-    import redis
-
-    args = stack.processes["redis"].popen.args
     stack.processes["redis"].kill()
     time.sleep(seconds)
     stack.assert_running("engine-host", "worker")
-    stack.start("redis", args)
-
-    def ping() -> bool:
-        with redis.Redis.from_url(stack.redis_url, socket_timeout=1) as client:
-            return client.ping()
-
-    wait_until(ping, 15, "redis-server to answer again")
-
-
-def postgres_stop(stack: Stack) -> list[str]:
-    """Stop PostgreSQL ("fast" shutdown: its clients are cut off); returns its command."""
-    args = stack.processes["postgres"].popen.args
-    stack.processes["postgres"].stop()
-    return args
-
-
-def postgres_start(stack: Stack, args: list[str]) -> None:
-    import psycopg
-
-    pg_dir = stack.root / "pg"
-    pg_env = {"PATH": f"{stack.pg_bin}:/usr/bin:/bin", "LC_ALL": "C", "HOME": str(pg_dir), "TZ": "UTC"}
-    stack.start("postgres", args, env=pg_env, cwd=pg_dir, stop_signal=signal.SIGINT, as_pg_user=True)
-    conninfo = f"host=127.0.0.1 port={stack.pg_port} user=wagate dbname=wagate connect_timeout=2"
-
-    def answers() -> bool:
-        with psycopg.connect(conninfo) as connection:
-            return connection.execute("SELECT 1").fetchone() == (1,)
-
-    wait_until(answers, 30, "PostgreSQL to accept connections again")
+    stack.redis_start_again()
 
 
 # -- the tests ------------------------------------------------------------------------------
@@ -260,14 +200,14 @@ def test_receipts_that_arrive_while_postgresql_is_down_are_applied(stack: Stack,
         # And a few that wait their turn (one a second): the engine host sends them afterwards.
         pace_set(alice, session_id, minGapSeconds=1, jitterSeconds=0)
         slow = send_many(alice, session_id, numbers("91987662", 4), "paced")
-        args = postgres_stop(stack)
+        stack.postgres_stop()
 
         time.sleep(OUTAGE_SECONDS)  # every receipt due comes meanwhile
         spooled = spool_entries(stack)
         # At least the read receipts (due 6 s after the sends, well after the stop), in the spool.
         assert spooled >= len(fast), f"{spooled} events spooled"
         stack.assert_running("engine-host", "worker")
-        postgres_start(stack, args)
+        stack.postgres_start_again()
         started = time.monotonic()
 
         wait_until(lambda: spool_entries(stack) == 0, RECOVERY_SECONDS, "the spool to be applied", interval=0.5)

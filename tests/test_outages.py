@@ -22,9 +22,6 @@ import collections
 import itertools
 import json
 import re
-import shutil
-import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -42,10 +39,8 @@ from tests.test_integration import (
     EventLog,
     Stack,
     User,
-    _postgres_bin,
-    _redis_server,
-    _require,
     pair_session,
+    stack_started,
     wait_until,
 )
 
@@ -177,74 +172,18 @@ def outbox_texts(stack: Stack, session_id: str) -> collections.Counter[str]:
     return collections.Counter(line["text"] for line in lines if line["text"].startswith("outage probe"))
 
 
-def redis_restart(stack: Stack) -> None:
-    """Start redis-server again on its port, with nothing of its data (it kept none on disk)."""
-    import redis
-
-    killed = stack.processes["redis"]
-    stack.start("redis", list(killed.popen.args), env={})
-
-    def ping() -> bool:
-        with redis.Redis.from_url(stack.redis_url, socket_timeout=1) as client:
-            return client.ping()
-
-    wait_until(ping, 15, "redis-server to answer again")
-
-
-def postgres_stop(stack: Stack) -> list[str]:
-    """pg_ctl stop -m fast: SIGINT to the postmaster, which ends every session and exits."""
-    process = stack.processes["postgres"]
-    args = list(process.popen.args)
-    process.signal_group(signal.SIGINT)
-    process.popen.wait(timeout=30)
-    process.log_file.close()
-    return args
-
-
-def postgres_start(stack: Stack, args: list[str]) -> None:
-    import psycopg
-
-    pg_dir = stack.root / "pg"
-    pg_env = {"PATH": f"{stack.pg_bin}:/usr/bin:/bin", "LC_ALL": "C", "HOME": str(pg_dir), "TZ": "UTC"}
-    stack.start("postgres", args, env=pg_env, cwd=pg_dir, stop_signal=signal.SIGINT, as_pg_user=True)
-    conninfo = f"host=127.0.0.1 port={stack.pg_port} user={DB_USER} dbname={DB_NAME} connect_timeout=2"
-
-    def accepts() -> bool:
-        with psycopg.connect(conninfo) as conn:
-            return conn.execute("SELECT 1").fetchone() == (1,)
-
-    wait_until(accepts, 30, "PostgreSQL to accept connections again")
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    redis_server = _redis_server()
-    _require(redis_server is not None, "redis-server is not installed (apt-get install redis-server)")
-    pg_bin = _postgres_bin()
-    _require(pg_bin is not None, "PostgreSQL's initdb/postgres are not installed (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="wagate-outages-"))
-    (root / "logs").mkdir()
-    stack = Stack(root=root)
-    try:
-        with stack.diagnostics():
-            stack.start_redis(redis_server)
-            stack.start_postgres(pg_bin)
-            stack.configure()
-            # The relay looks every second at messages two seconds old; a message an engine
-            # host took and never settled is taken again after ten.
-            stack.env.update(RELAY_INTERVAL_SECONDS="1", RELAY_GRACE_SECONDS="2", RELAY_IN_FLIGHT_SECONDS="10")
-            stack.env.update(API_RATE_LIMIT="100000 per 15 minutes")  # 20 sends a second for a minute
-            stack.migrate()
-            stack.start_web()
-            stack.start_worker()
-            stack.start_engine_host()
-            stack.wait_healthy()
-        yield stack
-    finally:
-        try:
-            stack.stop_all()
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    settings = {
+        # The relay looks every second at messages two seconds old; a message an engine
+        # host took and never settled is taken again after ten.
+        "RELAY_INTERVAL_SECONDS": "1",
+        "RELAY_GRACE_SECONDS": "2",
+        "RELAY_IN_FLIGHT_SECONDS": "10",
+        "API_RATE_LIMIT": "100000 per 15 minutes",  # 20 sends a second for a minute
+    }
+    with stack_started("outages", settings) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -293,16 +232,16 @@ def test_a_client_through_a_redis_kill_and_a_postgresql_stop(stack: Stack, sende
             stack.processes["redis"].kill()  # ...and goes with its data
             stack.processes["redis"].log_file.close()
             time.sleep(OUTAGE_SECONDS)
-            redis_restart(stack)
+            stack.redis_start_again()
             phases["redis"] = (down, time.monotonic())
             pace(stack, token, session_id, 0)
             time.sleep(5)
             pace(stack, token, session_id, BACKLOG_GAP_SECONDS)  # a backlog the engine host takes from
             time.sleep(BACKLOG_SECONDS)
             down = time.monotonic()
-            args = postgres_stop(stack)
+            stack.postgres_stop()
             time.sleep(OUTAGE_SECONDS)
-            postgres_start(stack, args)
+            stack.postgres_start_again()
             phases["postgresql"] = (down, time.monotonic())
             pace(stack, token, session_id, 0)
             time.sleep(5)
