@@ -86,6 +86,17 @@ def deliveries_line_up(webhook_ids: Iterable[str]) -> int:
     return len(lined_up)
 
 
+def _dead_letter(*conditions) -> None:
+    """Dead-letter the deliveries that match (their endpoint is disabled), and commit."""
+    db.session.execute(
+        update(WebhookDelivery)
+        .where(*conditions)
+        .values(status=DeliveryStatus.DEAD, next_attempt_at=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
 def _endpoint_line_up(webhook_id: str) -> list[tuple[str, int, datetime]]:
     """Give the endpoint's free slots to its oldest due deliveries (dead-letter them if it is
     disabled); (delivery id, attempt, hold) of each. Commits."""
@@ -99,13 +110,7 @@ def _endpoint_line_up(webhook_id: str) -> list[tuple[str, int, datetime]]:
         db.session.rollback()
         return []
     if not enabled:
-        db.session.execute(
-            update(WebhookDelivery)
-            .where(*waiting)
-            .values(status=DeliveryStatus.DEAD, next_attempt_at=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+        _dead_letter(*waiting)
         return []
     candidates = db.session.execute(
         select(WebhookDelivery.id, WebhookDelivery.attempts)
@@ -241,13 +246,7 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
         or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now + DUE_SLACK),
     )
     if not webhook.enabled:
-        db.session.execute(
-            update(WebhookDelivery)
-            .where(*claimable)
-            .values(status=DeliveryStatus.DEAD, next_attempt_at=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.commit()
+        _dead_letter(*claimable)
         return
     # Read what the attempt needs now: no transaction stays open during the request.
     url, secret, webhook_id = webhook.url, webhook.secret, webhook.id
