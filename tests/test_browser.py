@@ -129,6 +129,7 @@ def test_invalid_numbers_are_explained_inline(browser, live):
     context, page = _new_page(browser, live)
     _login(page)
     page.locator(".session-card a").first.click()
+    page.wait_for_url(re.compile(r"/sessions/[0-9a-f-]{36}$"))
     page.get_by_label("Phone number").fill("12345")
     page.get_by_label("Message", exact=True).fill("hi")
     page.get_by_role("button", name="Send").click()

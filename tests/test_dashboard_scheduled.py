@@ -248,3 +248,15 @@ def test_a_running_batch_says_how_fast_its_sessions_pace_sends(client, growth_se
     text = re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", panel)))
     assert "At Shop's pace: one message every ~35 s" in text
     assert re.search(r"Should finish in about \d+ seconds, around \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
+
+
+def test_a_send_clicked_before_the_scripts_ran_posts_and_shows_the_whole_page(client, account, shop):
+    user = DashboardUser(client, account)
+    page = client.get(f"/sessions/{shop}").get_data(as_text=True)
+    assert f'id="send-form" method="post" action="/sessions/{shop}/send"' in page
+    data = {"to": "12345", "message": "hi", "csrf_token": user.csrf}
+    answer = client.post(f"/sessions/{shop}/send", data=data)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<html" in html
+    assert "country code" in html and 'aria-invalid="true"' in html
+    assert _scheduled(client, account) == []

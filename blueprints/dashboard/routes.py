@@ -83,6 +83,7 @@ def session_page(session: WaSession, partial: str | None = None, **forms):
         send_zone=pace["pace"]["timezone"],
         messages=messages_recent(current_user, session.id),
         simulator=current_app.config["WA_ENGINE"] == "simulator",
+        sent=forms.get("sent"),
     )
 
 
@@ -216,6 +217,9 @@ def session_send(session_id: str):
                 sent = message_wait(message, min(current_app.config["SEND_WAIT_SECONDS"], 2.0))
             form = SendForm(formdata=None)
     # Errors come back as 200 so htmx swaps the form with its inline messages in place.
+    if not is_htmx():
+        # Sent before the page's scripts ran: the whole page, with the form as htmx would show it.
+        return session_page(session, form=form, sent=sent)
     headers = {"HX-Trigger": f"wa-messages-{session.id}"} if sent else {}
     html = render_template("dashboard/partials/_send_form.html", session=session, form=form, sent=sent, send_zone=zone)
     return html, 200, headers
