@@ -35,7 +35,11 @@ class WaSession(db.Model):
     paired: Mapped[bool] = mapped_column(Boolean, default=False)
     # Whether the owner wants it online; the engine host restores these on start.
     wanted_online: Mapped[bool] = mapped_column(Boolean, default=True)
-    engine_host: Mapped[str | None] = mapped_column(String(128))
+    # The engine host that owns the session, until `lease_until`, under `lease_generation`: a
+    # number that grows with every new holder and fences off a holder that lost the lease.
+    engine_host: Mapped[str | None] = mapped_column(String(128), index=True)
+    lease_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     qr_code: Mapped[str | None] = mapped_column(Text)
     qr_payload: Mapped[str | None] = mapped_column(String(512))
     qr_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
