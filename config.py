@@ -132,6 +132,9 @@ class Config:
     WA_ENGINE = os.environ.get("WA_ENGINE", "simulator")
     ENGINE_HOST_ID = os.environ.get("ENGINE_HOST_ID", "")
     ENGINE_HOST_HEARTBEAT_SECONDS = env_float("ENGINE_HOST_HEARTBEAT_SECONDS", 5.0)
+    # How many sessions this engine host is meant to hold: new and orphaned sessions go to
+    # the host with the most room, and hosts even out their load by it.
+    ENGINE_HOST_CAPACITY = env_int("ENGINE_HOST_CAPACITY", 1000)
     # How long an idle in-process RQ worker (embedded mode, engine host) waits on Redis before
     # it looks again: a job wakes it at once, so this only bounds how long stopping takes.
     WORKER_POLL_SECONDS = env_float("WORKER_POLL_SECONDS", 1.0)

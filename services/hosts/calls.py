@@ -92,8 +92,10 @@ ENGINE_JOB_TIMEOUT = 120
 
 
 def engine_enqueue(session: WaSession, job: Callable, *args: object) -> Job:
-    """Send an engine job to the host that owns the session (after the caller committed)."""
-    return engine_queue_for(session.engine_host).enqueue(
+    """Send an engine job to the host that owns the session (after the caller committed);
+    a start with no living owner goes to the host with the most room."""
+    placing = job is engine_jobs.engine_session_start
+    return engine_queue_for(session.engine_host, placing=placing).enqueue(
         job, args=args, job_timeout=ENGINE_JOB_TIMEOUT, result_ttl=300, failure_ttl=86400
     )
 

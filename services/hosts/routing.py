@@ -1,8 +1,11 @@
 """Which engine hosts are alive, and which queue reaches the host that owns a session.
 
-Each engine host keeps a heartbeat key in Redis. A session is owned by the host that
-started it; jobs for it go to that host's own queue while the host is alive, and to the
-shared engine queue (any host picks it up and takes ownership) otherwise.
+Each engine host keeps a heartbeat key in Redis, with how many sessions it holds and how
+many it is meant to hold (its capacity). A session is owned by the host that holds its
+lease (services/hosts/leases.py); jobs for it go to that host's own queue while the host is
+alive. A session to start that no living host owns goes to the host with the most room
+(`host_pick`), and to the shared engine queue, which every host takes from, when no host is
+alive.
 """
 
 from __future__ import annotations
@@ -22,20 +25,70 @@ log = logging.getLogger(__name__)
 
 HOSTS_KEY = "wagate:engine-hosts"
 HEARTBEAT_KEY = "wagate:engine-host:{}"
+# Sessions placed on each host since its last heartbeat (which counts them itself).
+PLACED_KEY = "wagate:engine-hosts:placed"
+# The sessions each host reports it holds: changed as it takes or lets go of a lease, and
+# gone with its heartbeat.
+HELD_KEY = "wagate:engine-host:{}:sessions"
 
 
-def host_heartbeat(host_id: str, *, engine: str, sessions: int) -> None:
-    ttl = max(3, int(current_app.config["ENGINE_HOST_HEARTBEAT_SECONDS"] * 3))
-    beat = {"engine": engine, "sessions": sessions, "at": time.time()}
+def _heartbeat_ttl() -> int:
+    return max(3, int(current_app.config["ENGINE_HOST_HEARTBEAT_SECONDS"] * 3))
+
+
+def host_heartbeat(
+    host_id: str, *, engine: str, sessions: int, capacity: int | None = None, draining: bool = False
+) -> None:
+    ttl = _heartbeat_ttl()
+    beat = {
+        "engine": engine,
+        "sessions": sessions,
+        "capacity": capacity or current_app.config["ENGINE_HOST_CAPACITY"],
+        "draining": draining,
+        "at": time.time(),
+    }
+    with queues.connection.pipeline(transaction=True) as pipeline:
+        pipeline.sadd(HOSTS_KEY, host_id)
+        pipeline.set(HEARTBEAT_KEY.format(host_id), json.dumps(beat), ex=ttl)
+        pipeline.hdel(PLACED_KEY, host_id)
+        pipeline.expire(HELD_KEY.format(host_id), ttl)
+        pipeline.execute()
+
+
+def host_holds(host_id: str, session_ids: list[str], *, held: bool) -> None:
+    """Report that the host took (`held`) or let go of these sessions."""
+    if not session_ids:
+        return
+    key = HELD_KEY.format(host_id)
+    with queues.connection.pipeline(transaction=True) as pipeline:
+        if held:
+            pipeline.sadd(key, *session_ids)
+            pipeline.expire(key, _heartbeat_ttl())
+        else:
+            pipeline.srem(key, *session_ids)
+        pipeline.execute()
+
+
+def hosts_holding() -> dict[str, set[str]]:
+    """What each living host reports it holds."""
     connection = queues.connection
-    connection.sadd(HOSTS_KEY, host_id)
-    connection.set(HEARTBEAT_KEY.format(host_id), json.dumps(beat), ex=ttl)
+    alive = list(hosts_alive())
+    with connection.pipeline(transaction=False) as pipeline:
+        for host_id in alive:
+            pipeline.smembers(HELD_KEY.format(host_id))
+        sets = pipeline.execute()
+    return {
+        host_id: {member.decode() if isinstance(member, bytes) else member for member in members}
+        for host_id, members in zip(alive, sets, strict=True)
+    }
 
 
 def host_retire(host_id: str) -> None:
-    connection = queues.connection
-    connection.delete(HEARTBEAT_KEY.format(host_id))
-    connection.srem(HOSTS_KEY, host_id)
+    with queues.connection.pipeline(transaction=True) as pipeline:
+        pipeline.delete(HEARTBEAT_KEY.format(host_id), HELD_KEY.format(host_id))
+        pipeline.srem(HOSTS_KEY, host_id)
+        pipeline.hdel(PLACED_KEY, host_id)
+        pipeline.execute()
 
 
 def hosts_alive() -> dict[str, dict]:
@@ -53,9 +106,40 @@ def host_is_alive(host_id: str | None) -> bool:
     return bool(host_id) and queues.connection.exists(HEARTBEAT_KEY.format(host_id)) == 1
 
 
-def engine_queue_for(host_id: str | None) -> Queue:
+def host_load(beat: dict) -> float:
+    """How full a host is: the sessions it holds over those it is meant to hold."""
+    return beat["sessions"] / max(1, beat.get("capacity") or 1)
+
+
+def host_pick(alive: dict[str, dict] | None = None, exclude: frozenset[str] = frozenset()) -> str | None:
+    """The living host with the most room for one more session (counting those placed on
+    it since its last heartbeat), which is counted as placed there; None with no host alive."""
+    alive = hosts_alive() if alive is None else alive
+    connection = queues.connection
+    placed = {
+        (key.decode() if isinstance(key, bytes) else key): int(value)
+        for key, value in connection.hgetall(PLACED_KEY).items()
+    }
+    room = [
+        ((beat["sessions"] + placed.get(host_id, 0)) / max(1, beat.get("capacity") or 1), host_id)
+        for host_id, beat in alive.items()
+        if host_id not in exclude and not beat.get("draining")
+    ]
+    if not room:
+        return None
+    _, host_id = min(room)
+    connection.hincrby(PLACED_KEY, host_id, 1)
+    return host_id
+
+
+def engine_queue_for(host_id: str | None, *, placing: bool = False) -> Queue:
+    """The queue that reaches the session's owner `host_id`. With no living owner: a job
+    `placing` the session (its start) goes to the host with the most room, any other job
+    to the shared queue."""
     if host_id and host_is_alive(host_id):
         return queues.queue(engine_host_queue_name(host_id))
+    if placing and (picked := host_pick()):
+        return queues.queue(engine_host_queue_name(picked))
     return queues.queue(ENGINE_QUEUE)
 
 
