@@ -132,6 +132,9 @@ class Config:
     WA_ENGINE = os.environ.get("WA_ENGINE", "simulator")
     ENGINE_HOST_ID = os.environ.get("ENGINE_HOST_ID", "")
     ENGINE_HOST_HEARTBEAT_SECONDS = env_float("ENGINE_HOST_HEARTBEAT_SECONDS", 5.0)
+    # A host owns a session under a lease of this many seconds, renewed every third of it;
+    # a host that cannot renew stops the session, and another may take it once it ran out.
+    SESSION_LEASE_SECONDS = env_float("SESSION_LEASE_SECONDS", 15.0)
     # How many sessions this engine host is meant to hold: new and orphaned sessions go to
     # the host with the most room, and hosts even out their load by it.
     ENGINE_HOST_CAPACITY = env_int("ENGINE_HOST_CAPACITY", 1000)
@@ -287,6 +290,7 @@ class TestConfig(Config):
     SIMULATOR_TIMEOUT_SECONDS = 1.0
     SIMULATOR_RECEIPT_SECONDS = 0.1
     ENGINE_HOST_HEARTBEAT_SECONDS = 1.0
+    SESSION_LEASE_SECONDS = 3.0
     # Each test stops its runtime: a short poll makes that take a tenth of a second, not one.
     WORKER_POLL_SECONDS = 0.1
     SEND_RETRY_DELAYS = [1, 1]

@@ -21,6 +21,7 @@ from services.events.catalog import (
     SessionStatusChanged,
 )
 from services.governor.pace import engine_signal_pause, health_after_sends
+from services.hosts.leases import lease_lock
 from services.messaging.inbound import message_inbound
 from services.messaging.lifecycle import Receipt, SendSettled, messages_settle
 from services.sessions.presence import presence_seen
@@ -81,7 +82,16 @@ def engine_settle_apply(items: list) -> None:
             health_after_sends(session, session_codes)
 
 
-def engine_event_apply(event: EngineEvent) -> None:
+# Where the engine host notes, on a session's event, the generation of the lease it held
+# when the event came (None: it held none).
+LEASE_STAMP = "_lease"
+
+
+def engine_event_apply(event: EngineEvent, host_id: str | None = None) -> None:
+    """Store an engine event and publish what it means. A change of the session's state
+    from an engine host (`host_id`) is applied only while that host still holds the
+    session under the lease stamped on the event: a host that lost it (paused, cut off,
+    handed the session over) cannot mark the session as another host's connection sees it."""
     if event.kind == EngineEventKind.RECEIPT:
         engine_settle_apply([event])
         return
@@ -104,8 +114,16 @@ def engine_event_apply(event: EngineEvent) -> None:
             media=data.get("media"),
         )
         return
-    session = db.session.get(WaSession, event.session_id)
-    if session is None:  # deleted while the engine was still busy with it
+    if host_id is None:
+        session = db.session.get(WaSession, event.session_id)
+    elif (generation := event.data.get(LEASE_STAMP)) is None:
+        session = None
+    else:
+        session = lease_lock(event.session_id, host_id, generation)
+    if session is None:  # deleted while the engine was still busy with it, or not this host's any more
+        if host_id is not None:
+            log.info("session %s: %s from %s, not its holder: ignored", event.session_id, event.kind, host_id)
+        db.session.rollback()
         return
     data = event.data
     events: list[DomainEvent] = []
@@ -139,6 +157,7 @@ def engine_event_apply(event: EngineEvent) -> None:
         # The engine let go of it (owner's request, unscanned QR, unlinked phone): it stays
         # offline until the owner connects it again.
         session.wanted_online = False
+        session.lease_until = None  # no host needs to hold it now
         _clear_qr(session)
         if data.get("loggedOut"):
             session.paired = False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import queue
 import socket
 import threading
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from flask import Flask
 from rq.serializers import JSONSerializer
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engines import Engine, EngineError, EngineEvent, EngineEventKind, EngineSettings, engine_create
@@ -38,15 +39,25 @@ from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadScheduler, ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
 from models.base import utcnow
-from roles.engine_events import SendsSettled, engine_event_apply, engine_settle_apply
+from roles.engine_events import LEASE_STAMP, SendsSettled, engine_event_apply, engine_settle_apply
 from roles.event_spool import EventSpool, spool_path
 from roles.send_lines import SessionSenders
 from services.governor.pace import send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
 from services.hosts.calls import messages_line_up, sends_waiting_clear
+from services.hosts.leases import (
+    hosts_gone,
+    lease_acquire,
+    lease_lock,
+    leases_renew,
+    leases_take_own,
+    sessions_orphaned,
+    sessions_wanted_count,
+)
 from services.hosts.routing import (
     engine_queue_for,
     host_heartbeat,
+    host_holds,
     host_is_alive,
     host_jobs_take_over,
     host_retire,
@@ -144,6 +155,18 @@ class SendOutcome:
 
 # The outcome of a message whose group stopped before its turn: it goes back, its attempt given back.
 UNTRIED = SendOutcome()
+# A lease counts as held for this share of its term after the renewal that began it: the
+# database's term starts later than this process's clock, and the rest is a margin.
+LEASE_TRUST = 0.9
+
+
+@dataclass
+class _Lease:
+    """A session this host holds: the lease's generation (its fencing token), and until when
+    (time.monotonic()) this host may act for the session without renewing it."""
+
+    generation: int
+    valid_until: float
 
 
 class EngineHost:
@@ -169,7 +192,7 @@ class EngineHost:
             options["connections"] = RedisConnections(connection)
         elif app.config["WA_ENGINE"] == "neonize":
             options = neonize_options(app.config)
-        self.engine: Engine = engine_create(app.config["WA_ENGINE"], self.events.put, settings, **options)
+        self.engine: Engine = engine_create(app.config["WA_ENGINE"], self._engine_event, settings, **options)
         host_queues = [queues_for_host(app, self.id), queues_for_host(app, None)]
         self.worker = ThreadWorker(
             host_queues,
@@ -190,6 +213,14 @@ class EngineHost:
         self._restored = False
         # Sessions whose send step met an outage: their queue is rebuilt from the database first.
         self._relining: set[str] = set()
+        # The sessions this host holds, under their leases (services/hosts/leases.py).
+        self.leases: dict[str, _Lease] = {}
+        self._leases_lock = threading.Lock()
+        self._leases_outage = StoreOutage(f"engine host {self.id}: leases", log)
+        # One send step of a session at a time; a handover waits for the step in flight.
+        self._step_locks: dict[str, threading.Lock] = {}
+        self._restore_lock = threading.Lock()
+        self.draining = False
         app.extensions["wagate.engine_host"] = self
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -200,17 +231,26 @@ class EngineHost:
         reach, the heartbeat thread restores them once it answers."""
         self._spawn(self._process_events, "engine-events")  # applies the spool first
         self._spawn(self.scheduler.work, "engine-scheduler")
+        self._spawn(self._leases_forever, "engine-leases")  # renews what restore takes, as it takes it
         deadline = time.monotonic() + SPOOL_START_WAIT_SECONDS
         while self.spool.pending and time.monotonic() < deadline:
             time.sleep(0.05)
         try:
             with self.app.app_context():
-                self._beat()
+                self._heartbeat()
         except Exception as exc:
             if not store_unreachable(exc):
                 raise
             self._beat_outage.failed(exc)
+        # The heartbeat goes on while the sessions are taken up: other hosts see this one alive.
         self._spawn(self._heartbeat_forever, "engine-heartbeat")
+        try:
+            with self.app.app_context():
+                self._restore_once()
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            self._beat_outage.failed(exc)  # the heartbeat thread takes them up once the stores answer
 
     def work(self) -> None:
         """Consume engine jobs in the calling thread until `stop()`."""
@@ -238,35 +278,67 @@ class EngineHost:
         self.app.extensions.pop("wagate.engine_host", None)
 
     def restore(self) -> None:
-        """On start: bring back this host's sessions, unowned ones and those of dead hosts."""
-        alive = set(hosts_alive()) - {self.id}
-        query = select(WaSession.id).where(WaSession.wanted_online.is_(True))
-        if alive:
-            query = query.where(or_(WaSession.engine_host.is_(None), WaSession.engine_host.not_in(alive)))
-        dead_hosts = self._dead_hosts(alive | {self.id})
-        self._start_all(db.session.scalars(query).all())
-        self._jobs_take_over(dead_hosts)
+        """On start: take back, in one statement, the lease of every session that names this
+        host (the lease thread renews them from then on, while they are taken up one by one),
+        then this host's share of the sessions nobody living holds."""
+        started = time.monotonic()
+        own = leases_take_own(self.id)
+        with self._leases_lock:
+            for session_id, generation in own.items():
+                self.leases[session_id] = _Lease(generation, started + self._lease_term())
+        self._report(list(own), held=True)
+        for session_id in own:
+            self._session_up(session_id)
+        if own:
+            log.info("engine host %s took back %d session(s)", self.id, len(own))
+        self.adopt_orphans()
         queues.connection.set(LINED_UP_KEY.format(self.id), 1)
 
-    def adopt_orphans(self) -> None:
-        """While running: take over the sessions of hosts whose heartbeat has expired, and
-        the jobs waiting on their queues (onto this host's queue, as it now holds them)."""
-        alive = set(hosts_alive()) | {self.id}
-        dead_hosts = self._dead_hosts(alive)
-        query = select(WaSession.id).where(
-            WaSession.wanted_online.is_(True),
-            WaSession.engine_host.is_not(None),
-            WaSession.engine_host.not_in(alive),
-        )
-        self._start_all(db.session.scalars(query).all())
-        self._jobs_take_over(dead_hosts)
+    def _restore_once(self) -> None:
+        """`restore` unless done, or under way in another thread."""
+        if self._restored or self.spool.pending or not self._restore_lock.acquire(blocking=False):
+            return
+        try:
+            if not self._restored:
+                self.restore()
+                self._restored = True
+        finally:
+            self._restore_lock.release()
 
-    def _dead_hosts(self, alive: set[str]) -> list[str]:
-        """The hosts named as a session's owner that are not among `alive`."""
-        query = select(WaSession.engine_host).where(
-            WaSession.engine_host.is_not(None), WaSession.engine_host.not_in(alive)
-        )
-        return list(db.session.scalars(query.distinct()))
+    def adopt_orphans(self) -> None:
+        """Take up to this host's share of the sessions nobody living holds (unowned, or whose
+        host died and whose lease ran out): each host takes its share, so they spread by
+        capacity. Then the jobs waiting on dead hosts' queues come to this host's queue."""
+        alive = self._alive()
+        gone = hosts_gone(alive)  # before their sessions are taken: named for them no more after
+        room = math.ceil(self._shares(alive).get(self.id, 0)) - len(self.leases)
+        if room > 0:
+            orphans = sessions_orphaned(alive, room)
+            for session_id in orphans:
+                self.session_start(session_id, alive)
+            if orphans:
+                log.info("engine host %s took up %d session(s) nobody held", self.id, len(orphans))
+        self._jobs_take_over(gone)
+
+    def _alive(self) -> dict[str, dict]:
+        """The living hosts' heartbeats, this host's among them."""
+        alive = hosts_alive()
+        capacity = self.app.config["ENGINE_HOST_CAPACITY"]
+        alive.setdefault(self.id, {"sessions": len(self.leases), "capacity": capacity, "draining": self.draining})
+        return alive
+
+    def _shares(self, alive: dict[str, dict]) -> dict[str, float]:
+        """How many sessions each living host that is not draining should hold, by capacity."""
+        capacities = {
+            host_id: max(1, beat.get("capacity") or 1) for host_id, beat in alive.items() if not beat.get("draining")
+        }
+        if self.draining:
+            capacities.pop(self.id, None)
+        if not capacities:
+            return {}
+        total = sessions_wanted_count()
+        room = sum(capacities.values())
+        return {host_id: total * capacity / room for host_id, capacity in capacities.items()}
 
     def _jobs_take_over(self, dead_hosts: list[str]) -> None:
         """Once their sessions are ours: the jobs waiting on dead hosts' queues go to ours."""
@@ -274,30 +346,114 @@ class EngineHost:
         for dead_host in dead_hosts:
             host_jobs_take_over(dead_host, own_queue)
 
-    def _start_all(self, session_ids: list[str]) -> None:
-        for session_id in session_ids:
-            self.session_start(session_id)
-        if session_ids:
-            log.info("engine host %s took up %d session(s)", self.id, len(session_ids))
-
     # -- what engine jobs call ------------------------------------------------------------
 
-    def session_start(self, session_id: str) -> None:
-        session = db.session.get(WaSession, session_id)
-        if session is None or not session.wanted_online:
+    def session_start(self, session_id: str, alive: dict[str, dict] | None = None) -> None:
+        """Start the session here under a new lease, unless another host holds it (a living
+        owner gets the job instead)."""
+        if self._forwarded(session_id, engine_jobs.engine_session_start, session_id):
             return
-        owner = session.engine_host
-        if owner not in (None, self.id) and host_is_alive(owner):
-            # Another living host holds this session: it must do the work.
-            engine_queue_for(owner).enqueue(engine_jobs.engine_session_start, args=(session_id,))
+        started = time.monotonic()
+        generation = lease_acquire(session_id, self.id, alive if alive is not None else hosts_alive())
+        if generation is None:  # not wanted online, or another host took it meanwhile
+            self._forwarded(session_id, engine_jobs.engine_session_start, session_id)
             return
-        claimed = db.session.execute(
-            update(WaSession).where(WaSession.id == session_id, _same_owner(owner)).values(engine_host=self.id)
-        ).rowcount
-        db.session.commit()
-        if claimed:
-            self.engine.session_start(session_id)
-            self._reload_sends(session_id)
+        with self._leases_lock:
+            self.leases[session_id] = _Lease(generation, started + self._lease_term())
+        self._report([session_id], held=True)
+        self._session_up(session_id)
+
+    def _session_up(self, session_id: str) -> None:
+        """The engine connects a session whose lease this host took; its sends line up again."""
+        self.engine.session_start(session_id)
+        self._reload_sends(session_id)
+
+    def _forwarded(self, session_id: str, job: Callable, *args: object) -> bool:
+        """Whether another living host owns the session, the job sent on to it if so."""
+        if session_id in self.leases:
+            return False
+        owner = db.session.scalar(select(WaSession.engine_host).where(WaSession.id == session_id))
+        db.session.rollback()
+        if owner in (None, self.id) or not host_is_alive(owner):
+            return False
+        engine_queue_for(owner).enqueue(job, args=args)
+        return True
+
+    # -- leases ---------------------------------------------------------------------------
+
+    def _lease_term(self) -> float:
+        return self.app.config["SESSION_LEASE_SECONDS"] * LEASE_TRUST
+
+    def lease_of(self, session_id: str) -> _Lease | None:
+        """The session's lease, while this host may act on it (held and not run out)."""
+        lease = self.leases.get(session_id)
+        return lease if lease is not None and lease.valid_until > time.monotonic() else None
+
+    def _engine_event(self, event: EngineEvent) -> None:
+        """What the engine reports, stamped with the generation of the lease held as it came."""
+        lease = self.leases.get(event.session_id)
+        event.data[LEASE_STAMP] = lease.generation if lease is not None else None
+        self.events.put(event)
+
+    def _leases_forever(self) -> None:
+        while not self._stopping.wait(self.app.config["SESSION_LEASE_SECONDS"] / 3):
+            try:
+                with self.app.app_context():
+                    self.leases_renew()
+            except Exception as exc:
+                if store_unreachable(exc):  # the leases run out here as they do in the database
+                    self._leases_outage.failed(exc)
+                else:
+                    log.exception("engine host %s: renewing leases failed", self.id)
+                continue
+            self._leases_outage.recovered()
+
+    def leases_renew(self) -> None:
+        """Renew every lease held; a session whose lease another host took (or this one gave
+        up) is stopped here at once."""
+        with self._leases_lock:
+            held = {session_id: lease.generation for session_id, lease in self.leases.items()}
+        if not held:
+            return
+        started = time.monotonic()
+        renewed = leases_renew(self.id, held)
+        lost = []
+        with self._leases_lock:
+            for session_id, generation in held.items():
+                lease = self.leases.get(session_id)
+                if lease is None or lease.generation != generation:
+                    continue  # given up, or taken again, meanwhile
+                if session_id in renewed:
+                    lease.valid_until = started + self._lease_term()
+                else:
+                    del self.leases[session_id]
+                    lost.append(session_id)
+        self._report(lost, held=False)
+        for session_id in lost:
+            log.warning("engine host %s: lost the lease of session %s; stopping it here", self.id, session_id)
+            self.engine.session_stop(session_id, "another engine host holds the session")
+
+    def _lease_forget(self, session_id: str, generation: int | None) -> None:
+        """The engine let go of the session (its DISCONNECTED event, applied): no lease to keep."""
+        with self._leases_lock:
+            lease = self.leases.get(session_id)
+            if lease is None or lease.generation != generation:
+                return
+            del self.leases[session_id]
+        self._report([session_id], held=False)
+
+    def _report(self, session_ids: list[str], *, held: bool) -> None:
+        """Tell the others (and the hosts page) which sessions this host took or let go of."""
+        try:
+            host_holds(self.id, session_ids, held=held)
+        except Exception as exc:
+            if not store_unreachable(exc):
+                raise
+            log.warning("engine host %s: could not report %d session(s) (%s)", self.id, len(session_ids), exc)
+
+    def _step_lock(self, session_id: str) -> threading.Lock:
+        with self._leases_lock:
+            return self._step_locks.setdefault(session_id, threading.Lock())
 
     def session_stop(self, session_id: str, reason: str) -> None:
         self.engine.session_stop(session_id, reason)
@@ -360,12 +516,16 @@ class EngineHost:
         message = db.session.get(Message, message_id)
         if message is not None and message.status in (MessageStatus.QUEUED, MessageStatus.SCHEDULED):
             messages_line_up(send_queue(message.session_id), [message])
-            self.senders.nudge(message.session_id)
+            self.queue_nudge(message.session_id)
 
     def queue_nudge(self, session_id: str) -> None:
-        """The session's queue, pace or pause changed: its line looks again now."""
+        """The session's queue, pace or pause changed: its line looks again now (on the host
+        that holds it: one that took it over gets the nudge from here)."""
+        if self._forwarded(session_id, engine_jobs.engine_queue_nudge, session_id):
+            return
         sends_waiting_clear(session_id)
-        self.senders.nudge(session_id)
+        if session_id in self.leases:
+            self.senders.nudge(session_id)
 
     def _reload_sends(self, session_id: str) -> None:
         """Queue again what was handed over but not sent (after a restart or a takeover):
@@ -399,7 +559,7 @@ class EngineHost:
         (what was sent is not sent again: `_claim` sends only what the database calls queued)."""
         if self.spool.pending:
             return SESSION_WAIT_SECONDS
-        with self.app.app_context():
+        with self._step_lock(session_id), self.app.app_context():
             try:
                 if session_id in self._relining:
                     self._reload_sends(session_id)
@@ -424,6 +584,9 @@ class EngineHost:
         recognises a message it already sent by its WhatsApp id (the simulator's outbox, the
         neonize engine's sent ledger) and answers for it without sending it again.
         """
+        lease = self.lease_of(session_id)
+        if lease is None:  # not this host's (or not sure it still is): nothing goes from here
+            return None if session_id not in self.leases else SESSION_WAIT_SECONDS
         session = db.session.get(WaSession, session_id)
         if session is None:
             return None
@@ -435,10 +598,17 @@ class EngineHost:
         taken, wait = self._take(queue, session, pace, now)
         if not taken:
             return wait
-        sends = self._claim(taken)
+        sends = self._claim(session_id, taken, lease)
+        if sends is None:  # another host holds the session now: the messages stay for it
+            for decision in taken:
+                queue.later(decision.message_id, time.time(), lane=decision.lane or API_LANE)
+            return None
         outcomes: list[tuple[_Send, SendOutcome]] = []
         broken: Exception | None = None
         for index, send in enumerate(sends):
+            if self.lease_of(session_id) is None:  # it ran out meanwhile (a pause): the rest waits
+                outcomes.extend((rest, UNTRIED) for rest in sends[index:])
+                break
             if pace.typing:
                 self._show_typing(send)
             try:
@@ -487,10 +657,16 @@ class EngineHost:
             if gap_until > at or len(taken) >= SEND_GROUP_MAX or time.monotonic() - started >= SEND_GROUP_SECONDS:
                 return taken, None
 
-    def _claim(self, taken: list[Decision]) -> list[_Send]:
+    def _claim(self, session_id: str, taken: list[Decision], lease: _Lease) -> list[_Send] | None:
         """Spend an attempt on each taken message the database still calls queued (a due
         scheduled one becomes queued, unless the owner cancelled it first), in one commit.
-        Cancelled or settled ones are left out: a repeated job or a reload must not send again."""
+        Cancelled or settled ones are left out: a repeated job or a reload must not send again.
+
+        The commit is fenced: it holds the session's row under the lease's generation, so it
+        fails (None) once another host took the session over, and a takeover waits for it."""
+        if lease_lock(session_id, self.id, lease.generation) is None:
+            db.session.rollback()
+            return None
         messages = {
             message.id: message
             for message in db.session.scalars(
@@ -668,7 +844,14 @@ class EngineHost:
         if event is _ADOPT_ORPHANS:
             self.adopt_orphans()
         else:
-            engine_event_apply(event)
+            self._engine_event_apply(event)
+
+    def _engine_event_apply(self, event: EngineEvent) -> None:
+        """Apply an engine event, fenced by the lease it was stamped with; once the engine let
+        go of a session (DISCONNECTED, applied), its lease is not kept."""
+        engine_event_apply(event, self.id)
+        if event.kind == EngineEventKind.DISCONNECTED:
+            self._lease_forget(event.session_id, event.data.get(LEASE_STAMP))
 
     def _apply(self, apply: Callable, what, items: list) -> None:
         """Apply an event (or a group) while Redis answers (what is applied is published
@@ -741,7 +924,7 @@ class EngineHost:
                 if _settles(items[0]):
                     engine_settle_apply(items)
                 else:
-                    engine_event_apply(items[0])
+                    self._engine_event_apply(items[0])
         except Exception as exc:
             if store_unreachable(exc):
                 self._spool_retry_at = time.monotonic() + self._events_outage.failed(exc)
@@ -765,19 +948,36 @@ class EngineHost:
         db.session.execute(text("SELECT 1"))
 
     def _heartbeat(self) -> None:
-        host_heartbeat(self.id, engine=self.engine.name, sessions=len(self.engine.active_sessions()))
+        host_heartbeat(
+            self.id,
+            engine=self.engine.name,
+            sessions=len(self.leases),
+            capacity=self.app.config["ENGINE_HOST_CAPACITY"],
+            draining=self.draining,
+        )
 
     def _beat(self) -> None:
         """One heartbeat, then what follows it: the host's sessions taken up (once its spool is
-        applied), or their sends lined up again if Redis lost its data."""
+        applied; on a thread of its own, so that the heartbeat goes on meanwhile), their sends
+        lined up again if Redis lost its data."""
         self._heartbeat()
         if self.spool.pending:
             return
         if not self._restored:
-            self.restore()
-            self._restored = True
-        elif queues.connection.set(LINED_UP_KEY.format(self.id), 1, nx=True):
+            if not self._restore_lock.locked():
+                self._spawn(self._restore_in_thread, "engine-restore")
+            return
+        if queues.connection.set(LINED_UP_KEY.format(self.id), 1, nx=True):
             self._sends_reload_all()
+
+    def _restore_in_thread(self) -> None:
+        try:
+            with self.app.app_context():
+                self._restore_once()
+        except Exception as exc:
+            if not store_unreachable(exc):
+                log.exception("engine host %s: taking its sessions up failed", self.id)
+            # The next heartbeat tries again.
 
     def _heartbeat_forever(self) -> None:
         interval = self.app.config["ENGINE_HOST_HEARTBEAT_SECONDS"]
@@ -821,10 +1021,6 @@ def _answer(action) -> dict:
         return {"value": action()}
     except EngineError as exc:
         return {"error": exc.code, "message": exc.message, "transient": exc.transient}
-
-
-def _same_owner(owner: str | None):
-    return WaSession.engine_host.is_(None) if owner is None else WaSession.engine_host == owner
 
 
 def queues_for_host(app: Flask, host_id: str | None):

@@ -1,0 +1,172 @@
+"""Session leases on one engine host: the generation that fences a host off once another
+took a session, and placement by room. The same over real PostgreSQL,
+Redis and several engine host processes: tests/test_lease_failover.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from engines import EngineEvent, EngineEventKind
+from extensions import db, queues
+from jobs.queues import engine_host_queue_name
+from models import WaSession
+from models.base import utcnow
+from roles.engine_events import LEASE_STAMP, engine_event_apply
+from services.hosts.routing import PLACED_KEY, host_heartbeat, host_pick, hosts_holding
+from tests.helpers import wait_for
+
+
+def _session(app, session_id: str) -> WaSession:
+    with app.app_context():
+        session = db.session.get(WaSession, session_id)
+        db.session.expunge(session)
+        return session
+
+
+def _send(client, account, session_id: str, text: str) -> str:
+    response = client.post(
+        f"/api/sessions/{session_id}/send", json={"to": "919876543210", "message": text}, headers=account.headers
+    )
+    assert response.status_code in (200, 202), response.get_json()
+    return response.get_json()["messageId"]
+
+
+def _status(client, account, message_id: str) -> str:
+    return client.get(f"/api/messages/{message_id}", headers=account.headers).get_json()["status"]
+
+
+def _outbox_texts(runtime, session_id: str) -> list[str]:
+    return [entry.get("text") for entry in runtime.engine_host.engine.outbox(session_id)]
+
+
+@contextmanager
+def _alive(app, host_id: str) -> Iterator[None]:
+    """Another engine host beats while the block runs (it holds nothing in this process)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        with app.app_context():
+            while True:
+                host_heartbeat(host_id, engine="simulator", sessions=1)
+                if stop.wait(0.5):
+                    return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _taken_by(app, session_id: str, host_id: str) -> int:
+    """Another host takes the session's lease, as it would once this one's ran out."""
+    with app.app_context():
+        generation = db.session.get(WaSession, session_id).lease_generation + 1
+        db.session.execute(
+            update(WaSession)
+            .where(WaSession.id == session_id)
+            .values(engine_host=host_id, lease_generation=generation, lease_until=utcnow() + timedelta(minutes=1))
+        )
+        db.session.commit()
+        return generation
+
+
+def test_a_session_is_held_under_a_lease_whose_generation_grows_with_each_take(app, client, account, shop, runtime):
+    host = runtime.engine_host
+    held = _session(app, shop)
+    assert held.engine_host == host.id and held.lease_generation >= 1
+    assert shop in host.leases and host.leases[shop].generation == held.lease_generation
+    detail = client.get(f"/api/sessions/{shop}", headers=account.headers).get_json()
+    assert detail["host"] == host.id
+    with app.app_context():
+        assert shop in hosts_holding()[host.id]
+
+    # Disconnecting lets the lease go; connecting again takes a new one.
+    client.post(f"/api/sessions/{shop}/disconnect", headers=account.headers)
+    wait_for(lambda: shop not in host.leases, message="the lease to be let go")
+    assert _session(app, shop).lease_until is None
+    client.post(f"/api/sessions/{shop}/connect", headers=account.headers)
+    wait_for(lambda: _session(app, shop).status == "connected", message="the session to connect again")
+    assert _session(app, shop).lease_generation == held.lease_generation + 1
+
+
+def test_a_host_that_lost_the_lease_stops_the_session_and_sends_nothing_for_it(app, client, account, shop, runtime):
+    with _alive(app, "elsewhere"):
+        _lost_to_a_living_host(app, client, account, shop, runtime)
+
+
+def _lost_to_a_living_host(app, client, account, shop, runtime) -> None:
+    host = runtime.engine_host
+    _taken_by(app, shop, "elsewhere")
+    # Within a renewal (a third of the 3 s lease) the host finds it lost and stops the session.
+    wait_for(lambda: shop not in host.leases, timeout=5, message="the lease to be found lost")
+    wait_for(lambda: shop not in host.engine.active_sessions(), message="the session to be stopped here")
+    with app.app_context():
+        assert shop not in hosts_holding()[host.id]
+
+    message_id = _send(client, account, shop, "for the host that holds it now")
+    time.sleep(1.5)
+    assert _status(client, account, message_id) == "queued"  # waits for "elsewhere"; never sent from here
+    assert "for the host that holds it now" not in _outbox_texts(runtime, shop)
+    session = _session(app, shop)
+    # Stopping it here changed nothing the new holder's connection shows.
+    assert (session.status, session.wanted_online, session.engine_host) == ("connected", True, "elsewhere")
+    with app.app_context():
+        assert queues.queue(engine_host_queue_name("elsewhere")).count >= 1  # its nudge went to the holder
+
+
+def test_a_state_change_stamped_with_an_old_generation_is_ignored(app, shop, runtime):
+    generation = _session(app, shop).lease_generation
+    replaced = {"reason": "Another connection replaced this one (stream replaced)", "signal": "stream_replaced"}
+    with app.app_context():
+        stale = EngineEvent(EngineEventKind.ERROR, shop, {**replaced, LEASE_STAMP: generation - 1})
+        engine_event_apply(stale, runtime.engine_host.id)
+        unstamped = EngineEvent(EngineEventKind.DISCONNECTED, shop, {"reason": "gone", LEASE_STAMP: None})
+        engine_event_apply(unstamped, runtime.engine_host.id)
+    session = _session(app, shop)
+    assert (session.status, session.paused_at, session.wanted_online) == ("connected", None, True)
+
+    with app.app_context():
+        current = EngineEvent(EngineEventKind.RECONNECTING, shop, {LEASE_STAMP: generation})
+        engine_event_apply(current, runtime.engine_host.id)
+    assert _session(app, shop).status == "reconnecting"
+
+
+def test_a_host_whose_lease_ran_out_here_sends_nothing_until_it_is_renewed(
+    app, client, account, shop, runtime, monkeypatch
+):
+    host = runtime.engine_host
+    renew = host.leases_renew
+    monkeypatch.setattr(host, "leases_renew", lambda: None)  # not renewed, as in a paused process
+    host.leases[shop].valid_until = 0.0
+    message_id = _send(client, account, shop, "after the pause")
+    time.sleep(1.0)
+    assert _status(client, account, message_id) == "queued"
+    assert "after the pause" not in _outbox_texts(runtime, shop)
+
+    with app.app_context():
+        renew()  # the database still names this host under the same generation
+        host.queue_nudge(shop)
+    wait_for(lambda: "after the pause" in _outbox_texts(runtime, shop), message="the message once renewed")
+
+
+def test_new_sessions_go_to_the_host_with_the_most_room(app, runtime):
+    with app.app_context():
+        host_heartbeat("big", engine="simulator", sessions=10, capacity=100)  # 10% full
+        host_heartbeat("small", engine="simulator", sessions=3, capacity=10)  # 30% full
+        picks = [host_pick(exclude=frozenset({runtime.engine_host.id})) for _ in range(12)]
+        # "big" until it is as full as "small" would be with one more; placements count at once.
+        assert picks[:2] == ["big", "big"] and picks.count("big") == 12
+        host_heartbeat("big", engine="simulator", sessions=60, capacity=100, draining=False)
+        assert queues.connection.hget(PLACED_KEY, "big") is None  # its heartbeat counts them itself
+        assert host_pick(exclude=frozenset({runtime.engine_host.id})) == "small"
+        host_heartbeat("small", engine="simulator", sessions=0, capacity=10, draining=True)
+        assert host_pick(exclude=frozenset({runtime.engine_host.id})) == "big"  # a draining host gets none
