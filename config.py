@@ -138,6 +138,12 @@ class Config:
     # How many sessions this engine host is meant to hold: new and orphaned sessions go to
     # the host with the most room, and hosts even out their load by it.
     ENGINE_HOST_CAPACITY = env_int("ENGINE_HOST_CAPACITY", 1000)
+    # Rebalancing moves at most this many sessions per heartbeat, off a host holding more
+    # than its share by this fraction.
+    REBALANCE_BATCH = env_int("REBALANCE_BATCH", 25)
+    REBALANCE_TOLERANCE = env_float("REBALANCE_TOLERANCE", 0.1)
+    # On SIGTERM a host hands its sessions to the others for at most this long before it exits.
+    DRAIN_SECONDS = env_float("DRAIN_SECONDS", 30.0)
     # How long an idle in-process RQ worker (embedded mode, engine host) waits on Redis before
     # it looks again: a job wakes it at once, so this only bounds how long stopping takes.
     WORKER_POLL_SECONDS = env_float("WORKER_POLL_SECONDS", 1.0)

@@ -49,17 +49,20 @@ from services.hosts.leases import (
     hosts_gone,
     lease_acquire,
     lease_lock,
+    lease_release,
     leases_renew,
     leases_take_own,
     sessions_orphaned,
     sessions_wanted_count,
 )
 from services.hosts.routing import (
+    PLACED_KEY,
     engine_queue_for,
     host_heartbeat,
     host_holds,
     host_is_alive,
     host_jobs_take_over,
+    host_pick,
     host_retire,
     hosts_alive,
     session_overload_mark,
@@ -158,6 +161,9 @@ UNTRIED = SendOutcome()
 # A lease counts as held for this share of its term after the renewal that began it: the
 # database's term starts later than this process's clock, and the rest is a margin.
 LEASE_TRUST = 0.9
+# After moving sessions to even the load, a host waits this many heartbeats before it looks
+# again, so that the others' heartbeats count what they took.
+REBALANCE_PAUSE_BEATS = 2
 
 
 @dataclass
@@ -221,6 +227,7 @@ class EngineHost:
         self._step_locks: dict[str, threading.Lock] = {}
         self._restore_lock = threading.Lock()
         self.draining = False
+        self._rebalance_at = 0.0
         app.extensions["wagate.engine_host"] = self
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -257,7 +264,18 @@ class EngineHost:
         with self.app.app_context():
             self.worker.work(logging_level="WARNING")
 
-    def stop(self) -> None:
+    def stop(self, drain: bool = True) -> None:
+        """Stop: first (with `drain`) hand the sessions held over to the other living hosts,
+        for at most DRAIN_SECONDS; what is left is taken up again by this host's next run, or
+        by another host once its lease ran out."""
+        if drain:
+            try:
+                with self.app.app_context():
+                    self.drain(self.app.config["DRAIN_SECONDS"])
+            except Exception as exc:
+                if not store_unreachable(exc):
+                    raise
+                log.warning("engine host %s: could not hand its sessions over (%s)", self.id, exc)
         self._stopping.set()
         self.worker.stop()
         self.scheduler.request_stop()
@@ -269,6 +287,8 @@ class EngineHost:
         try:
             with self.app.app_context():
                 host_retire(self.id)
+                if self.draining and not self.leases:  # every session went: so do the jobs for them
+                    host_jobs_take_over(self.id, queues.queue(ENGINE_QUEUE))
         except Exception as exc:
             if not store_unreachable(exc):
                 raise
@@ -339,6 +359,97 @@ class EngineHost:
         total = sessions_wanted_count()
         room = sum(capacities.values())
         return {host_id: total * capacity / room for host_id, capacity in capacities.items()}
+
+    def rebalance(self) -> int:
+        """Even the load: a host holding more than its share (by REBALANCE_TOLERANCE) hands up
+        to REBALANCE_BATCH sessions over to the hosts below theirs, each cleanly
+        (`_hand_over`). How many it moved."""
+        if self.draining or time.monotonic() < self._rebalance_at:
+            return 0
+        alive = self._alive()
+        shares = self._shares(alive)
+        if len(shares) < 2 or self.id not in shares:
+            return 0
+        mine = shares[self.id]
+        excess = len(self.leases) - math.ceil(mine)
+        if excess < 1 or excess <= self.app.config["REBALANCE_TOLERANCE"] * mine:
+            return 0
+        placed = {
+            (key.decode() if isinstance(key, bytes) else key): int(value)
+            for key, value in queues.connection.hgetall(PLACED_KEY).items()
+        }
+        room = {
+            host_id: math.floor(share) - alive[host_id]["sessions"] - placed.get(host_id, 0)
+            for host_id, share in shares.items()
+            if host_id != self.id
+        }
+        room = {host_id: free for host_id, free in room.items() if free > 0}
+        count = min(excess, self.app.config["REBALANCE_BATCH"], sum(room.values()))
+        if count <= 0:
+            return 0
+        with self.senders.lock:
+            sending = set(self.senders.lines)
+        with self._leases_lock:
+            # Idle sessions first: a session moves without a send in flight to wait for.
+            candidates = sorted(self.leases, key=lambda session_id: session_id in sending)
+        moved = 0
+        for session_id in candidates:
+            if moved >= count or not room:
+                break
+            target = max(room, key=room.get)
+            if self._hand_over(session_id, target):
+                moved += 1
+                queues.connection.hincrby(PLACED_KEY, target, 1)
+                room[target] -= 1
+                if room[target] <= 0:
+                    del room[target]
+        if moved:
+            log.info("engine host %s handed %d session(s) over to even the load", self.id, moved)
+            pause = REBALANCE_PAUSE_BEATS * self.app.config["ENGINE_HOST_HEARTBEAT_SECONDS"]
+            self._rebalance_at = time.monotonic() + pause
+        return moved
+
+    def drain(self, seconds: float) -> int:
+        """Before this host stops: hand every session it holds over to the other living hosts
+        (by room, as new sessions are placed), for at most `seconds`. How many went."""
+        with self._leases_lock:
+            held = list(self.leases)
+        if not held:
+            return 0
+        others = {host_id: beat for host_id, beat in hosts_alive().items() if host_id != self.id}
+        if not any(not beat.get("draining") for beat in others.values()):
+            return 0
+        self.draining = True
+        self._heartbeat()  # no new session is placed here from now on
+        deadline = time.monotonic() + seconds
+        moved = 0
+        for session_id in held:
+            if time.monotonic() >= deadline:
+                break
+            target = host_pick(others)
+            if target is None:
+                break
+            moved += self._hand_over(session_id, target)
+        log.info("engine host %s handed %d of %d session(s) over before stopping", self.id, moved, len(held))
+        return moved
+
+    def _hand_over(self, session_id: str, to_host: str) -> bool:
+        """Move one session to `to_host`, with no moment in which both hosts may send for it:
+        this host lets go of the lease here first (its send line stops), waits for the send
+        step in flight, stops the session, names `to_host` as the next owner in the database,
+        and only then asks it to start the session. Whether it went."""
+        with self._leases_lock:
+            lease = self.leases.pop(session_id, None)
+        if lease is None:
+            return False
+        self._report([session_id], held=False)
+        with self._step_lock(session_id):  # the step in flight ends, its outcomes written
+            pass
+        self.engine.session_stop(session_id, "handed over to another engine host")
+        if not lease_release(session_id, self.id, lease.generation, to_host=to_host):
+            return False
+        queues.queue(engine_host_queue_name(to_host)).enqueue(engine_jobs.engine_session_start, args=(session_id,))
+        return True
 
     def _jobs_take_over(self, dead_hosts: list[str]) -> None:
         """Once their sessions are ours: the jobs waiting on dead hosts' queues go to ours."""
@@ -959,7 +1070,7 @@ class EngineHost:
     def _beat(self) -> None:
         """One heartbeat, then what follows it: the host's sessions taken up (once its spool is
         applied; on a thread of its own, so that the heartbeat goes on meanwhile), their sends
-        lined up again if Redis lost its data."""
+        lined up again if Redis lost its data, and the load evened with the other hosts."""
         self._heartbeat()
         if self.spool.pending:
             return
@@ -969,6 +1080,7 @@ class EngineHost:
             return
         if queues.connection.set(LINED_UP_KEY.format(self.id), 1, nx=True):
             self._sends_reload_all()
+        self.rebalance()
 
     def _restore_in_thread(self) -> None:
         try:

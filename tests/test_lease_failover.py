@@ -1,5 +1,5 @@
 """Three engine hosts on one PostgreSQL and Redis: sessions placed by room, a paused host
-fenced off, a crashed host back in its place.
+fenced off, a crashed host back in its place, a rolling restart that ends even.
 
 The production stack of tests/test_integration.py (gunicorn, `flask worker`, `flask
 engine-host --id host-a`) plus `host-b` and `host-c`. Throughout, a watcher reads what each
@@ -199,6 +199,30 @@ def test_a_host_killed_and_back_two_seconds_later_holds_its_sessions_alone(
         time.sleep(2)
         for session_id in held:
             assert len(carried(stack, session_id, "around the crash")) == 1
+        assert watcher.doubles == [], watcher.doubles[:5]
+
+
+def test_after_a_rolling_restart_the_hosts_hold_even_shares(stack: Stack, owner: User, sessions: list[str]) -> None:
+    with stack.diagnostics(), Watcher(stack.redis_url) as watcher:
+        for host_id in HOSTS:
+            stack.processes[process_name(host_id)].stop(timeout=20)  # SIGTERM: it hands its sessions over first
+            assert host_id not in holders(owner, sessions).values()
+            start_host(stack, host_id)
+            # As a rolling restart does: the next host stops once this one serves again.
+            wait_until(lambda host_id=host_id: host_id in alive_hosts(stack), 30, f"{host_id} to be back")
+
+        def even() -> collections.Counter | None:
+            counts = collections.Counter(holders(owner, sessions).values())
+            return counts if sorted(counts.values()) == [2, 2, 2] else None
+
+        wait_until(even, 30, "each host to hold a third")
+        for session_id in sessions:
+            send(owner, session_id, "after the rolling restart")
+        wait_until(
+            lambda: all(carried(stack, session_id, "after the rolling restart") for session_id in sessions),
+            15,
+            "every session to send",
+        )
         assert watcher.doubles == [], watcher.doubles[:5]
 
 

@@ -1,5 +1,5 @@
 """Session leases on one engine host: the generation that fences a host off once another
-took a session, and placement by room. The same over real PostgreSQL,
+took a session, placement by room, rebalancing and drain. The same over real PostgreSQL,
 Redis and several engine host processes: tests/test_lease_failover.py."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from models import WaSession
 from models.base import utcnow
 from roles.engine_events import LEASE_STAMP, engine_event_apply
 from services.hosts.routing import PLACED_KEY, host_heartbeat, host_pick, hosts_holding
-from tests.helpers import wait_for
+from tests.helpers import pair_session, wait_for
 
 
 def _session(app, session_id: str) -> WaSession:
@@ -170,3 +170,39 @@ def test_new_sessions_go_to_the_host_with_the_most_room(app, runtime):
         assert host_pick(exclude=frozenset({runtime.engine_host.id})) == "small"
         host_heartbeat("small", engine="simulator", sessions=0, capacity=10, draining=True)
         assert host_pick(exclude=frozenset({runtime.engine_host.id})) == "big"  # a draining host gets none
+
+
+def test_a_host_above_its_share_hands_sessions_over_a_bounded_number_at_a_time(
+    app, client, make_account, runtime, config_overrides
+):
+    host = runtime.engine_host
+    account = make_account(plan="enterprise")
+    sessions = [pair_session(client, account, phone=f"4479111000{n:02d}") for n in range(6)]
+    assert all(session_id in host.leases for session_id in sessions)
+    app.config["REBALANCE_BATCH"] = 2
+    with app.app_context():
+        host_heartbeat("newcomer", engine="simulator", sessions=0)  # a host joins, holding nothing
+        moved = host.rebalance()
+    # Six sessions over two hosts: three each; two move now, the rest after a pause.
+    assert moved == 2
+    handed = [session_id for session_id in sessions if session_id not in host.leases]
+    assert len(handed) == 2
+    for session_id in handed:
+        session = _session(app, session_id)
+        assert (session.engine_host, session.lease_until) == ("newcomer", None)
+        assert session_id not in host.engine.active_sessions()
+    with app.app_context():
+        assert queues.queue(engine_host_queue_name("newcomer")).count == 2  # each one's start
+        assert host.rebalance() == 0  # paused for two heartbeats
+
+
+def test_a_stopping_host_drains_its_sessions_to_the_others(app, client, make_account, runtime):
+    account = make_account(plan="enterprise")
+    sessions = [pair_session(client, account, phone=f"4479112000{n:02d}") for n in range(3)]
+    with app.app_context():
+        host_heartbeat("other", engine="simulator", sessions=0)
+    runtime.stop()
+    for session_id in sessions:
+        assert _session(app, session_id).engine_host == "other"
+    with app.app_context():
+        assert queues.queue(engine_host_queue_name("other")).count == 3
