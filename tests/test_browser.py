@@ -208,6 +208,11 @@ def test_the_dashboard_works_on_a_phone_screen(browser, live, shots):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width}px wide on a 390px screen"
     page.screenshot(path=str(shots / "phone-session.png"), full_page=True)
+    page.goto("/hosts")  # the first account is this server's admin
+    page.locator("[data-host='embedded'] meter").wait_for()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the hosts page is {width}px wide on a 390px screen"
+    page.screenshot(path=str(shots / "phone-hosts.png"), full_page=True)
     context.close()
 
 

@@ -7,6 +7,7 @@ bp = Blueprint("dashboard", __name__)
 from blueprints.dashboard import (  # noqa: E402,F401
     account_routes,
     bulk_routes,
+    host_routes,
     key_routes,
     message_routes,
     pace_routes,
