@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import Config
 from extensions import csrf, db, limiter, login_manager, migrate, queues, socketio
-from jobs.queues import redis_options
+from jobs.queues import redis_options, sentinel_socketio
 from services.accounts.users import user_for_cookie
 from services.events.subscribers import subscribers_connect
 from services.platform.green import process_is_green
@@ -89,11 +89,15 @@ def _socketio_async_mode() -> str:
 def _socketio_queue(config: dict) -> dict:
     """Flask-SocketIO's Redis message queue with the app's bounded waits on Redis (made here:
     Flask-SocketIO makes its own without a way to pass them); without Redis, none (said
-    outright: the extension keeps the options of the app it was bound to before)."""
+    outright: the extension keeps the options of the app it was bound to before); with
+    REDIS_SENTINELS, through the primary they name."""
     if not config["REDIS_URL"]:
         return {"client_manager": None}
-    manager = RedisManager(config["REDIS_URL"], channel="flask-socketio", redis_options=redis_options(config))
-    return {"client_manager": manager}
+    if config.get("REDIS_SENTINELS"):
+        url, options = sentinel_socketio(config)
+    else:
+        url, options = config["REDIS_URL"], redis_options(config)
+    return {"client_manager": RedisManager(url, channel="flask-socketio", redis_options=options)}
 
 
 def create_app(config: type | dict | None = None) -> Flask:

@@ -35,6 +35,8 @@ def listening_url(host: str, port: int) -> str:
 
 
 SHARED_STORES = ("REDIS_URL", "DATABASE_URL")
+# The settings that each give a shared store (Redis through Sentinel needs no REDIS_URL).
+STORE_SETTINGS = {"REDIS_URL": ("REDIS_URL", "REDIS_SENTINELS"), "DATABASE_URL": ("DATABASE_URL",)}
 
 
 def shared_stores_missing(role: str, settings) -> str | None:
@@ -47,7 +49,7 @@ def shared_stores_missing(role: str, settings) -> str | None:
     worker run alone with --burst)."""
     if str(settings.get("WAGATE_SINGLE_NODE", "")).strip().lower() in {"1", "true", "yes", "on"}:
         return None
-    missing = [name for name in SHARED_STORES if not settings.get(name)]
+    missing = [name for name in SHARED_STORES if not any(settings.get(each) for each in STORE_SETTINGS[name])]
     if not missing:
         return None
     names, verb, them = (missing[0], "is", "it") if len(missing) == 1 else (" and ".join(missing), "are", "them")
@@ -87,6 +89,12 @@ class Config:
     DATABASE_STATEMENT_TIMEOUT_SECONDS = env_float("DATABASE_STATEMENT_TIMEOUT_SECONDS", 30.0)
     # Without REDIS_URL the app uses an in-process Redis stand-in (embedded mode).
     REDIS_URL = os.environ.get("REDIS_URL", "")
+    # Redis through Sentinel (jobs/queues.py): the Sentinels ("host:port,host:port"), the name
+    # they know the primary by, and their own password if they have one. REDIS_URL then gives
+    # only the database, user, password and TLS (rediss://) of the primary, or is left unset.
+    REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS", "")
+    REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "wagate")
+    REDIS_SENTINEL_PASSWORD = os.environ.get("REDIS_SENTINEL_PASSWORD", "")
     # The web (wsgi.py), `flask worker` and `flask engine-host` refuse to start without
     # REDIS_URL and DATABASE_URL (shared_stores_missing) unless this is on.
     WAGATE_SINGLE_NODE = env_bool("WAGATE_SINGLE_NODE", False)
@@ -287,6 +295,7 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key-for-signing-tokens-only"
     DATABASE_URL = ""
     REDIS_URL = ""
+    REDIS_SENTINELS = ""
     RATELIMIT_STORAGE_URI = "memory://"
     FIRST_USER_IS_ADMIN = False
     AUTH_RATE_LIMIT = "1000 per 15 minutes"

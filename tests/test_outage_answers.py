@@ -14,6 +14,7 @@ import time
 import pytest
 import redis
 from pydantic import TypeAdapter
+from redis.sentinel import MasterNotFoundError
 from rq import Queue
 from sqlalchemy import exc as sql_errors
 from sqlalchemy import func, select
@@ -197,6 +198,7 @@ def test_what_counts_as_an_outage():
     assert outage_kind(redis.exceptions.BusyLoadingError("loading")) == "queue"
     assert outage_kind(redis.exceptions.TimeoutError("timed out")) == "queue"
     assert outage_kind(redis.exceptions.ReadOnlyError("replica")) == "queue"
+    assert outage_kind(MasterNotFoundError("No master found for 'wagate'")) == "queue"  # a failover
     assert outage_kind(redis.exceptions.ResponseError("WRONGTYPE")) is None
     assert outage_kind(_wrapped(sqlite3.OperationalError("database is locked"))) == "database"
     assert outage_kind(_wrapped(sqlite3.OperationalError("no such table: messages"))) is None  # a bug

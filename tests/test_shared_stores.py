@@ -23,6 +23,11 @@ def test_both_stores_set_may_start():
     assert shared_stores_missing("worker", {"REDIS_URL": "redis://r", "DATABASE_URL": "postgresql://d"}) is None
 
 
+def test_sentinels_stand_for_redis_url():
+    settings = {"REDIS_SENTINELS": "10.0.0.5:26379,10.0.0.6:26379", "DATABASE_URL": "postgresql://d"}
+    assert shared_stores_missing("web", settings) is None
+
+
 def test_each_missing_store_is_named():
     only_db = shared_stores_missing("worker", {"REDIS_URL": "redis://r", "DATABASE_URL": ""})
     assert only_db.startswith("wagate worker: DATABASE_URL is not set;"), only_db

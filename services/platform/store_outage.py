@@ -17,6 +17,9 @@ import sqlalchemy.exc
 
 # Redis refused, dropped or timed out the connection (BusyLoadingError, a server still
 # loading its data after a restart, is a ConnectionError), or it is a replica during a failover.
+# Behind Sentinels (REDIS_SENTINELS), no primary to name during a failover is a ConnectionError
+# too (MasterNotFoundError), and so is a primary that became a replica (redis-py turns its
+# ReadOnlyError into one and asks the Sentinels again on the next connection).
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ReadOnlyError)
 # The database refused or dropped the connection, or the pool had none to give in time.
 DATABASE_DOWN = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, sqlalchemy.exc.TimeoutError)
