@@ -276,7 +276,7 @@ class Stack:
     def stop_all(self) -> None:
         errors = []
         # Clients of the database and of Redis first, then the servers.
-        order = sorted(self.processes.values(), key=lambda p: p.name in ("postgres", "redis"))
+        order = sorted(self.processes.values(), key=lambda p: p.name.startswith(("postgres", "redis", "sentinel")))
         for process in order:
             try:
                 process.stop()
@@ -538,10 +538,13 @@ class Stack:
 
 
 @contextlib.contextmanager
-def stack_started(prefix: str, env: dict[str, str] | None = None, *, worker: bool = True) -> Iterator[Stack]:
+def stack_started(
+    prefix: str, env: dict[str, str] | None = None, *, worker: bool = True, stack_class: type[Stack] = Stack
+) -> Iterator[Stack]:
     """The production stack on loopback, for a module's tests: redis-server, PostgreSQL,
     migrations, gunicorn, a worker (unless `worker` is false) and an engine host, with `env`
-    added to the roles' settings; everything stopped and removed at the end."""
+    added to the roles' settings; everything stopped and removed at the end. A `stack_class`
+    may start Redis its own way (tests/test_sentinel.py: behind Sentinels)."""
     redis_server = _redis_server()
     _require(redis_server is not None, "redis-server is not installed (apt-get install redis-server)")
     pg_bin = _postgres_bin()
@@ -549,7 +552,7 @@ def stack_started(prefix: str, env: dict[str, str] | None = None, *, worker: boo
 
     root = Path(tempfile.mkdtemp(prefix=f"wagate-{prefix}-"))
     (root / "logs").mkdir()
-    stack = Stack(root=root)
+    stack = stack_class(root=root)
     try:
         with stack.diagnostics():
             stack.start_redis(redis_server)
