@@ -53,7 +53,7 @@ def embedded_server(data_dir: Path, **env: str):
         "PACE_WARMUP": "",
         **env,
     }
-    for name in ("DATABASE_URL", "REDIS_URL"):
+    for name in ("DATABASE_URL", "REDIS_URL", "REDIS_SENTINELS"):
         environment.pop(name, None)
     log_path = data_dir / "server.log"
     with open(log_path, "wb") as log:

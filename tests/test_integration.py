@@ -428,6 +428,7 @@ class Stack:
         self.base_url = f"http://127.0.0.1:{web_port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WAGATE_", "FLASK_"))}
         for name in (
+            "REDIS_SENTINELS",  # the stack's own Redis, not one the environment names
             "ENGINE_HOST_ID",
             "WA_ENGINE",
             "FIRST_USER_IS_ADMIN",
