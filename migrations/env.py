@@ -10,9 +10,10 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name)
+# The ini file's logging, unless the app configured it already (create_app: LOG_LEVEL and
+# LOG_FORMAT): `python app.py` migrates in its own process, whose loggers must keep working.
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 # The PostgreSQL advisory lock every migration run holds, so each node may run
