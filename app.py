@@ -157,6 +157,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         health,
         keys,
         messages,
+        metrics,
         realtime,
         security,
         selfhosted,
@@ -170,11 +171,13 @@ def create_app(config: type | dict | None = None) -> Flask:
     from blueprints.contract import body
 
     errors.register(app)
+    metrics.register(app)
     body.register(app)
     security.register(app)
     realtime.register()
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(auth.bp, url_prefix="/api")
     app.register_blueprint(sessions.bp, url_prefix="/api/sessions")

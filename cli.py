@@ -145,6 +145,7 @@ def engine_host(host_id: str | None) -> None:
     running while PostgreSQL or Redis restarts (each of its loops waits an outage out)."""
     _require_shared_stores("engine host")
     from roles.engine_host import EngineHost
+    from roles.metrics import engine_host_unwatch, engine_host_watch, role_metrics_serve
 
     host = EngineHost(current_app._get_current_object(), host_id=host_id)
 
@@ -154,10 +155,13 @@ def engine_host(host_id: str | None) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     host.start()
+    engine_host_watch(host)
+    role_metrics_serve(current_app, "engine host", current_app.config["ENGINE_HOST_METRICS_PORT"])
     click.echo(f"engine host {host.id} running the {host.engine.name} engine")
     try:
         host.worker.work(logging_level="INFO")
     finally:
+        engine_host_unwatch(host)
         host.stop()  # retires the heartbeat, so jobs go to the shared queue at once
 
 
@@ -169,6 +173,7 @@ def worker(burst: bool) -> None:
     (services/messaging/relay.py). It keeps running while PostgreSQL or Redis restarts; a
     job that fails only because one is out of reach runs again later."""
     _require_shared_stores("worker")
+    from roles.metrics import role_metrics_serve
     from roles.runtime import worker_startup
     from roles.webhook_workers import WebhookWorkers
     from services.messaging.relay import Relay
@@ -180,6 +185,7 @@ def worker(burst: bool) -> None:
             db.session.rollback()  # the next try starts afresh
             raise
 
+    role_metrics_serve(current_app, "worker", current_app.config["WORKER_METRICS_PORT"])
     relay = Relay(current_app._get_current_object())
     relay.start()
     try:

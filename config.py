@@ -288,6 +288,13 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # tied to the login session instead of a clock
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # Prometheus: the web answers GET /metrics only to `Authorization: Bearer <METRICS_TOKEN>`
+    # (unset: not at all); the worker and the engine host serve theirs on a port of their own
+    # (unset or 0: none), bound to METRICS_ADDRESS.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+    METRICS_ADDRESS = os.environ.get("METRICS_ADDRESS", "127.0.0.1")
+    WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+    ENGINE_HOST_METRICS_PORT = env_int("ENGINE_HOST_METRICS_PORT", 0)
 
 
 class TestConfig(Config):

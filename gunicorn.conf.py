@@ -10,6 +10,9 @@ imports only the standard library).
 
 import os
 import resource
+import shutil
+import tempfile
+from pathlib import Path
 
 worker_class = "gevent"
 # Socket.IO's polling transport needs every request of a client on one worker: more web
@@ -24,6 +27,8 @@ keepalive = 5
 # A worker whose loop stops turning this long (something blocking every greenlet) is restarted.
 timeout = 30
 graceful_timeout = 10
+# The directory of Prometheus's multiprocess mode made for this run (see on_starting), if any.
+_made_metrics_dir: str | None = None
 
 
 def on_starting(server) -> None:
@@ -43,3 +48,32 @@ def on_starting(server) -> None:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
         server.log.info("raised the open-file limit from %d to %d", soft, wanted)
+    _metrics_dir_prepare()
+
+
+def _metrics_dir_prepare() -> None:
+    """Prometheus: each web process writes its metrics to files in PROMETHEUS_MULTIPROC_DIR,
+    and GET /metrics adds up every process's (prometheus_client's multiprocess mode). Set
+    here, before any worker starts, so only the web role runs in that mode (the worker and the
+    engine host are single processes that serve their own). An operator's directory is used
+    as it is, emptied of an earlier run's files (they would be added in); otherwise a fresh
+    one is made for this run and removed after it."""
+    global _made_metrics_dir
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="wagate-metrics-")
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    """A web process ended: its live gauges leave /metrics (its counters stay counted)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if _made_metrics_dir:
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)

@@ -24,6 +24,7 @@ from services.governor.pace import engine_signal_pause, health_after_sends
 from services.hosts.leases import lease_lock
 from services.messaging.inbound import message_inbound
 from services.messaging.lifecycle import Receipt, SendSettled, messages_settle
+from services.platform.metrics import engine_reconnecting, sends_settled
 from services.sessions.presence import presence_seen
 from services.sessions.qr import qr_data_url
 
@@ -76,6 +77,7 @@ def engine_settle_apply(items: list) -> None:
             data = item.data
             receipts.append((item.session_id, Receipt(data["waId"], data["status"], data["timestamp"])))
     messages_settle(sends, receipts)
+    sends_settled((send.status, send.error_code) for send in sends if send.status is not None)
     for session_id, session_codes in codes.items():
         session = db.session.get(WaSession, session_id)
         if session is not None and session_codes:
@@ -150,6 +152,7 @@ def engine_event_apply(event: EngineEvent, host_id: str | None = None) -> None:
         events.append(SessionConnected(session_id=session.id, phone=session.phone))
     elif event.kind == EngineEventKind.RECONNECTING:
         session.status = SessionStatus.RECONNECTING
+        engine_reconnecting()
         events.append(SessionReconnecting(session_id=session.id))
     elif event.kind == EngineEventKind.DISCONNECTED:
         session.status = SessionStatus.DISCONNECTED

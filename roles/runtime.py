@@ -16,6 +16,7 @@ from extensions import queues
 from jobs.queues import DEFAULT_QUEUE
 from jobs.worker import ThreadScheduler, ThreadWorker
 from roles.engine_host import EngineHost
+from roles.metrics import engine_host_unwatch, engine_host_watch
 from roles.webhook_workers import WebhookWorkers
 from services.messaging.bulk import bulk_resume
 from services.messaging.relay import Relay
@@ -54,6 +55,7 @@ class EmbeddedRuntime:
         with self.app.app_context():
             worker_startup()
         self.engine_host.start()
+        engine_host_watch(self.engine_host)  # the embedded /metrics shows its sessions' queues
         self._spawn(self.engine_host.work, "engine-host-worker")
         self._spawn(self._work_default_queue, "rq-worker")
         self._spawn(self.scheduler.work, "rq-scheduler")
@@ -64,6 +66,7 @@ class EmbeddedRuntime:
         self.worker.stop()
         self.scheduler.request_stop()
         self.webhooks.stop()
+        engine_host_unwatch(self.engine_host)
         self.engine_host.stop()
         settled_listener_stop(self.app.extensions)
         for thread in self._threads:

@@ -34,7 +34,7 @@ RETRY_STATUSES = {429, 503}
 
 
 def _wants_json() -> bool:
-    if request.path.startswith(("/api/", "/sim/", "/healthz")) or request.path == "/api":
+    if request.path.startswith(("/api/", "/sim/", "/healthz", "/metrics")) or request.path == "/api":
         return True
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "application/json"

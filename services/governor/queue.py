@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from redis import Redis
 
 from services.errors import ValidationError
+from services.platform.metrics import pace_decided
 
 KEY = "wagate:sendq:{}:{}"
 API_LANE = "api"
@@ -393,7 +394,12 @@ class SendQueue:
     # -- taking ---------------------------------------------------------------------------
 
     def take(self, pace: Pace, now: float, *, paired_at: datetime | None = None, paused: bool = False) -> Decision:
-        """The next message to send now, or how long to wait and why."""
+        """The next message to send now, or how long to wait and why (counted as a pace wait)."""
+        decision = self._take_decide(pace, now, paired_at=paired_at, paused=paused)
+        pace_decided(self.session_id, decision.reason, decision.wait)
+        return decision
+
+    def _take_decide(self, pace: Pace, now: float, *, paired_at: datetime | None, paused: bool) -> Decision:
         verdict = self._decide("take", pace, now, paired_at=paired_at, paused=paused)
         if verdict[0] == "send":
             return Decision(message_id=verdict[2], lane=verdict[1])
@@ -553,6 +559,16 @@ def send_queues_holding(connection: Redis, messages: list[tuple[str, str]], chun
             if answers[2 * index] or answers[2 * index + 1] is not None:
                 held.add(message_id)
     return held
+
+
+def send_queue_depths(connection: Redis, session_ids: list[str]) -> dict[str, int]:
+    """Each session's messages waiting (SendQueue.depth) in one round trip."""
+    with connection.pipeline(transaction=False) as pipe:
+        for session_id in session_ids:
+            pipe.scard(KEY.format(session_id, "ids"))
+            pipe.zcard(KEY.format(session_id, "later"))
+        answers = pipe.execute()
+    return {session_id: answers[2 * index] + answers[2 * index + 1] for index, session_id in enumerate(session_ids)}
 
 
 def _since_args(since: float) -> list:

@@ -24,6 +24,7 @@ from services.hosts.calls import messages_hand_off
 from services.hosts.routing import session_overloaded_for
 from services.messaging.outgoing import outgoing_parse, outgoing_preview, outgoing_store
 from services.messaging.scheduling import send_at_parse
+from services.platform.metrics import sends_settled
 from services.platform.outages import is_outage, outage_rollback
 from services.platform.phones import is_group_id, recipient_normalize
 from services.platform.settled import SAFETY_SECONDS, settled_listener
@@ -123,6 +124,7 @@ def message_send(
     # Stored: from here on the send is accepted whatever Redis does (the relay hands over
     # what could not be handed over now).
     if unknown:  # failed as the engine would have failed it: stored, its slot kept, never sent
+        sends_settled([(MessageStatus.FAILED, NOT_ON_WHATSAPP["error_code"])])
         try:
             event_publish(user.id, MessageStatusChanged.of(message))
             health_after_send(session, NOT_ON_WHATSAPP["error_code"])  # a list full of unknown numbers still pauses

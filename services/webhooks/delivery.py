@@ -39,6 +39,7 @@ from models import Webhook, WebhookAttempt, WebhookDelivery
 from models.base import as_utc, utcnow
 from models.webhook import DeliveryStatus
 from services.errors import ValidationError
+from services.platform.metrics import webhook_attempted, webhook_dead_lettered
 from services.platform.urls import url_target
 from services.webhooks import formats
 from services.webhooks.formats import DEFAULT_FORMAT
@@ -88,13 +89,14 @@ def deliveries_line_up(webhook_ids: Iterable[str]) -> int:
 
 def _dead_letter(*conditions) -> None:
     """Dead-letter the deliveries that match (their endpoint is disabled), and commit."""
-    db.session.execute(
+    dead = db.session.execute(
         update(WebhookDelivery)
         .where(*conditions)
         .values(status=DeliveryStatus.DEAD, next_attempt_at=None, claimed_until=None)
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount
     db.session.commit()
+    webhook_dead_lettered(dead)
 
 
 def _endpoint_line_up(webhook_id: str) -> list[tuple[str, int, datetime]]:
@@ -264,6 +266,7 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
     outcome = webhook_post(
         url, secret, body=body, event=event, delivery_id=delivery_id, attempt=attempt, format_=format_
     )
+    webhook_attempted(outcome.succeeded, outcome.latency_ms / 1000)
     _outcome_record(delivery_id, webhook_id, attempt, outcome)
     deliveries_line_up([webhook_id])
 
@@ -393,6 +396,7 @@ def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: At
             .execution_options(synchronize_session=False)
         )
     retry_in = None
+    dead = False
     if delivery.attempts == attempt:  # no later attempt has started meanwhile
         delivery.claimed_until = None  # its slot is free
         if outcome.succeeded:
@@ -400,12 +404,15 @@ def _outcome_record(delivery_id: str, webhook_id: str, attempt: int, outcome: At
         else:
             if not (delivery.test or disabled):
                 retry_in = _retry_delay(attempt, outcome.retry_after)
-            if retry_in is None:
+            dead = retry_in is None
+            if dead:
                 delivery.status, delivery.next_attempt_at = DeliveryStatus.DEAD, None
             else:
                 delivery.status = DeliveryStatus.FAILED
                 delivery.next_attempt_at = now + timedelta(seconds=retry_in)
     db.session.commit()
+    if dead:
+        webhook_dead_lettered()
 
 
 def _failure_count(webhook_id: str, now: datetime) -> bool:

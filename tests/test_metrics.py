@@ -1,0 +1,131 @@
+"""Prometheus metrics, as an operator sees them.
+
+The embedded runtime is one process, so its web `/metrics` shows every role's series: the
+web's request latency, the engine host's sends, queues and pace. A bulk send is scraped
+while it runs, and the counters must add up to what was sent.
+"""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from extensions import db
+from models import WaSession
+from services.governor.pace import session_pause
+from tests.helpers import wait_for
+
+TOKEN = "scrape-token-4f2a9c"
+SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
+UNKNOWN = "919876540000"  # the simulator's "not on WhatsApp"
+
+
+@pytest.fixture
+def config_overrides() -> dict:
+    # BULK_WAIT_SECONDS 0: a bulk send answers 202 at once, so the test scrapes while it runs.
+    return {"METRICS_TOKEN": TOKEN, "BULK_WAIT_SECONDS": 0}
+
+
+def scrape(client) -> dict[tuple[str, tuple], float]:
+    """Every sample of GET /metrics: {(name, sorted labels): value}."""
+    response = client.get("/metrics", headers=SCRAPE)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "text/plain"
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.get_data(as_text=True))
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_the_web_serves_metrics_only_to_the_bearer_of_the_token(app, client):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401, headers
+        assert refused.get_json()["code"] == "UNAUTHORIZED"
+        assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert client.get("/metrics", headers=SCRAPE).status_code == 200
+    app.config["METRICS_TOKEN"] = ""
+    hidden = client.get("/metrics", headers=SCRAPE)
+    assert (hidden.status_code, hidden.get_json()["code"]) == (404, "NOT_FOUND")
+
+
+def test_counters_add_up_to_a_bulk_send_scraped_while_it_runs(client, growth_session, runtime):
+    account, session_id = growth_session
+    contacts = [f"9198765432{i:02d}" for i in range(6)] + [UNKNOWN]
+    before = scrape(client)
+
+    answer = client.post(
+        "/api/whatsapp/bulk-send",
+        json={"contacts": contacts, "message": "Counted hello", "delay": 100},
+        headers=account.headers,
+    )
+    assert answer.status_code == 202, answer.get_json()
+    batch_id = answer.get_json()["batchId"]
+
+    def delta(now: dict, name: str, **labels: str) -> float:
+        return value(now, name, **labels) - value(before, name, **labels)
+
+    def settled(now: dict) -> float:
+        """Sends counted since `before`, whatever their status and code."""
+        names = {key for key in now.keys() | before.keys() if key[0] == "wagate_sends_total"}
+        return sum(now.get(key, 0.0) - before.get(key, 0.0) for key in names)
+
+    seen: list[float] = []  # sends counted, scrape by scrape
+
+    def batch_counted() -> bool:
+        count = settled(scrape(client))
+        assert count <= len(contacts) and (not seen or count >= seen[-1]), [*seen, count]
+        seen.append(count)
+        report = client.get(f"/api/whatsapp/bulk-send/{batch_id}", headers=account.headers).get_json()
+        return count == len(contacts) and report["status"] == "finished"
+
+    wait_for(batch_counted, timeout=20, message="every send of the batch counted")
+    after = scrape(client)
+    report = client.get(f"/api/whatsapp/bulk-send/{batch_id}", headers=account.headers).get_json()
+    outbox = runtime.engine_host.engine.outbox(session_id)
+
+    assert (report["sent"], report["failed"]) == (len(contacts) - 1, 1)
+    assert delta(after, "wagate_sends_total", status="sent", error_code="") == report["sent"] == len(outbox)
+    assert delta(after, "wagate_sends_total", status="failed", error_code="NUMBER_NOT_ON_WHATSAPP") == 1
+    assert settled(after) == len(contacts)
+    # The batch's delay holds each next message back: pace waits for the gap, each with its length.
+    waits = delta(after, "wagate_pace_waits_total", reason="gap")
+    assert waits >= 1
+    assert delta(after, "wagate_pace_wait_seconds_count", reason="gap") == waits
+    # The session's queue, read at the scrape: drained, nothing waiting.
+    assert value(after, "wagate_send_queue_depth", session_id=session_id) == 0
+    assert ("wagate_send_queue_oldest_age_seconds", (("session_id", session_id),)) in after
+    assert value(after, "wagate_engine_sessions", host="embedded") >= 1
+    # HTTP latency by route: the URL rule, not the path with the batch's id in it.
+    route = "/api/whatsapp/bulk-send"
+    posted = delta(after, "wagate_http_request_duration_seconds_count", method="POST", route=route, status="202")
+    polled = delta(
+        after, "wagate_http_request_duration_seconds_count", method="GET", route=f"{route}/<batch_id>", status="200"
+    )
+    assert (posted, polled) == (1, len(seen))
+    assert seen[0] < len(contacts), seen  # the first scrape came while the batch was under way
+    assert not any(batch_id in dict(labels).get("route", "") for _, labels in after)
+
+
+# The send answers 202 at once rather than waiting for an outcome the pause holds back.
+@pytest.mark.parametrize("config_overrides", [{"METRICS_TOKEN": TOKEN, "SEND_WAIT_SECONDS": 0.2}])
+def test_a_held_message_shows_in_its_sessions_queue_depth_and_age(app, client, shop, runtime, account):
+    with app.app_context():
+        session_pause(db.session.get(WaSession, shop), "held for the test")
+    sent = client.post(
+        f"/api/sessions/{shop}/send", json={"to": "919876543210", "message": "held"}, headers=account.headers
+    )
+    assert sent.status_code == 202, sent.get_json()
+
+    def waiting() -> dict | None:
+        samples = scrape(client)
+        held = value(samples, "wagate_send_queue_depth", session_id=shop) == 1
+        return samples if held and value(samples, "wagate_send_queue_oldest_age_seconds", session_id=shop) > 0 else None
+
+    samples = wait_for(waiting, timeout=10, message="the held message in its session's queue metrics")
+    assert value(samples, "wagate_pace_waits_total", reason="paused") >= 1
