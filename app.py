@@ -6,7 +6,6 @@ an in-process RQ worker and an in-process engine host running the simulator engi
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 from pathlib import Path
@@ -22,6 +21,7 @@ from jobs.queues import redis_options, sentinel_socketio
 from services.accounts.users import user_for_cookie
 from services.events.subscribers import subscribers_connect
 from services.platform.green import process_is_green
+from services.platform.logs import logs_configure
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -115,7 +115,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     if app.config["PUBLIC_URL"].startswith("https://"):
         # Served over HTTPS: the login cookies never travel over plain HTTP.
         app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = True
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs_configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
     sqlite = app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
     if sqlite:
@@ -171,7 +171,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     from blueprints.contract import body
 
     errors.register(app)
-    metrics.register(app)
+    metrics.register(app)  # after errors: it binds the request id to the request's log lines
     body.register(app)
     security.register(app)
     realtime.register()

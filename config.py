@@ -288,6 +288,9 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # tied to the login session instead of a clock
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # `text` (one readable line per record) or `json` (one object per line, with the request
+    # and session ids: what a log pipeline reads; services/platform/logs.py).
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
     # Prometheus: the web answers GET /metrics only to `Authorization: Bearer <METRICS_TOKEN>`
     # (unset: not at all); the worker and the engine host serve theirs on a port of their own
     # (unset or 0: none), bound to METRICS_ADDRESS.

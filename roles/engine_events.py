@@ -24,6 +24,7 @@ from services.governor.pace import engine_signal_pause, health_after_sends
 from services.hosts.leases import lease_lock
 from services.messaging.inbound import message_inbound
 from services.messaging.lifecycle import Receipt, SendSettled, messages_settle
+from services.platform.logs import log_context
 from services.platform.metrics import engine_reconnecting, sends_settled
 from services.sessions.presence import presence_seen
 from services.sessions.qr import qr_data_url
@@ -94,6 +95,11 @@ def engine_event_apply(event: EngineEvent, host_id: str | None = None) -> None:
     from an engine host (`host_id`) is applied only while that host still holds the
     session under the lease stamped on the event: a host that lost it (paused, cut off,
     handed the session over) cannot mark the session as another host's connection sees it."""
+    with log_context(session_id=event.session_id):
+        _engine_event_apply(event, host_id)
+
+
+def _engine_event_apply(event: EngineEvent, host_id: str | None) -> None:
     if event.kind == EngineEventKind.RECEIPT:
         engine_settle_apply([event])
         return

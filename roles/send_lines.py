@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from services.platform.logs import log_context_start
 from services.platform.store_outage import LONGEST_WAIT_SECONDS, StoreOutage, store_unreachable
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class _Line:
             self.nudged = False
 
     def _run(self) -> None:
+        log_context_start(session_id=self.session_id)  # this thread's log lines name the session
         idle_since: float | None = None
         try:
             while not self.stopping.is_set():

@@ -1,11 +1,17 @@
-"""Prometheus metrics, as an operator sees them.
+"""Prometheus metrics and JSON logs, as an operator sees them.
 
 The embedded runtime is one process, so its web `/metrics` shows every role's series: the
-web's request latency, the engine host's sends, queues and pace. A bulk send is scraped
-while it runs, and the counters must add up to what was sent.
+web's request latency, the engine host's sends, queues and pace, the webhook attempts. A
+bulk send is scraped while it runs, and the counters must add up to what was sent.
+The JSON log lines carry the request id and the session id.
 """
 
 from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,7 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from extensions import db
 from models import WaSession
 from services.governor.pace import session_pause
-from tests.helpers import wait_for
+from services.platform.logs import json_formatter
+from tests.helpers import pair_session, wait_for
 
 TOKEN = "scrape-token-4f2a9c"
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
@@ -129,3 +136,55 @@ def test_a_held_message_shows_in_its_sessions_queue_depth_and_age(app, client, s
 
     samples = wait_for(waiting, timeout=10, message="the held message in its session's queue metrics")
     assert value(samples, "wagate_pace_waits_total", reason="paused") >= 1
+
+
+@pytest.fixture
+def log_probe(app) -> str:
+    """A route that logs a line, added before the app's first request."""
+
+    def probe(session_id: str):
+        logging.getLogger("wagate.probe").warning("probed %s", session_id)
+        return {"probed": session_id}
+
+    app.add_url_rule("/probe/<session_id>/log", "log_probe", probe)
+    return "/probe/{}/log"
+
+
+@pytest.fixture
+def json_lines(caplog) -> Iterator[Callable[[], list[dict]]]:
+    """The JSON lines (LOG_FORMAT=json's formatter) of what is logged at INFO and above."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(json_formatter())
+    caplog.set_level(logging.INFO)
+    logging.getLogger().addHandler(handler)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logging.getLogger().removeHandler(handler)
+
+
+def test_json_log_lines_carry_the_request_id_and_the_session_id(log_probe, json_lines, client, runtime, account):
+    answer = client.get(log_probe.format("sess-42"), headers={"X-Request-ID": "trace-logs-1"})
+    assert answer.status_code == 200
+    session_id = pair_session(client, account)
+
+    def engine_lines() -> list[dict]:
+        return [line for line in json_lines() if line["logger"] == "roles.engine_events"]
+
+    engine = wait_for(engine_lines, message="the engine host's line about the paired session")
+    lines = json_lines()
+    for line in lines:
+        assert list(line)[:4] == ["time", "level", "logger", "message"], line
+        assert line["time"].endswith("Z"), line
+    [probed] = [line for line in lines if line["logger"] == "wagate.probe"]
+    assert probed | {"time": None} == {
+        "time": None,
+        "level": "warning",
+        "logger": "wagate.probe",
+        "message": "probed sess-42",
+        "request_id": "trace-logs-1",
+        "session_id": "sess-42",
+    }
+    # The engine host's event thread works on the paired session: its lines name it.
+    assert all(line["session_id"] == session_id for line in engine), engine
+    # Nothing of a request leaks into the lines written outside one.
+    assert all("request_id" not in line for line in engine), engine
