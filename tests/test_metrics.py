@@ -20,7 +20,7 @@ from extensions import db
 from models import WaSession
 from services.governor.pace import session_pause
 from services.platform.logs import json_formatter
-from tests.helpers import pair_session, wait_for
+from tests.helpers import LOCAL_RECEIVERS, pair_session, wait_for
 
 TOKEN = "scrape-token-4f2a9c"
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
@@ -136,6 +136,33 @@ def test_a_held_message_shows_in_its_sessions_queue_depth_and_age(app, client, s
 
     samples = wait_for(waiting, timeout=10, message="the held message in its session's queue metrics")
     assert value(samples, "wagate_pace_waits_total", reason="paused") >= 1
+
+
+@pytest.mark.parametrize("config_overrides", [LOCAL_RECEIVERS | {"METRICS_TOKEN": TOKEN}])
+def test_webhook_attempts_are_counted_and_timed_by_outcome(client, runtime, starter, receiver):
+    hook = client.post("/api/webhooks", json={"url": receiver.url()}, headers=starter.headers).get_json()
+    before = scrape(client)
+    receiver.answer(500)  # a test delivery is not retried: failed once, it is dead-lettered
+    for count in (1, 2):
+        assert client.post(f"/api/webhooks/{hook['id']}/test", headers=starter.headers).status_code == 202
+        wait_for(lambda count=count: len(receiver.received) == count, message=f"test delivery {count}")
+
+    def counted() -> dict | None:
+        now = scrape(client)
+        succeeded = ("wagate_webhook_attempts_total", {"outcome": "succeeded"})
+        dead = ("wagate_webhook_dead_letters_total", {})
+        done = all(value(now, name, **labels) > value(before, name, **labels) for name, labels in (succeeded, dead))
+        return now if done else None
+
+    after = wait_for(counted, message="both attempts' outcomes counted")
+    for name, outcome in (
+        ("wagate_webhook_attempts_total", "failed"),
+        ("wagate_webhook_attempts_total", "succeeded"),
+        ("wagate_webhook_attempt_duration_seconds_count", "failed"),
+        ("wagate_webhook_attempt_duration_seconds_count", "succeeded"),
+    ):
+        assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == 1, (name, outcome)
+    assert value(after, "wagate_webhook_dead_letters_total") - value(before, "wagate_webhook_dead_letters_total") == 1
 
 
 @pytest.fixture
