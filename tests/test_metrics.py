@@ -3,7 +3,8 @@
 The embedded runtime is one process, so its web `/metrics` shows every role's series: the
 web's request latency, the engine host's sends, queues and pace, the webhook attempts. A
 bulk send is scraped while it runs, and the counters must add up to what was sent.
-The JSON log lines carry the request id and the session id.
+The JSON log lines carry the request id and the session id; the Grafana dashboard in docs/
+charts only series that exist.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +27,7 @@ from tests.helpers import LOCAL_RECEIVERS, pair_session, wait_for
 
 TOKEN = "scrape-token-4f2a9c"
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
+DASHBOARD = Path(__file__).resolve().parents[1] / "docs" / "grafana-dashboard.json"
 UNKNOWN = "919876540000"  # the simulator's "not on WhatsApp"
 
 
@@ -47,6 +51,15 @@ def scrape(client) -> dict[tuple[str, tuple], float]:
 
 def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def declared(text: str) -> set[str]:
+    """The sample names each declared family may have (a histogram's _bucket, _count, _sum...)."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    names = set()
+    for family in text_string_to_metric_families(text):
+        names |= {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
+    return names
 
 
 def test_the_web_serves_metrics_only_to_the_bearer_of_the_token(app, client):
@@ -163,6 +176,28 @@ def test_webhook_attempts_are_counted_and_timed_by_outcome(client, runtime, star
     ):
         assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == 1, (name, outcome)
     assert value(after, "wagate_webhook_dead_letters_total") - value(before, "wagate_webhook_dead_letters_total") == 1
+
+
+def test_the_dashboard_charts_only_series_that_exist(client, runtime):
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    charted = {name for expr in exprs for name in re.findall(r"\bwagate_[a-z_]+", expr)}
+    client.get("/healthz")  # a request timed, so the HTTP histogram has samples
+    exposed = declared(client.get("/metrics", headers=SCRAPE).get_data(as_text=True))
+    assert charted - exposed == set()
+    # Every series operators were promised is charted.
+    promised = {
+        "wagate_sends_total",
+        "wagate_send_queue_depth",
+        "wagate_send_queue_oldest_age_seconds",
+        "wagate_pace_waits_total",
+        "wagate_webhook_attempts_total",
+        "wagate_webhook_attempt_duration_seconds_bucket",
+        "wagate_engine_reconnects_total",
+        "wagate_session_lease_moves_total",
+        "wagate_http_request_duration_seconds_bucket",
+    }
+    assert promised - charted == set()
 
 
 @pytest.fixture
