@@ -71,6 +71,7 @@ BULK_KILL_DISPATCHED = 200
 # After the restart the batch must keep moving: no new settled recipient for this long is a
 # stall (the restarted worker takes over dispatching within ~20 s); the whole wait is capped.
 BULK_STALL_SECONDS = 30
+METRICS_TOKEN = "integration-metrics-token"
 BULK_FINISH_SECONDS = 180
 # A throwaway cluster: loopback only, and durability traded for speed.
 PG_SETTINGS = {
@@ -578,7 +579,13 @@ def stack_started(
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with stack_started("integration") as started:
+    # Each role's metrics: the web's behind METRICS_TOKEN, the worker's and the engine host's on a port each.
+    metrics = {
+        "METRICS_TOKEN": METRICS_TOKEN,
+        "WORKER_METRICS_PORT": str(_free_port()),
+        "ENGINE_HOST_METRICS_PORT": str(_free_port()),
+    }
+    with stack_started("integration", metrics) as started:
         yield started
 
 
@@ -1048,3 +1055,59 @@ def test_bulk_send_survives_a_worker_crash_mid_batch(stack: Stack, carol: User) 
         attempts = stack.sql("SELECT attempts, count(*) FROM messages WHERE batch_id = %s GROUP BY attempts", batch_id)
         assert attempts == [(1, BULK_CONTACTS)], attempts
         stack.assert_running("web", "worker", "engine-host")
+
+
+def scrape(url: str, **headers: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a Prometheus endpoint: {(name, sorted labels): value}."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = requests.get(url, headers=headers, timeout=HTTP_TIMEOUT)
+    assert response.status_code == 200, response.text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_every_role_serves_its_metrics_and_the_sends_add_up(stack: Stack, alice: User, paired: Paired) -> None:
+    """curl /metrics on each role: the web's (gunicorn, multiprocess mode) behind its token,
+    the engine host's and the worker's on their ports; two sends show in the counters."""
+    import requests
+
+    web = f"{stack.base_url}/metrics"
+    engine_host = f"http://127.0.0.1:{stack.env['ENGINE_HOST_METRICS_PORT']}/metrics"
+    worker = f"http://127.0.0.1:{stack.env['WORKER_METRICS_PORT']}/metrics"
+    token = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    sends = (("sent", ""), ("failed", "NUMBER_NOT_ON_WHATSAPP"))
+
+    def counted(status: str, code: str) -> float:
+        """A send outcome as counted by the engine host, or by the web (a number it knew was unknown)."""
+        key = ("wagate_sends_total", (("error_code", code), ("status", status)))
+        return scrape(engine_host).get(key, 0.0) + scrape(web, **token).get(key, 0.0)
+
+    with stack.diagnostics():
+        assert requests.get(web, timeout=HTTP_TIMEOUT).status_code == 401
+        wait_until(
+            lambda: session_status(alice, paired.session_id)["status"] == "connected",
+            EVENT_SECONDS,
+            "Alice's session to be connected",
+        )
+        before = {outcome: counted(*outcome) for outcome in sends}
+        for to in ("919876543211", "919876540000"):  # the second is not on WhatsApp
+            alice.request("POST", f"/api/sessions/{paired.session_id}/send", json={"to": to, "message": "metered"})
+        wait_until(
+            lambda: all(counted(*outcome) == before[outcome] + 1 for outcome in sends),
+            EVENT_SECONDS,
+            "one send counted as sent and one as failed",
+        )
+
+        held = scrape(engine_host)
+        assert held[("wagate_engine_sessions", (("host", HOST_ID),))] >= 1
+        assert ("wagate_send_queue_depth", (("session_id", paired.session_id),)) in held
+        assert ("wagate_pace_waits_total", (("reason", "gap"),)) in held
+        assert ("wagate_engine_reconnects_total", ()) in held
+        assert ("wagate_webhook_attempts_total", (("outcome", "succeeded"),)) in scrape(worker)
+        route = (("method", "GET"), ("route", "/api/sessions/<session_id>/status"), ("status", "200"))
+        assert scrape(web, **token)[("wagate_http_request_duration_seconds_count", route)] >= 1
