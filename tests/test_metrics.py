@@ -23,6 +23,7 @@ from extensions import db
 from models import WaSession
 from services.governor.pace import session_pause
 from services.platform.logs import json_formatter
+from services.platform.metrics import lease_moved
 from tests.helpers import LOCAL_RECEIVERS, pair_session, wait_for
 
 TOKEN = "scrape-token-4f2a9c"
@@ -176,6 +177,31 @@ def test_webhook_attempts_are_counted_and_timed_by_outcome(client, runtime, star
     ):
         assert value(after, name, outcome=outcome) - value(before, name, outcome=outcome) == 1, (name, outcome)
     assert value(after, "wagate_webhook_dead_letters_total") - value(before, "wagate_webhook_dead_letters_total") == 1
+
+
+def test_a_dropped_connection_counts_as_an_engine_reconnect(client, shop, runtime, account):
+    before = value(scrape(client), "wagate_engine_reconnects_total")
+    faults = f"/api/simulator/faults?sessionId={shop}"
+    assert client.put(faults, json={"disconnect": True}, headers=account.headers).status_code == 200
+
+    def status() -> str:
+        return client.get(f"/api/sessions/{shop}/status", headers=account.headers).get_json()["status"]
+
+    wait_for(lambda: status() == "reconnecting", message="the session reconnecting")
+    assert value(scrape(client), "wagate_engine_reconnects_total") - before >= 1
+    client.delete(faults, headers=account.headers)
+    wait_for(lambda: status() == "connected", message="the session connected again")
+
+
+def test_lease_moves_are_counted_by_reason(client):
+    before = scrape(client)
+    lease_moved("takeover")
+    lease_moved("takeover")
+    lease_moved("drain")
+    after = scrape(client)
+    for reason, moves in (("takeover", 2), ("drain", 1)):
+        counted = value(after, "wagate_session_lease_moves_total", reason=reason)
+        assert counted - value(before, "wagate_session_lease_moves_total", reason=reason) == moves
 
 
 def test_the_dashboard_charts_only_series_that_exist(client, runtime):
