@@ -138,6 +138,19 @@ def _require_shared_stores(role: str) -> None:
         raise click.ClickException(problem)
 
 
+def _metrics_serve(role: str, setting: str) -> None:
+    """Serve the role's metrics on the port SETTING names (none when unset), or refuse to start."""
+    from roles.metrics import role_metrics_serve
+
+    try:
+        role_metrics_serve(current_app, role, current_app.config[setting])
+    except OSError as exc:
+        raise click.ClickException(
+            f"wagate {role}: cannot serve metrics on {current_app.config['METRICS_ADDRESS']}:"
+            f"{current_app.config[setting]} ({setting}): {exc.strerror or exc}"
+        ) from exc
+
+
 @click.command("engine-host")
 @click.option("--id", "host_id", default=None, help="Host id (default: ENGINE_HOST_ID or the hostname).")
 def engine_host(host_id: str | None) -> None:
@@ -145,8 +158,9 @@ def engine_host(host_id: str | None) -> None:
     running while PostgreSQL or Redis restarts (each of its loops waits an outage out)."""
     _require_shared_stores("engine host")
     from roles.engine_host import EngineHost
-    from roles.metrics import engine_host_unwatch, engine_host_watch, role_metrics_serve
+    from roles.metrics import engine_host_unwatch, engine_host_watch
 
+    _metrics_serve("engine host", "ENGINE_HOST_METRICS_PORT")
     host = EngineHost(current_app._get_current_object(), host_id=host_id)
 
     def request_stop(signum, frame) -> None:
@@ -156,7 +170,6 @@ def engine_host(host_id: str | None) -> None:
     signal.signal(signal.SIGINT, request_stop)
     host.start()
     engine_host_watch(host)
-    role_metrics_serve(current_app, "engine host", current_app.config["ENGINE_HOST_METRICS_PORT"])
     click.echo(f"engine host {host.id} running the {host.engine.name} engine")
     try:
         host.worker.work(logging_level="INFO")
@@ -173,7 +186,6 @@ def worker(burst: bool) -> None:
     (services/messaging/relay.py). It keeps running while PostgreSQL or Redis restarts; a
     job that fails only because one is out of reach runs again later."""
     _require_shared_stores("worker")
-    from roles.metrics import role_metrics_serve
     from roles.runtime import worker_startup
     from roles.webhook_workers import WebhookWorkers
     from services.messaging.relay import Relay
@@ -185,7 +197,7 @@ def worker(burst: bool) -> None:
             db.session.rollback()  # the next try starts afresh
             raise
 
-    role_metrics_serve(current_app, "worker", current_app.config["WORKER_METRICS_PORT"])
+    _metrics_serve("worker", "WORKER_METRICS_PORT")
     relay = Relay(current_app._get_current_object())
     relay.start()
     try:

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -202,6 +203,20 @@ def test_lease_moves_are_counted_by_reason(client):
     for reason, moves in (("takeover", 2), ("drain", 1)):
         counted = value(after, "wagate_session_lease_moves_total", reason=reason)
         assert counted - value(before, "wagate_session_lease_moves_total", reason=reason) == moves
+
+
+@pytest.mark.parametrize("role", ["worker", "engine-host"])
+def test_a_role_whose_metrics_port_is_taken_refuses_to_start(app, runner, role):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        setting = "WORKER_METRICS_PORT" if role == "worker" else "ENGINE_HOST_METRICS_PORT"
+        app.config.update({"WAGATE_SINGLE_NODE": "1", setting: port})
+        with app.app_context():  # as the flask command gives it
+            result = runner.invoke(args=[role, "--burst"] if role == "worker" else [role])
+    assert result.exit_code == 1, result.output
+    assert f"cannot serve metrics on 127.0.0.1:{port} ({setting})" in result.output
 
 
 def test_the_dashboard_charts_only_series_that_exist(client, runtime):
