@@ -194,6 +194,20 @@ def test_a_dropped_connection_counts_as_an_engine_reconnect(client, shop, runtim
     wait_for(lambda: status() == "connected", message="the session connected again")
 
 
+def test_requests_no_route_matches_share_one_series_whatever_their_path_or_method(client):
+    before = scrape(client)
+    for path in ("/no-such-page", "/api/nothing/here/7f3a"):
+        client.get(path)
+    client.open("/metrics", method="BREW", headers=SCRAPE)  # a method HTTP does not define
+    after = scrape(client)
+    unmatched = {"method": "GET", "route": "none", "status": "404"}
+    name = "wagate_http_request_duration_seconds_count"
+    assert value(after, name, **unmatched) - value(before, name, **unmatched) == 2
+    brewed = {"method": "other", "route": "none", "status": "405"}
+    assert value(after, name, **brewed) - value(before, name, **brewed) == 1
+    assert not any("no-such-page" in str(labels) or "BREW" in str(labels) for _, labels in after)
+
+
 def test_lease_moves_are_counted_by_reason(client):
     before = scrape(client)
     lease_moved("takeover")

@@ -37,6 +37,7 @@ from services.errors import NotFound, Unauthorized
 # The governor's reasons to hold a session's next message back (services/governor/queue.py).
 PACE_REASONS = ("gap", "per_minute", "per_day", "warmup", "quiet_hours", "paused")
 WEBHOOK_OUTCOMES = ("succeeded", "failed")
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Seconds: a fast answer from the app up to a send that waits for its engine (SEND_WAIT_SECONDS).
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Seconds: a gap of a few seconds up to a night of quiet hours or a day's cap.
@@ -164,7 +165,9 @@ def lease_moved(reason: str) -> None:
 
 
 def http_answered(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_SECONDS.labels(method, route, str(status)).observe(seconds)
+    """Time an answer. A method HTTP does not define is labelled `other`: a client picks it, and
+    each new label value would be a new series."""
+    HTTP_SECONDS.labels(method if method in HTTP_METHODS else "other", route, str(status)).observe(seconds)
 
 
 # -- collectors -----------------------------------------------------------------------------
