@@ -71,6 +71,7 @@ from services.messaging.lifecycle import SendSettled
 from services.messaging.outgoing import outgoing_load
 from services.messaging.scheduling import scheduled_change
 from services.platform.faults import fault_source
+from services.platform.metrics import lease_moved
 from services.platform.sim_connections import RedisConnections
 from services.platform.store_outage import StoreOutage, store_unreachable
 
@@ -336,6 +337,8 @@ class EngineHost:
             orphans = sessions_orphaned(alive, room)
             for session_id in orphans:
                 self.session_start(session_id, alive)
+                if session_id in self.leases:
+                    lease_moved("takeover")
             if orphans:
                 log.info("engine host %s took up %d session(s) nobody held", self.id, len(orphans))
         self._jobs_take_over(gone)
@@ -397,7 +400,7 @@ class EngineHost:
             if moved >= count or not room:
                 break
             target = max(room, key=room.get)
-            if self._hand_over(session_id, target):
+            if self._hand_over(session_id, target, "rebalance"):
                 moved += 1
                 queues.connection.hincrby(PLACED_KEY, target, 1)
                 room[target] -= 1
@@ -429,11 +432,11 @@ class EngineHost:
             target = host_pick(others)
             if target is None:
                 break
-            moved += self._hand_over(session_id, target)
+            moved += self._hand_over(session_id, target, "drain")
         log.info("engine host %s handed %d of %d session(s) over before stopping", self.id, moved, len(held))
         return moved
 
-    def _hand_over(self, session_id: str, to_host: str) -> bool:
+    def _hand_over(self, session_id: str, to_host: str, reason: str) -> bool:
         """Move one session to `to_host`, with no moment in which both hosts may send for it:
         this host lets go of the lease here first (its send line stops), waits for the send
         step in flight, stops the session, names `to_host` as the next owner in the database,
@@ -449,6 +452,7 @@ class EngineHost:
         if not lease_release(session_id, self.id, lease.generation, to_host=to_host):
             return False
         queues.queue(engine_host_queue_name(to_host)).enqueue(engine_jobs.engine_session_start, args=(session_id,))
+        lease_moved(reason)
         return True
 
     def _jobs_take_over(self, dead_hosts: list[str]) -> None:
@@ -541,6 +545,7 @@ class EngineHost:
                     lost.append(session_id)
         self._report(lost, held=False)
         for session_id in lost:
+            lease_moved("lost")
             log.warning("engine host %s: lost the lease of session %s; stopping it here", self.id, session_id)
             self.engine.session_stop(session_id, "another engine host holds the session")
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from engines import EngineEvent, EngineEventKind
@@ -20,6 +21,11 @@ from models.base import utcnow
 from roles.engine_events import LEASE_STAMP, engine_event_apply
 from services.hosts.routing import PLACED_KEY, host_heartbeat, host_pick, hosts_holding
 from tests.helpers import pair_session, wait_for
+
+
+def _lease_moves(reason: str) -> float:
+    """The lease moves this process counted for `reason` (what /metrics shows)."""
+    return REGISTRY.get_sample_value("wagate_session_lease_moves_total", {"reason": reason}) or 0.0
 
 
 def _session(app, session_id: str) -> WaSession:
@@ -105,10 +111,12 @@ def test_a_host_that_lost_the_lease_stops_the_session_and_sends_nothing_for_it(a
 
 def _lost_to_a_living_host(app, client, account, shop, runtime) -> None:
     host = runtime.engine_host
+    counted = _lease_moves("lost")
     _taken_by(app, shop, "elsewhere")
     # Within a renewal (a third of the 3 s lease) the host finds it lost and stops the session.
     wait_for(lambda: shop not in host.leases, timeout=5, message="the lease to be found lost")
     wait_for(lambda: shop not in host.engine.active_sessions(), message="the session to be stopped here")
+    assert _lease_moves("lost") == counted + 1
     with app.app_context():
         assert shop not in hosts_holding()[host.id]
 
@@ -180,11 +188,13 @@ def test_a_host_above_its_share_hands_sessions_over_a_bounded_number_at_a_time(
     sessions = [pair_session(client, account, phone=f"4479111000{n:02d}") for n in range(6)]
     assert all(session_id in host.leases for session_id in sessions)
     app.config["REBALANCE_BATCH"] = 2
+    counted = _lease_moves("rebalance")
     with app.app_context():
         host_heartbeat("newcomer", engine="simulator", sessions=0)  # a host joins, holding nothing
         moved = host.rebalance()
     # Six sessions over two hosts: three each; two move now, the rest after a pause.
     assert moved == 2
+    assert _lease_moves("rebalance") == counted + 2
     handed = [session_id for session_id in sessions if session_id not in host.leases]
     assert len(handed) == 2
     for session_id in handed:
