@@ -312,7 +312,7 @@ class EngineHost:
             self._session_up(session_id)
         if own:
             log.info("engine host %s took back %d session(s)", self.id, len(own))
-        self.adopt_orphans()
+        self.adopt_orphans(grace=False)  # a start that found no host alive left them unowned
         queues.connection.set(LINED_UP_KEY.format(self.id), 1)
 
     def _restore_once(self) -> None:
@@ -326,7 +326,7 @@ class EngineHost:
         finally:
             self._restore_lock.release()
 
-    def adopt_orphans(self) -> None:
+    def adopt_orphans(self, grace: bool = True) -> None:
         """Take up to this host's share of the sessions nobody living holds (unowned, or whose
         host died and whose lease ran out): each host takes its share, so they spread by
         capacity. Then the jobs waiting on dead hosts' queues come to this host's queue."""
@@ -334,7 +334,7 @@ class EngineHost:
         gone = hosts_gone(alive)  # before their sessions are taken: named for them no more after
         room = math.ceil(self._shares(alive).get(self.id, 0)) - len(self.leases)
         if room > 0:
-            orphans = sessions_orphaned(alive, room)
+            orphans = sessions_orphaned(alive, room, grace=grace)
             for session_id in orphans:
                 self.session_start(session_id, alive)
                 if session_id in self.leases:

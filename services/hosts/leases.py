@@ -136,15 +136,15 @@ def lease_lock(session_id: str, host_id: str, generation: int) -> WaSession | No
     ).first()
 
 
-def sessions_orphaned(alive: Iterable[str], limit: int) -> list[str]:
-    """Up to `limit` sessions that should be online and no living host holds: unowned (for
-    UNOWNED_GRACE_SECONDS), or named for a host that is not alive and whose lease ran out."""
+def sessions_orphaned(alive: Iterable[str], limit: int, *, grace: bool = True) -> list[str]:
+    """Up to `limit` sessions that should be online and no living host holds: unowned (with
+    `grace`, for UNOWNED_GRACE_SECONDS: left to the host their start was placed on), or named
+    for a host that is not alive and whose lease ran out."""
     alive = list(alive)
     owner_gone = WaSession.engine_host.not_in(alive) if alive else literal(True)
-    unowned = and_(
-        WaSession.engine_host.is_(None),
-        WaSession.updated_at < utcnow() - timedelta(seconds=UNOWNED_GRACE_SECONDS),
-    )
+    unowned = WaSession.engine_host.is_(None)
+    if grace:
+        unowned = and_(unowned, WaSession.updated_at < utcnow() - timedelta(seconds=UNOWNED_GRACE_SECONDS))
     query = (
         select(WaSession.id)
         .where(
