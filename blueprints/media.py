@@ -1,5 +1,7 @@
 """A message's stored file as a response, for the API and the dashboard alike."""
 
+from pathlib import Path
+
 from flask import Response, send_file
 
 from services.messaging.history import StoredMedia
@@ -12,8 +14,10 @@ def media_response(stored: StoredMedia) -> Response:
     something else or run it as a page, and no shared cache may keep it.
     """
     response = send_file(
-        stored.path, mimetype=stored.mimetype, download_name=stored.filename, as_attachment=not stored.inline, max_age=0
+        stored.file, mimetype=stored.mimetype, download_name=stored.filename, as_attachment=not stored.inline, max_age=0
     )
+    if not isinstance(stored.file, Path):  # a path's size is known to send_file
+        response.content_length = stored.size
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"

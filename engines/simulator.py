@@ -15,9 +15,13 @@ Rules (documented in the README):
   not delivered again. Receipts follow: `delivered` after SIMULATOR_RECEIPT_SECONDS, `read`
   after twice that, except for numbers ending in 9 (people who never open WhatsApp).
   WhatsApp keeps them for the session, as it would for a linked device that went offline
-  (DATA_DIR/engines/simulator/receipts.db): a session that comes back after a restart
+  (in the shared state, engines/state.py: DATA_DIR/engines/simulator/receipts.db, or
+  PostgreSQL): a session that comes back after a restart, here or on another engine host,
   gets those still due, the late ones at once, and again those reported in its last
   RECEIPT_REDELIVER_SECONDS (the host may have died before writing them).
+- Paired devices and groups are kept in the shared state too (simulator/<sessionId>.json,
+  simulator/groups/<sessionId>.json): a session taken over by another engine host is
+  still paired and in its groups. The outbox and the presence log stay on each host.
 - Presence: what a session shows (typing, recording, paused in a chat; available or
   unavailable) is written to DATA_DIR/engines/simulator/presence/<sessionId>.jsonl. Typing
   in a chat needs the number on WhatsApp (or the session in the group). Following a
@@ -48,9 +52,7 @@ import heapq
 import json
 import logging
 import secrets
-import sqlite3
 import threading
-import time
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -72,6 +74,7 @@ from engines.base import (
     SendResult,
 )
 from engines.outgoing import Outgoing
+from engines.state import LocalState, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +82,6 @@ FAULTS = ("timeout", "unreachable", "upstream_error", "auth_error", "overload", 
 TICK_SECONDS = 0.2
 # WhatsApp's pairing codes: 8 characters without 0, I, O or U, which are easily misread.
 PAIR_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
-
-# Receipts reported this recently are reported again to a session that comes back (the
-# engine host may have died before writing them; writing one twice changes nothing).
-RECEIPT_REDELIVER_SECONDS = 30.0
-# How often the ticker forgets receipts reported longer ago than that.
-RECEIPT_PRUNE_SECONDS = 5.0
 
 ALL_SESSIONS = "*"
 # The faults switched on, by scope (a session id, or ALL_SESSIONS). Called before each call a
@@ -147,94 +144,6 @@ def number_reads(phone: str) -> bool:
     return not phone.endswith("9")
 
 
-class _ReceiptBook:
-    """The receipts WhatsApp still owes the sessions (a SQLite file): each is kept from the
-    send until some time after it was reported, so a restart loses none."""
-
-    SCHEMA = """
-    CREATE TABLE IF NOT EXISTS receipts (
-        session_id TEXT NOT NULL,
-        wa_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        due REAL NOT NULL,
-        reported_at REAL,
-        PRIMARY KEY (session_id, wa_id, status)
-    )
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=15
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # survives the process dying, as a server's disk would
-        self._db.execute(self.SCHEMA)
-        self._pruned = 0.0
-
-    def add(self, session_id: str, receipts: list[tuple[str, str, datetime]]) -> list[tuple[str, str, datetime]]:
-        """Keep (wa_id, status, due) receipts; returns those that were not kept already."""
-        added = []
-        with self._lock:
-            if self._db is None:
-                return added
-            with _transaction(self._db):
-                for wa_id, status, due in receipts:
-                    inserted = self._db.execute(
-                        "INSERT OR IGNORE INTO receipts (session_id, wa_id, status, due) VALUES (?, ?, ?, ?)",
-                        (session_id, wa_id, status, due.timestamp()),
-                    ).rowcount
-                    if inserted:
-                        added.append((wa_id, status, due))
-        return added
-
-    def reported(self, receipts: list[tuple[str, str, str]]) -> None:
-        """(session_id, wa_id, status) receipts were reported now."""
-        now = time.time()
-        with self._lock:
-            if self._db is None or not receipts:
-                return
-            with _transaction(self._db):
-                self._db.executemany(
-                    "UPDATE receipts SET reported_at = ? WHERE session_id = ? AND wa_id = ? AND status = ?",
-                    [(now, *receipt) for receipt in receipts],
-                )
-            if now - self._pruned >= RECEIPT_PRUNE_SECONDS:
-                self._pruned = now
-                self._db.execute("DELETE FROM receipts WHERE reported_at < ?", (now - RECEIPT_REDELIVER_SECONDS,))
-
-    def owed(self, session_id: str) -> list[tuple[str, str, datetime]]:
-        """What a session that comes back is owed: receipts not reported yet, and those reported lately."""
-        with self._lock:
-            if self._db is None:
-                return []
-            rows = self._db.execute(
-                "SELECT wa_id, status, due FROM receipts WHERE session_id = ?"
-                " AND (reported_at IS NULL OR reported_at >= ?) ORDER BY due",
-                (session_id, time.time() - RECEIPT_REDELIVER_SECONDS),
-            ).fetchall()
-        return [(wa_id, status, datetime.fromtimestamp(due, UTC)) for wa_id, status, due in rows]
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-
-class _transaction:
-    """BEGIN ... COMMIT on a connection in autocommit mode (rolled back on an error)."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    def __enter__(self) -> None:
-        self.connection.execute("BEGIN")
-
-    def __exit__(self, kind, value, traceback) -> None:
-        self.connection.execute("COMMIT" if kind is None else "ROLLBACK")
-
-
 @dataclass
 class _SimSession:
     state: str
@@ -256,10 +165,13 @@ class SimulatorEngine(Engine):
         *,
         faults: FaultSource = _no_faults,
         connections: Connections | None = None,
+        state: SharedState | None = None,
     ) -> None:
         super().__init__(listener, settings)
         self.faults = faults
         self.connections = connections or LocalConnections()
+        # Devices, groups and owed receipts: files under the engine's folder unless the host shares them.
+        self.state = state or LocalState(settings.data_dir)
         # This simulator's connection to WhatsApp, as the device registry names it.
         self.connection_id = f"{settings.host_id or 'simulator'}:{secrets.token_hex(6)}"
         self._claims_seen: int | None = None
@@ -273,7 +185,7 @@ class SimulatorEngine(Engine):
         self._sent_ids: dict[str, set[str]] = {}
         self._group_cache: dict[str, dict] = {}
         self._receipts: list[tuple[datetime, int, str, str, str]] = []
-        self._receipt_book = _ReceiptBook(self.store_dir / "receipts.db")
+        self._receipt_book = self.state.receipt_book("simulator/receipts.db")
         self._receipts_owed: set[str] = set()  # sessions whose owed receipts were taken up
         self._timer_seq = 0
         self._qr_expiries: list[tuple[datetime, int, str]] = []  # (expires, seq, session)
@@ -319,11 +231,11 @@ class SimulatorEngine(Engine):
     def session_logout(self, session_id: str, reason: str) -> None:
         with self._lock:
             self._sessions.pop(session_id, None)
-            self._device_path(session_id).unlink(missing_ok=True)
+            self.state.file_delete(self._device_name(session_id))
         self._emit(EngineEventKind.DISCONNECTED, session_id, reason=reason, loggedOut=True)
 
     def is_paired(self, session_id: str) -> bool:
-        return self._device_path(session_id).exists()
+        return self._device_load(session_id) is not None
 
     def active_sessions(self) -> list[str]:
         with self._lock:
@@ -414,7 +326,7 @@ class SimulatorEngine(Engine):
         self._receipts_take_up(session_id)
         return phone
 
-    # -- groups (kept per session in DATA_DIR/engines/simulator/groups/<session>.json) ----
+    # -- groups (kept per session in the shared state: simulator/groups/<session>.json) ----
 
     def groups_list(self, session_id: str) -> list[dict]:
         me = self._connected_phone(session_id)
@@ -525,17 +437,13 @@ class SimulatorEngine(Engine):
         with self._lock:
             groups = self._group_cache.get(session_id)
             if groups is None:
-                path = self.store_dir / "groups" / f"{session_id}.json"
-                groups = json.loads(path.read_text()) if path.exists() else {}
+                stored = self.state.file_get(f"simulator/groups/{session_id}.json")
+                groups = json.loads(stored) if stored else {}
                 self._group_cache[session_id] = groups
             return groups
 
     def _groups_save(self, session_id: str, groups: dict) -> None:
-        folder = self.store_dir / "groups"
-        folder.mkdir(exist_ok=True)
-        temporary = folder / f"{session_id}.json.part"
-        temporary.write_text(json.dumps(groups))
-        temporary.replace(folder / f"{session_id}.json")
+        self.state.file_put(f"simulator/groups/{session_id}.json", json.dumps(groups).encode())
 
     def _group_of(self, session_id: str, group_id: str, *, admin: bool = False) -> dict:
         me = self._connected_phone(session_id)
@@ -772,18 +680,17 @@ class SimulatorEngine(Engine):
     def _emit(self, kind: EngineEventKind, session_id: str, **data) -> None:
         self.listener(EngineEvent(kind=kind, session_id=session_id, data=data))
 
-    def _device_path(self, session_id: str) -> Path:
-        return self.store_dir / f"{session_id}.json"
+    @staticmethod
+    def _device_name(session_id: str) -> str:
+        return f"simulator/{session_id}.json"
 
     def _device_load(self, session_id: str) -> dict | None:
-        try:
-            return json.loads(self._device_path(session_id).read_text())
-        except FileNotFoundError:
-            return None
+        stored = self.state.file_get(self._device_name(session_id))
+        return json.loads(stored) if stored else None
 
     def _device_save(self, session_id: str, phone: str) -> None:
         device = {"phone": phone, "pairedAt": datetime.now(UTC).isoformat()}
-        self._device_path(session_id).write_text(json.dumps(device))
+        self.state.file_put(self._device_name(session_id), json.dumps(device).encode())
 
 
 def _carried(outgoing: Outgoing) -> dict:

@@ -6,6 +6,7 @@ from models.contact import Contact
 from models.message import Message, MessageStatus
 from models.plan import Plan
 from models.quota import QuotaUsage
+from models.shared_state import NeonizeSent, SimulatorReceipt, StoredFilePart
 from models.stats import DailyStat
 from models.user import User
 from models.wa_session import SessionStatus, WaSession
@@ -18,9 +19,12 @@ __all__ = [
     "DailyStat",
     "Message",
     "MessageStatus",
+    "NeonizeSent",
     "Plan",
     "QuotaUsage",
     "SessionStatus",
+    "SimulatorReceipt",
+    "StoredFilePart",
     "User",
     "WaSession",
     "Webhook",

@@ -68,10 +68,11 @@ from services.hosts.routing import (
     session_overload_mark,
 )
 from services.messaging.lifecycle import SendSettled
-from services.messaging.outgoing import outgoing_load
+from services.messaging.outgoing import media_files, media_read, outgoing_load
 from services.messaging.scheduling import scheduled_change
 from services.platform.faults import fault_source
 from services.platform.metrics import lease_moved
+from services.platform.shared_state import shared_state
 from services.platform.sim_connections import RedisConnections
 from services.platform.store_outage import StoreOutage, store_unreachable
 
@@ -199,6 +200,8 @@ class EngineHost:
             options["connections"] = RedisConnections(connection)
         elif app.config["WA_ENGINE"] == "neonize":
             options = neonize_options(app.config)
+        # What another host needs to take a session over (devices, owed receipts, sent ledger).
+        options["state"] = shared_state(app, "engines")
         self.engine: Engine = engine_create(app.config["WA_ENGINE"], self._engine_event, settings, **options)
         host_queues = [queues_for_host(app, self.id), queues_for_host(app, None)]
         self.worker = ThreadWorker(
@@ -901,9 +904,8 @@ class EngineHost:
         if isinstance(message, dict):
             media = None
             if media_file:
-                path = Path(self.app.config["DATA_DIR"]) / "media" / media_file
-                media = path.read_bytes()
-                path.unlink(missing_ok=True)
+                media = media_read(media_file)
+                media_files().file_delete(media_file)
             message = Outgoing.from_record(message, media)
         return self._simulate("receive", session_id, sender, message)
 

@@ -81,9 +81,9 @@ from engines.base import (
 from engines.neonize import events as mapping
 from engines.neonize import messages
 from engines.neonize.gate import GATE, GatedGo
-from engines.neonize.sent import SentLedger
 from engines.neonize.store import device_stores
 from engines.outgoing import Outgoing
+from engines.state import LocalState, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,13 @@ PROBE_TIMEOUT_SECONDS = 5.0
 PROBE_REUSE_SECONDS = 5.0
 SHUTDOWN_GRACE_SECONDS = 3.0
 REASON_MAX = 500
+# The sent ledger (engines/state.py). wagate picks a message's id (`wa_id`) before the first
+# attempt, so that a retry can never deliver it twice; neonize cannot send under a chosen
+# id (its Go SendMessage lets whatsmeow make one up). So the ledger records an attempt
+# before the send and WhatsApp's id after it: a send repeating a completed `wa_id` returns
+# the earlier result, receipts naming WhatsApp's ids are translated back to ours, and an
+# attempt left open (the process ended while WhatsApp had the message) is not sent again
+# on its own (see send_content). Entries are kept this long.
 SENT_RETENTION_SECONDS = 30 * 86400
 KNOWN_NUMBER_SECONDS = 86400
 UNKNOWN_NUMBER_SECONDS = 600
@@ -274,6 +281,7 @@ class NeonizeEngine(Engine):
         settings: EngineSettings,
         *,
         database_url: str = "",
+        state: SharedState | None = None,
         reconnect_base_seconds: float = 2.0,
         reconnect_max_seconds: float = 300.0,
         connect_gate_seconds: float = 1.0,
@@ -284,8 +292,11 @@ class NeonizeEngine(Engine):
         go=None,
     ) -> None:
         super().__init__(listener, settings)
-        self.stores = device_stores(settings.data_dir / "neonize", database_url)
-        self.ledger = SentLedger(settings.data_dir / "neonize" / "sent.db")
+        # Device stores and the sent ledger: files under the engine's folder, or the host's
+        # shared state (PostgreSQL); NEONIZE_DATABASE_URL names a database for the stores alone.
+        state = state or LocalState(settings.data_dir)
+        self.stores = device_stores(settings.data_dir / "neonize", database_url or state.device_store_url)
+        self.ledger = state.sent_ledger("neonize/sent.db")
         self.ledger.prune(SENT_RETENTION_SECONDS)
         self.reconnect_base_seconds = reconnect_base_seconds
         self.reconnect_max_seconds = reconnect_max_seconds
@@ -410,7 +421,7 @@ class NeonizeEngine(Engine):
 
     def _whatsapp_ids(self, session_id: str, outgoing: Outgoing) -> Outgoing:
         """Replies and reactions to our own messages name them by our ids; WhatsApp knows
-        them by the ids it gave them (see sent.py). Inbound messages carry WhatsApp's already."""
+        them by the ids it gave them (the sent ledger). Inbound messages carry WhatsApp's already."""
 
         def theirs(wa_id: str) -> str:
             entry = self.ledger.get(session_id, wa_id)
@@ -424,7 +435,7 @@ class NeonizeEngine(Engine):
         return outgoing
 
     def send_content(self, session_id: str, to: str, build: Callable[[NewClient], object], *, wa_id: str) -> SendResult:
-        """Send what `build` makes for the client, once per `wa_id` (see sent.py).
+        """Send what `build` makes for the client, once per `wa_id` (the sent ledger).
 
         A send still in flight when its caller stops waiting keeps going; a retry waits for
         it instead of sending again, and its outcome is recorded when it comes.
@@ -754,7 +765,7 @@ class NeonizeEngine(Engine):
         self._emit(EngineEventKind.MESSAGE, session.id, **data)
 
     def _ours(self, session: _Session, whatsapp_id: str) -> str:
-        """Our id for a message WhatsApp names by its own id (see sent.py); theirs if not ours."""
+        """Our id for a message WhatsApp names by its own id (the sent ledger); theirs if not ours."""
         return self.ledger.our_id(session.id, whatsapp_id) or whatsapp_id
 
     def _poll_choice(self, session: _Session, event, wa_id: str) -> list[str] | None:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import selectinload
@@ -17,7 +18,7 @@ from models.base import isoformat
 from models.message import INBOUND, OUTBOUND
 from services.errors import NotFound, ValidationError
 from services.messaging.media import file_name_safe
-from services.messaging.outgoing import media_root
+from services.messaging.outgoing import media_files
 from services.platform.paging import page_number
 from services.platform.phones import phone_normalize
 
@@ -297,7 +298,8 @@ INLINE_MEDIA = {
 
 @dataclass(frozen=True)
 class StoredMedia:
-    path: Path
+    file: Path | BinaryIO  # a path, or an open file at its start (the response closes it)
+    size: int
     mimetype: str
     filename: str
     inline: bool
@@ -307,8 +309,8 @@ def message_media(message: Message) -> StoredMedia:
     """The file a message carries (sent or received), for its owner; 404 when it has none."""
     payload = message.payload or {}
     media_file = payload.get("media_file")
-    path = media_root() / media_file if media_file else None
-    if path is None or not path.is_file():
+    kept = media_files().file_open(media_file) if media_file else None
+    if kept is None:
         raise NotFound(
             "This message has no media kept" + (f" ({payload['media_dropped']})" if "media_dropped" in payload else ""),
             error="Media not found",
@@ -319,4 +321,4 @@ def message_media(message: Message) -> StoredMedia:
     filename = (
         file_name_safe(payload.get("filename") or payload.get("fileName") or "") or f"{message.type}-{message.id}"
     )
-    return StoredMedia(path, mimetype, filename, mimetype in INLINE_MEDIA)
+    return StoredMedia(*kept, mimetype, filename, mimetype in INLINE_MEDIA)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import select
@@ -21,7 +20,7 @@ from services.events.bus import event_publish
 from services.events.catalog import MessageReaction, MessageReceived, PollVote
 from services.hosts.calls import engine_enqueue
 from services.messaging.media import file_name_safe
-from services.messaging.outgoing import media_root, media_save, outgoing_parse
+from services.messaging.outgoing import media_files, media_save, outgoing_parse
 from services.platform.phones import phone_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
 
@@ -40,7 +39,7 @@ def message_inbound(
     """Store a message a contact sent to the session (once), count it, tell the owner.
 
     `details` are the kind's (location, contact card, quoted message, group chat...),
-    `media` its bytes (kept under DATA_DIR/media/inbound, up to INBOUND_MEDIA_MAX_BYTES).
+    `media` its bytes (kept as the media file inbound/<message id>, up to INBOUND_MEDIA_MAX_BYTES).
     A reaction or a poll vote is not a message of its own: it is recorded on the message it
     reacts to, or the poll.
     """
@@ -105,11 +104,7 @@ def inbound_media_store(message: Message, media: bytes) -> dict:
     facts = {"size": len(media), "sha256": hashlib.sha256(media).hexdigest()}
     if len(media) > limit:
         return facts | {"media_dropped": f"larger than {limit} bytes"}
-    folder = media_root() / "inbound"
-    folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f"{message.id}.part"
-    temporary.write_bytes(media)
-    temporary.replace(folder / message.id)
+    media_files().file_put(f"inbound/{message.id}", media)
     return facts | {"media_file": f"inbound/{message.id}"}
 
 
@@ -194,9 +189,7 @@ def simulate_inbound(user: User, session_id: str, *, sender: str, content: dict)
     message = outgoing.to_record()
     if outgoing.media is not None:
         media_file = f"simulated/{secrets.token_hex(16)}"
-        path = Path(current_app.config["DATA_DIR"]) / "media" / media_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        media_save(outgoing.media, path)
+        media_save(outgoing.media, media_file)
     session_require_connected(session, "only a connected session receives messages")
     engine_enqueue(session, engine_jobs.engine_simulate_inbound, session.id, sender, message, media_file)
 

@@ -9,18 +9,17 @@ what the media service needs to answer exactly as it does for the string itself
 
 The files are the request's: closed when it ends, whatever happens, and being unnamed they
 are gone then (or when the process dies). A message that keeps its media gives the file a
-name in place (a hard link, no copy) where the file system allows, else copies it.
+name in place (a hard link, no copy) where the file system allows, else copies it (into
+PostgreSQL, a part at a time, when media is kept there: engines/state.py).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,21 +198,6 @@ def inline_files_close(_error: BaseException | None = None) -> None:
     for file in g.pop("inline_files", ()):
         file.close()
     g.pop("inline_media", None)
-
-
-def media_file_save(media: MediaFile, path: Path) -> None:
-    """Give the file `path` as its name: a hard link to the unnamed file where the system allows
-    it (no copy), else a copy; written under a temporary name first, so `path` is whole or absent."""
-    temporary = path.with_name(path.name + ".part")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    try:
-        os.link(f"/proc/self/fd/{media.file.fileno()}", temporary, follow_symlinks=True)
-    except OSError:
-        with open(temporary, "wb") as copy:
-            media.file.seek(0)
-            shutil.copyfileobj(media.file, copy, 1024 * 1024)
-    temporary.replace(path)
 
 
 def media_file_head(media: MediaFile, size: int = 4096) -> bytes:

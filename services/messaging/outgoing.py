@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import or_, select
 
 from engines.outgoing import MEDIA_KINDS, ContactCard, Location, MediaFile, Outgoing, Poll, Reaction
+from engines.state import SharedState
 from extensions import db
 from models import Message, WaSession
 from models.message import OUTBOUND
 from services.errors import NotFound, ValidationError
-from services.messaging.inline import media_file_save
 from services.messaging.media import media_load
 from services.platform.phones import card_phone, phone_normalize
+from services.platform.shared_state import shared_state
 
 OUTGOING_FIELDS = frozenset(field.name for field in fields(Outgoing)) - {"media"}
 # Payload fields that each name a kind, in the order they are looked for.
@@ -231,36 +231,43 @@ def _mentions(value: list | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(phone_normalize(phone, field="mentions") for phone in value))
 
 
-def media_root() -> Path:
-    """Where message media lives: outgoing/<message id>, inbound/<message id>."""
-    return Path(current_app.config["DATA_DIR"]) / "media"
+def media_files() -> SharedState:
+    """Where message media is kept, by name: outgoing/<message id>, inbound/<message id>,
+    simulated/<token>. Files under DATA_DIR/media, or PostgreSQL when it is the database, so
+    that any web and any engine host find what another wrote (engines/state.py)."""
+    return shared_state(current_app, "media")
 
 
 def outgoing_store(message: Message, outgoing: Outgoing) -> None:
-    """Keep what the message sends with it: its details, and its media bytes in a file.
+    """Keep what the message sends with it: its details, and its media bytes as a file.
 
-    The file (DATA_DIR/media/outgoing/<message id>) is written before the message commits,
-    so whichever engine host sends it (sharing DATA_DIR) finds it, also after a restart.
+    The file (outgoing/<message id>) is written before the message commits, so whichever
+    engine host sends it finds it, also after a restart.
     """
     if outgoing.kind == "text" and outgoing == Outgoing("text", text=outgoing.text):
         return  # plain text: the body is all there is
     record = outgoing.to_record()
     if outgoing.media is not None:
-        folder = media_root() / "outgoing"
-        folder.mkdir(parents=True, exist_ok=True)
-        record |= {"media_file": f"outgoing/{message.id}"} | media_save(outgoing.media, folder / message.id)
+        name = f"outgoing/{message.id}"
+        record |= {"media_file": name} | media_save(outgoing.media, name)
     message.payload = record
 
 
-def media_save(media: bytes | MediaFile, path: Path) -> dict:
-    """Write media to `path` (whole or not at all); its size and SHA-256."""
+def media_save(media: bytes | MediaFile, name: str) -> dict:
+    """Keep media as the file `name` (whole or not at all); its size and SHA-256."""
     if isinstance(media, MediaFile):
-        media_file_save(media, path)
+        media_files().file_put(name, media.file)
         return {"size": media.size, "sha256": media.sha256}
-    temporary = path.with_suffix(".part")
-    temporary.write_bytes(media)
-    temporary.replace(path)
+    media_files().file_put(name, media)
     return {"size": len(media), "sha256": hashlib.sha256(media).hexdigest()}
+
+
+def media_read(name: str) -> bytes:
+    """A kept media file's bytes (FileNotFoundError when it is not kept)."""
+    media = media_files().file_get(name)
+    if media is None:
+        raise FileNotFoundError(f"No such media file: {name}")
+    return media
 
 
 def outgoing_load(message: Message) -> Outgoing:
@@ -270,5 +277,5 @@ def outgoing_load(message: Message) -> Outgoing:
     # What the message carries (not what came back to it since: reactions, votes, file facts).
     record = {key: value for key, value in message.payload.items() if key in OUTGOING_FIELDS}
     media_file = message.payload.get("media_file")
-    media = (media_root() / media_file).read_bytes() if media_file else None
+    media = media_read(media_file) if media_file else None
     return Outgoing.from_record(record, media)
