@@ -166,8 +166,8 @@ class Config:
     SIMULATOR_RECEIPT_SECONDS = env_float("SIMULATOR_RECEIPT_SECONDS", 1.0)
 
     # The neonize engine (WA_ENGINE=neonize): real WhatsApp through the unofficial web protocol.
-    # Device stores: one SQLite file per session under DATA_DIR/engines/neonize/, or one schema
-    # per session in this PostgreSQL database.
+    # Device stores: one schema per session in this PostgreSQL database; unset, in DATABASE_URL's
+    # when it is PostgreSQL, else one SQLite file per session under DATA_DIR/engines/neonize/.
     NEONIZE_DATABASE_URL = os.environ.get("NEONIZE_DATABASE_URL", "")
     # Waits between connect attempts double from the base up to the cap (each attempt costs
     # neonize a file handle it never gives back).
@@ -221,7 +221,7 @@ class Config:
     BULK_MAX_CONTACTS = env_int("BULK_MAX_CONTACTS", 10000)
     # Number checks: how long an answer is reused, and how long a request waits for WhatsApp's.
     NUMBER_CHECK_CACHE_SECONDS = env_int("NUMBER_CHECK_CACHE_SECONDS", 24 * 3600)
-    # Received media is kept under DATA_DIR/media/inbound up to this size each (bigger: noted, not kept).
+    # Received media is kept (DATA_DIR/media/inbound, or PostgreSQL) up to this size each (bigger: noted, not kept).
     INBOUND_MEDIA_MAX_BYTES = env_int("INBOUND_MEDIA_MAX_BYTES", 100 * 1024 * 1024)
     NUMBER_CHECK_WAIT_SECONDS = env_float("NUMBER_CHECK_WAIT_SECONDS", 15.0)
     GROUP_CALL_WAIT_SECONDS = env_float("GROUP_CALL_WAIT_SECONDS", 20.0)
