@@ -46,23 +46,23 @@ from services.governor.pace import send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
 from services.hosts.calls import messages_line_up, sends_waiting_clear
 from services.hosts.leases import (
+    host_with_most_room,
     hosts_gone,
     lease_acquire,
     lease_lock,
     lease_release,
     leases_renew,
     leases_take_own,
+    sessions_named,
     sessions_orphaned,
     sessions_wanted_count,
 )
 from services.hosts.routing import (
-    PLACED_KEY,
     engine_queue_for,
     host_heartbeat,
     host_holds,
     host_is_alive,
     host_jobs_take_over,
-    host_pick,
     host_retire,
     hosts_alive,
     session_overload_mark,
@@ -380,12 +380,9 @@ class EngineHost:
         excess = len(self.leases) - math.ceil(mine)
         if excess < 1 or excess <= self.app.config["REBALANCE_TOLERANCE"] * mine:
             return 0
-        placed = {
-            (key.decode() if isinstance(key, bytes) else key): int(value)
-            for key, value in queues.connection.hgetall(PLACED_KEY).items()
-        }
+        named = sessions_named()
         room = {
-            host_id: math.floor(share) - alive[host_id]["sessions"] - placed.get(host_id, 0)
+            host_id: math.floor(share) - named.get(host_id, 0)
             for host_id, share in shares.items()
             if host_id != self.id
         }
@@ -405,7 +402,6 @@ class EngineHost:
             target = max(room, key=room.get)
             if self._hand_over(session_id, target, "rebalance"):
                 moved += 1
-                queues.connection.hincrby(PLACED_KEY, target, 1)
                 room[target] -= 1
                 if room[target] <= 0:
                     del room[target]
@@ -432,7 +428,7 @@ class EngineHost:
         for session_id in held:
             if time.monotonic() >= deadline:
                 break
-            target = host_pick(others)
+            target = host_with_most_room(others)
             if target is None:
                 break
             moved += self._hand_over(session_id, target, "drain")

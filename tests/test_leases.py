@@ -4,6 +4,7 @@ Redis and several engine host processes: tests/test_lease_failover.py."""
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from jobs.queues import engine_host_queue_name
 from models import WaSession
 from models.base import utcnow
 from roles.engine_events import LEASE_STAMP, engine_event_apply
-from services.hosts.routing import PLACED_KEY, host_heartbeat, host_pick, hosts_holding
+from services.hosts.leases import session_place, sessions_named
+from services.hosts.routing import host_heartbeat, hosts_holding
 from tests.helpers import pair_session, wait_for
 
 
@@ -166,18 +168,26 @@ def test_a_host_whose_lease_ran_out_here_sends_nothing_until_it_is_renewed(
     wait_for(lambda: "after the pause" in _outbox_texts(runtime, shop), message="the message once renewed")
 
 
-def test_new_sessions_go_to_the_host_with_the_most_room(app, runtime):
+def test_new_sessions_go_to_the_host_with_the_most_room(app, account):
+    alive = {
+        "big": {"capacity": 100, "draining": False},
+        "small": {"capacity": 10, "draining": False},
+        "leaving": {"capacity": 1000, "draining": True},
+    }
     with app.app_context():
-        host_heartbeat("big", engine="simulator", sessions=10, capacity=100)  # 10% full
-        host_heartbeat("small", engine="simulator", sessions=3, capacity=10)  # 30% full
-        picks = [host_pick(exclude=frozenset({runtime.engine_host.id})) for _ in range(12)]
-        # "big" until it is as full as "small" would be with one more; placements count at once.
-        assert picks[:2] == ["big", "big"] and picks.count("big") == 12
-        host_heartbeat("big", engine="simulator", sessions=60, capacity=100, draining=False)
-        assert queues.connection.hget(PLACED_KEY, "big") is None  # its heartbeat counts them itself
-        assert host_pick(exclude=frozenset({runtime.engine_host.id})) == "small"
-        host_heartbeat("small", engine="simulator", sessions=0, capacity=10, draining=True)
-        assert host_pick(exclude=frozenset({runtime.engine_host.id})) == "big"  # a draining host gets none
+        sessions = [WaSession(user_id=account.user_id, name=f"New {n}") for n in range(12)]
+        db.session.add_all(sessions)
+        db.session.commit()
+        placed = [session_place(session.id, alive) for session in sessions]
+        # By sessions named for each against its capacity: "small" gets one while "big" gets
+        # ten, and a draining host none, however much room it has.
+        assert collections.Counter(placed) == {"big": 11, "small": 1}
+        assert sessions_named() == {"big": 11, "small": 1}
+        # A session that a living host owns stays where it is; one whose host died moves.
+        assert session_place(sessions[1].id, alive) == "small"
+        del alive["small"]
+        assert session_place(sessions[1].id, alive) == "big"
+        assert session_place(sessions[1].id, {}) is None  # no host alive: nowhere to go yet
 
 
 def test_a_host_above_its_share_hands_sessions_over_a_bounded_number_at_a_time(

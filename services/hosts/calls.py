@@ -14,7 +14,8 @@ from models import Message, MessageStatus, WaSession
 from models.base import as_utc
 from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.governor.queue import API_LANE, SendQueue
-from services.hosts.routing import engine_queue_for
+from services.hosts.leases import session_place
+from services.hosts.routing import engine_queue_for, host_is_alive, hosts_alive
 from services.platform.outages import is_outage
 from services.platform.waiting import wait_until
 
@@ -93,9 +94,11 @@ ENGINE_JOB_TIMEOUT = 120
 
 def engine_enqueue(session: WaSession, job: Callable, *args: object) -> Job:
     """Send an engine job to the host that owns the session (after the caller committed);
-    a start with no living owner goes to the host with the most room."""
-    placing = job is engine_jobs.engine_session_start
-    return engine_queue_for(session.engine_host, placing=placing).enqueue(
+    a start with no living owner goes to the host with the most room, named its owner."""
+    owner = session.engine_host
+    if job is engine_jobs.engine_session_start and not host_is_alive(owner):
+        owner = session_place(session.id, hosts_alive())
+    return engine_queue_for(owner).enqueue(
         job, args=args, job_timeout=ENGINE_JOB_TIMEOUT, result_ttl=300, failure_ttl=86400
     )
 

@@ -171,3 +171,46 @@ def hosts_gone(alive: Iterable[str]) -> list[str]:
 def sessions_wanted_count() -> int:
     """How many sessions should be online, over all hosts."""
     return db.session.scalar(select(func.count()).select_from(WaSession).where(WaSession.wanted_online.is_(True)))
+
+
+def sessions_named() -> dict[str, int]:
+    """How many sessions that should be online name each host: those it holds, and those
+    placed on it or handed over to it that it has not taken up yet."""
+    return dict(
+        db.session.execute(
+            select(WaSession.engine_host, func.count())
+            .where(WaSession.wanted_online.is_(True), WaSession.engine_host.is_not(None))
+            .group_by(WaSession.engine_host)
+        ).all()
+    )
+
+
+def host_with_most_room(alive: dict[str, dict], exclude: Iterable[str] = ()) -> str | None:
+    """Of the living hosts (their heartbeats) that are not draining nor in `exclude`, the one
+    with the fewest sessions named for it against its capacity; None if there is none."""
+    named = sessions_named()
+    room = [
+        (named.get(host_id, 0) / max(1, beat.get("capacity") or 1), host_id)
+        for host_id, beat in alive.items()
+        if host_id not in set(exclude) and not beat.get("draining")
+    ]
+    return min(room)[1] if room else None
+
+
+def session_place(session_id: str, alive: dict[str, dict]) -> str | None:
+    """Name the host with the most room as the owner of a session that no living host owns,
+    for it to take up (its start job goes there): the host named, or the living owner it
+    already has, or None with no host alive. Commits."""
+    host_id = host_with_most_room(alive)
+    if host_id is None:
+        return None
+    owner_gone = WaSession.engine_host.not_in(list(alive))
+    db.session.execute(
+        update(WaSession)
+        .where(WaSession.id == session_id, or_(WaSession.engine_host.is_(None), and_(owner_gone, _lapsed())))
+        .values(engine_host=host_id, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    owner = db.session.scalar(select(WaSession.engine_host).where(WaSession.id == session_id))
+    return owner if owner in alive else None

@@ -3,9 +3,9 @@
 Each engine host keeps a heartbeat key in Redis, with how many sessions it holds and how
 many it is meant to hold (its capacity). A session is owned by the host that holds its
 lease (services/hosts/leases.py); jobs for it go to that host's own queue while the host is
-alive. A session to start that no living host owns goes to the host with the most room
-(`host_pick`), and to the shared engine queue, which every host takes from, when no host is
-alive.
+alive. A session to start that no living host owns is first named for the host with the
+most room (services/hosts/leases.py: `session_place`); with no host alive, its jobs go to
+the shared engine queue, which every host takes from.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 
 HOSTS_KEY = "wagate:engine-hosts"
 HEARTBEAT_KEY = "wagate:engine-host:{}"
-# Sessions placed on each host since its last heartbeat (which counts them itself).
-PLACED_KEY = "wagate:engine-hosts:placed"
 # The sessions each host reports it holds: changed as it takes or lets go of a lease, and
 # gone with its heartbeat.
 HELD_KEY = "wagate:engine-host:{}:sessions"
@@ -50,7 +48,6 @@ def host_heartbeat(
     with queues.connection.pipeline(transaction=True) as pipeline:
         pipeline.sadd(HOSTS_KEY, host_id)
         pipeline.set(HEARTBEAT_KEY.format(host_id), json.dumps(beat), ex=ttl)
-        pipeline.hdel(PLACED_KEY, host_id)
         pipeline.expire(HELD_KEY.format(host_id), ttl)
         pipeline.execute()
 
@@ -87,7 +84,6 @@ def host_retire(host_id: str) -> None:
     with queues.connection.pipeline(transaction=True) as pipeline:
         pipeline.delete(HEARTBEAT_KEY.format(host_id), HELD_KEY.format(host_id))
         pipeline.srem(HOSTS_KEY, host_id)
-        pipeline.hdel(PLACED_KEY, host_id)
         pipeline.execute()
 
 
@@ -111,35 +107,11 @@ def host_load(beat: dict) -> float:
     return beat["sessions"] / max(1, beat.get("capacity") or 1)
 
 
-def host_pick(alive: dict[str, dict] | None = None, exclude: frozenset[str] = frozenset()) -> str | None:
-    """The living host with the most room for one more session (counting those placed on
-    it since its last heartbeat), which is counted as placed there; None with no host alive."""
-    alive = hosts_alive() if alive is None else alive
-    connection = queues.connection
-    placed = {
-        (key.decode() if isinstance(key, bytes) else key): int(value)
-        for key, value in connection.hgetall(PLACED_KEY).items()
-    }
-    room = [
-        ((beat["sessions"] + placed.get(host_id, 0)) / max(1, beat.get("capacity") or 1), host_id)
-        for host_id, beat in alive.items()
-        if host_id not in exclude and not beat.get("draining")
-    ]
-    if not room:
-        return None
-    _, host_id = min(room)
-    connection.hincrby(PLACED_KEY, host_id, 1)
-    return host_id
-
-
-def engine_queue_for(host_id: str | None, *, placing: bool = False) -> Queue:
-    """The queue that reaches the session's owner `host_id`. With no living owner: a job
-    `placing` the session (its start) goes to the host with the most room, any other job
-    to the shared queue."""
+def engine_queue_for(host_id: str | None) -> Queue:
+    """The queue that reaches the session's owner `host_id`: its own while it is alive, the
+    shared one otherwise."""
     if host_id and host_is_alive(host_id):
         return queues.queue(engine_host_queue_name(host_id))
-    if placing and (picked := host_pick()):
-        return queues.queue(engine_host_queue_name(picked))
     return queues.queue(ENGINE_QUEUE)
 
 
