@@ -122,17 +122,56 @@ def _engine_event_apply(event: EngineEvent, host_id: str | None) -> None:
             media=data.get("media"),
         )
         return
+    engine_states_apply([event], host_id)
+
+
+# The engine events that change a session's own state.
+STATE_KINDS = frozenset(
+    {
+        EngineEventKind.QR,
+        EngineEventKind.CONNECTED,
+        EngineEventKind.RECONNECTING,
+        EngineEventKind.DISCONNECTED,
+        EngineEventKind.ERROR,
+    }
+)
+
+
+def engine_states_apply(events: list[EngineEvent], host_id: str | None = None) -> None:
+    """A run of session state changes (STATE_KINDS), written in one transaction, then
+    published in their order: a host taking hundreds of sessions up commits once per run,
+    not once per session. Each is fenced by its lease as `engine_event_apply` says."""
+    applied: list[tuple[EngineEvent, WaSession, list[DomainEvent]]] = []
+    for event in events:
+        session = _state_session(event, host_id)
+        if session is not None:
+            applied.append((event, session, _state_change(session, event)))
+    db.session.commit()
+    for event, session, published in applied:
+        with log_context(session_id=session.id):
+            data = event.data
+            if data.get("signal"):  # WhatsApp's warnings about the number: its sending pauses
+                engine_signal_pause(session, data["signal"], data.get("reason"))
+            published.append(SessionStatusChanged.of(session))
+            for domain_event in published:
+                event_publish(session.user_id, domain_event)
+            log.info("session %s: %s -> %s", session.id, event.kind, session.status)
+
+
+def _state_session(event: EngineEvent, host_id: str | None) -> WaSession | None:
+    """The event's session, locked under the lease stamped on it when a host reports it;
+    None when it is gone or not that host's any more."""
     if host_id is None:
-        session = db.session.get(WaSession, event.session_id)
-    elif (generation := event.data.get(LEASE_STAMP)) is None:
-        session = None
-    else:
-        session = lease_lock(event.session_id, host_id, generation)
-    if session is None:  # deleted while the engine was still busy with it, or not this host's any more
-        if host_id is not None:
-            log.info("session %s: %s from %s, not its holder: ignored", event.session_id, event.kind, host_id)
-        db.session.rollback()
-        return
+        return db.session.get(WaSession, event.session_id)
+    generation = event.data.get(LEASE_STAMP)
+    session = None if generation is None else lease_lock(event.session_id, host_id, generation)
+    if session is None:
+        log.info("session %s: %s from %s, not its holder: ignored", event.session_id, event.kind, host_id)
+    return session
+
+
+def _state_change(session: WaSession, event: EngineEvent) -> list[DomainEvent]:
+    """Change the session as the event says; the domain events to publish once written."""
     data = event.data
     events: list[DomainEvent] = []
     if event.kind == EngineEventKind.QR:
@@ -176,10 +215,4 @@ def _engine_event_apply(event: EngineEvent, host_id: str | None) -> None:
         session.status = SessionStatus.ERROR
         session.status_reason = data.get("reason")
         _clear_qr(session)
-    db.session.commit()
-    if data.get("signal"):  # WhatsApp's warnings about the number: its sending pauses
-        engine_signal_pause(session, data["signal"], data.get("reason"))
-    events.append(SessionStatusChanged.of(session))
-    for domain_event in events:
-        event_publish(session.user_id, domain_event)
-    log.info("session %s: %s -> %s", session.id, event.kind, session.status)
+    return events
