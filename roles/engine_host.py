@@ -39,13 +39,21 @@ from jobs.queues import ENGINE_QUEUE, engine_host_queue_name
 from jobs.worker import ThreadScheduler, ThreadWorker
 from models import Message, MessageStatus, SessionStatus, WaSession
 from models.base import utcnow
-from roles.engine_events import LEASE_STAMP, SendsSettled, engine_event_apply, engine_settle_apply
+from roles.engine_events import (
+    LEASE_STAMP,
+    STATE_KINDS,
+    SendsSettled,
+    engine_event_apply,
+    engine_settle_apply,
+    engine_states_apply,
+)
 from roles.event_spool import EventSpool, spool_path
 from roles.send_lines import SessionSenders
 from services.governor.pace import send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
 from services.hosts.calls import messages_line_up, sends_waiting_clear
 from services.hosts.leases import (
+    LEASE_BATCH,
     host_with_most_room,
     hosts_gone,
     lease_acquire,
@@ -311,8 +319,11 @@ class EngineHost:
             for session_id, generation in own.items():
                 self.leases[session_id] = _Lease(generation, started + self._lease_term())
         self._report(list(own), held=True)
-        for session_id in own:
-            self._session_up(session_id)
+        pending = self._sends_pending(list(own))  # one read for all, not one per session
+        # Sessions with sends waiting come up first: they are what people are waiting for.
+        for session_id in sorted(own, key=lambda session_id: session_id not in pending):
+            self.engine.session_start(session_id)
+            self._sends_line_up(session_id, pending.get(session_id, []))
         if own:
             log.info("engine host %s took back %d session(s)", self.id, len(own))
         self.adopt_orphans(grace=False)  # a start that found no host alive left them unowned
@@ -645,27 +656,40 @@ class EngineHost:
     def _reload_sends(self, session_id: str) -> None:
         """Queue again what was handed over but not sent (after a restart or a takeover):
         the database is the record, the Redis queue is rebuilt from it (nothing twice)."""
-        pending = db.session.scalars(
-            select(Message)
-            .where(
-                Message.session_id == session_id,
-                or_(
-                    (Message.status == MessageStatus.QUEUED) & Message.dispatched_at.is_not(None),
-                    Message.status == MessageStatus.SCHEDULED,
-                ),
-            )
-            .order_by(Message.created_at, Message.position)
-        ).all()
+        self._sends_line_up(session_id, self._sends_pending([session_id]).get(session_id, []))
+
+    def _sends_line_up(self, session_id: str, pending: list[Message]) -> None:
         messages_line_up(send_queue(session_id), pending)
         if pending:
             self.senders.nudge(session_id)
+
+    @staticmethod
+    def _sends_pending(session_ids: list[str]) -> dict[str, list[Message]]:
+        """The messages handed over but not sent yet of these sessions, in their order."""
+        pending: dict[str, list[Message]] = {}
+        for start in range(0, len(session_ids), LEASE_BATCH):
+            messages = db.session.scalars(
+                select(Message)
+                .where(
+                    Message.session_id.in_(session_ids[start : start + LEASE_BATCH]),
+                    or_(
+                        (Message.status == MessageStatus.QUEUED) & Message.dispatched_at.is_not(None),
+                        Message.status == MessageStatus.SCHEDULED,
+                    ),
+                )
+                .order_by(Message.created_at, Message.position)
+            )
+            for message in messages:
+                pending.setdefault(message.session_id, []).append(message)
+        return pending
 
     def _sends_reload_all(self) -> None:
         """Redis lost its data: line up again, from the database, the sends of every session held."""
         sessions = self.engine.active_sessions()
         log.warning("engine host %s: Redis lost its data; lining up the sends of %d session(s)", self.id, len(sessions))
+        pending = self._sends_pending(sessions)
         for session_id in sessions:
-            self._reload_sends(session_id)
+            self._sends_line_up(session_id, pending.get(session_id, []))
 
     def _step_in_context(self, session_id: str) -> float | None:
         """A send line's step. While the spool holds events, the line waits: outcomes written
@@ -938,6 +962,14 @@ class EngineHost:
             held = _NONE_WAITING
             if event is None:
                 return
+            if _changes_state(event):  # a run of them in one transaction (a restore's hundreds)
+                group = [event]
+                held = self._next_waiting()
+                while _changes_state(held) and len(group) < RECEIPT_GROUP_MAX:
+                    group.append(held)
+                    held = self._next_waiting()
+                self._apply(self._states_apply, group, group)
+                continue
             if not _settles(event):
                 self._apply(self._event_apply, event, [event])
                 continue
@@ -966,6 +998,13 @@ class EngineHost:
         engine_event_apply(event, self.id)
         if event.kind == EngineEventKind.DISCONNECTED:
             self._lease_forget(event.session_id, event.data.get(LEASE_STAMP))
+
+    def _states_apply(self, events: list[EngineEvent]) -> None:
+        """`_engine_event_apply` for a run of session state changes, in one transaction."""
+        engine_states_apply(events, self.id)
+        for event in events:
+            if event.kind == EngineEventKind.DISCONNECTED:
+                self._lease_forget(event.session_id, event.data.get(LEASE_STAMP))
 
     def _apply(self, apply: Callable, what, items: list) -> None:
         """Apply an event (or a group) while Redis answers (what is applied is published
@@ -1118,6 +1157,11 @@ class EngineHost:
 def _one_by_one(pace: Pace) -> bool:
     """Whether the pace lets one message go per send step (see EngineHost._take)."""
     return pace.typing or pace.min_gap_seconds > 0 or pace.jitter_seconds > 0
+
+
+def _changes_state(event: object) -> bool:
+    """Whether the event changes a session's own state (written in runs of them)."""
+    return isinstance(event, EngineEvent) and event.kind in STATE_KINDS
 
 
 def _settles(event: object) -> bool:
