@@ -185,6 +185,25 @@ class Engine(ABC):
         """Ask WhatsApp for a contact's online/offline updates (PRESENCE events follow)."""
         raise EngineError("REJECTED", f"The {self.name} engine cannot follow presence")
 
+    # -- liveness (roles/session_watch.py) ------------------------------------------------
+
+    def probe(self, session_id: str) -> bool:
+        """A cheap check that a connected session's connection still carries what WhatsApp
+        sends (keep-alives answered): False when it went deaf. EngineError when the session
+        is not connected, or the engine has no such check (REJECTED)."""
+        raise EngineError("REJECTED", f"The {self.name} engine has no liveness check")
+
+    def reconnect(self, session_id: str) -> None:
+        """Drop a held session's connection and connect again at once, keeping its pairing
+        and its place on this engine (RECONNECTING, then CONNECTED: no DISCONNECTED)."""
+        raise EngineError("REJECTED", f"The {self.name} engine cannot reconnect a session on request")
+
+    def carried(self, session_id: str, wa_id: str) -> bool | None:
+        """Whether WhatsApp has the message sent under `wa_id`: True (it acknowledged it),
+        False (no attempt went out and none is under way: sending it cannot deliver it twice),
+        None (cannot tell: an attempt is under way, or one was never confirmed)."""
+        return None
+
     @abstractmethod
     def shutdown(self) -> None:
         """Stop every session without unlinking (the process is going away)."""

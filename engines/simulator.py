@@ -31,7 +31,14 @@ Rules (documented in the README):
   fail), `unreachable` (no network route to WhatsApp), `upstream_error` (WhatsApp answers
   5xx), `auth_error` (WhatsApp refuses the session's credentials), `overload` (WhatsApp
   answers 429), `rejected` (WhatsApp refuses the message itself as malformed: sends only),
-  and `disconnect` (connected sessions drop to reconnecting until the fault is cleared).
+  `disconnect` (connected sessions drop to reconnecting until the fault is cleared),
+  `ack_never_comes` (WhatsApp takes a send but never acknowledges it: the call waits, nothing
+  is carried and no receipt follows, until the fault is cleared, when the ack comes and the
+  message is carried once, or the connection ends, when it fails as SESSION_NOT_CONNECTED,
+  transient) and `deaf` (each connected session it names goes deaf once per switch-on: it
+  stays "connected" and sends go out, but no inbound message, receipt or presence reaches
+  it, and its liveness check (`probe`) fails, until it reconnects; what it missed then
+  arrives, as WhatsApp keeps it for a device that was away).
 - One live connection per paired device: a session connecting (started with its pairing,
   or paired) claims the device, and a connection of the same session elsewhere (another
   engine host, or another simulator on the same Redis) stops at once with an ERROR
@@ -78,7 +85,19 @@ from engines.state import LocalState, SharedState
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("timeout", "unreachable", "upstream_error", "auth_error", "overload", "rejected", "disconnect")
+FAULTS = (
+    "timeout",
+    "unreachable",
+    "upstream_error",
+    "auth_error",
+    "overload",
+    "rejected",
+    "disconnect",
+    "ack_never_comes",
+    "deaf",
+)
+# What a deaf connection does not hear (held until the session reconnects).
+UNHEARD_KINDS = frozenset({EngineEventKind.MESSAGE, EngineEventKind.RECEIPT, EngineEventKind.PRESENCE})
 TICK_SECONDS = 0.2
 # WhatsApp's pairing codes: 8 characters without 0, I, O or U, which are easily misread.
 PAIR_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
@@ -153,6 +172,7 @@ class _SimSession:
     phone: str | None = None
     pair_code: str | None = None
     pair_phone: str | None = None
+    deaf: bool = False  # this connection hears nothing (the `deaf` fault)
 
 
 class SimulatorEngine(Engine):
@@ -190,6 +210,9 @@ class SimulatorEngine(Engine):
         self._timer_seq = 0
         self._qr_expiries: list[tuple[datetime, int, str]] = []  # (expires, seq, session)
         self._reconnecting: set[str] = set()
+        self._deafened: set[str] = set()  # sessions the `deaf` fault in force made deaf already
+        self._unheard: dict[str, list[EngineEvent]] = {}  # what deaf sessions missed, in order
+        self._in_flight: set[tuple[str, str]] = set()  # sends waiting for WhatsApp's ack
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._ticker = threading.Thread(target=self._tick_forever, name="simulator-ticker", daemon=True)
@@ -255,6 +278,7 @@ class SimulatorEngine(Engine):
             session = self._sessions.get(session_id)
             if session is None or session.state != "connected":
                 raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp", transient=True)
+            connection = session
         if self.connections.holders([session_id])[0] not in (None, self.connection_id):
             self._stream_replaced(session_id)
             raise EngineError("SESSION_NOT_CONNECTED", STREAM_REPLACED_REASON, transient=True)
@@ -263,6 +287,8 @@ class SimulatorEngine(Engine):
                 raise EngineError("NOT_IN_GROUP", "This session is not in that group")
         elif not number_exists(to):
             raise EngineError("NUMBER_NOT_ON_WHATSAPP", "Number not on WhatsApp")
+        if "ack_never_comes" in active:
+            self._ack_awaited(session_id, connection, wa_id)
         now = datetime.now(UTC)
         entry = {"id": wa_id, "to": to, **_carried(outgoing), "at": now.isoformat(), "host": self.settings.host_id}
         self._outbox_add(session_id, entry)
@@ -275,6 +301,62 @@ class SimulatorEngine(Engine):
         for receipt_of, status, due in self._receipt_book.add(session_id, receipts):
             self._receipt_later(due, session_id, receipt_of, status)
         return SendResult(wa_id=wa_id, timestamp=now)
+
+    def _ack_awaited(self, session_id: str, connection: _SimSession, wa_id: str) -> None:
+        """WhatsApp withholds its ack (the `ack_never_comes` fault): wait until the fault is
+        cleared, or fail once the connection it was sent on ended (or the engine stops)."""
+        key = (session_id, wa_id)
+        with self._lock:
+            self._in_flight.add(key)
+        try:
+            while "ack_never_comes" in self._faults_of(session_id):
+                if self._stopping.wait(TICK_SECONDS):
+                    raise EngineError(
+                        "ENGINE_TIMEOUT", "The engine stopped before WhatsApp acknowledged it", transient=True
+                    )
+                with self._lock:
+                    if self._sessions.get(session_id) is not connection:
+                        raise EngineError(
+                            "SESSION_NOT_CONNECTED",
+                            "The connection ended before WhatsApp acknowledged the message",
+                            transient=True,
+                        )
+        finally:
+            with self._lock:
+                self._in_flight.discard(key)
+
+    def probe(self, session_id: str) -> bool:
+        """A keep-alive: answered unless the connection went deaf. The other faults leave it
+        alone: it must not hang the caller (an engine host's heartbeat)."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None or session.state != "connected":
+                raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
+            return not session.deaf
+
+    def reconnect(self, session_id: str) -> None:
+        """A new connection for a connected (or reconnecting) session: what it missed while
+        deaf arrives on it."""
+        self._raise_faults(session_id)
+        with self._lock:
+            current = self._sessions.get(session_id)
+            if current is None or current.state not in ("connected", "reconnecting"):
+                raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
+            self._sessions[session_id] = _SimSession(state="connected", phone=current.phone)
+            self._reconnecting.discard(session_id)
+            missed = self._unheard.pop(session_id, [])
+        self._emit(EngineEventKind.RECONNECTING, session_id)
+        self.connections.claim(session_id, self.connection_id)
+        self._emit(EngineEventKind.CONNECTED, session_id, phone=current.phone)
+        for event in missed:
+            self.listener(event)
+
+    def carried(self, session_id: str, wa_id: str) -> bool | None:
+        """The outbox says: True once carried; None while its ack is awaited; else False."""
+        with self._lock:
+            if (session_id, wa_id) in self._in_flight:
+                return None
+        return wa_id in self._sent_of(session_id)
 
     def pair_code(self, session_id: str, phone: str) -> str:
         self._raise_faults(session_id)
@@ -522,12 +604,18 @@ class SimulatorEngine(Engine):
     def _outbox_path(self, session_id: str) -> Path:
         return self.outbox_dir / f"{session_id}.jsonl"
 
-    def _outbox_add(self, session_id: str, entry: dict) -> bool:
-        """Record a sent message once; False if its id was sent before (even before a restart)."""
+    def _sent_of(self, session_id: str) -> set[str]:
+        """The ids of every message the session's outbox holds (read once, then kept)."""
         with self._lock:
             sent = self._sent_ids.get(session_id)
             if sent is None:
                 sent = self._sent_ids[session_id] = {item["id"] for item in self.outbox(session_id)}
+            return sent
+
+    def _outbox_add(self, session_id: str, entry: dict) -> bool:
+        """Record a sent message once; False if its id was sent before (even before a restart)."""
+        with self._lock:
+            sent = self._sent_of(session_id)
             if entry["id"] in sent:
                 return False
             with self._outbox_path(session_id).open("a") as outbox:
@@ -609,8 +697,23 @@ class SimulatorEngine(Engine):
             self._emit(EngineEventKind.RECEIPT, session_id, waId=wa_id, status=status, timestamp=now)
         self._receipt_book.reported(due)
         self._qr_codes_expire(now)
-        self._disconnects_follow(self.faults())
+        switched = self.faults()
+        self._disconnects_follow(switched)
+        self._deafness_follow(switched)
         self._replacements_follow()
+
+    def _deafness_follow(self, switched: Mapping[str, AbstractSet[str]]) -> None:
+        """Connected sessions a `deaf` fault names go deaf, once per switch-on (a reconnected
+        session hears again though the switch is still on)."""
+        named = [scope for scope, faults in switched.items() if "deaf" in faults]
+        with self._lock:
+            candidates = set(self._sessions) if ALL_SESSIONS in named else set(named)
+            self._deafened &= candidates  # a switch turned off: the next one deafens again
+            for session_id in candidates - self._deafened:
+                session = self._sessions.get(session_id)
+                if session is not None and session.state == "connected":
+                    session.deaf = True
+                    self._deafened.add(session_id)
 
     def _replacements_follow(self) -> None:
         """Sessions whose device another connection claimed since the last look are replaced.
@@ -678,7 +781,14 @@ class SimulatorEngine(Engine):
                 self._emit(EngineEventKind.CONNECTED, session_id, phone=session.phone)
 
     def _emit(self, kind: EngineEventKind, session_id: str, **data) -> None:
-        self.listener(EngineEvent(kind=kind, session_id=session_id, data=data))
+        event = EngineEvent(kind=kind, session_id=session_id, data=data)
+        if kind in UNHEARD_KINDS:
+            with self._lock:
+                session = self._sessions.get(session_id)
+                if session is not None and session.deaf:  # WhatsApp keeps it for the next connection
+                    self._unheard.setdefault(session_id, []).append(event)
+                    return
+        self.listener(event)
 
     @staticmethod
     def _device_name(session_id: str) -> str:

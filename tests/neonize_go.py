@@ -137,6 +137,9 @@ class FakeGo:
     def IsLoggedIn(self, uuid) -> bool:
         return uuid.decode() in self.logged_in
 
+    def IsConnected(self, uuid) -> bool:
+        return uuid.decode() in self.logged_in
+
     def IsOnWhatsApp(self, uuid, numbers, *size) -> bytes:
         responses = []
         for query in numbers.decode().split(" "):

@@ -419,6 +419,52 @@ def test_send_failures_map_to_the_engine_codes(nz, error, code, transient):
     assert len(nz.go.sent) == 1
 
 
+def test_error_463_says_whatsapp_refused_a_new_chat_for_the_reach_out_limit(nz):
+    nz.online()
+    nz.go.send_error = "server returned error 463"
+    with pytest.raises(EngineError) as failed:
+        nz.engine.send_text("s1", "6281234567890", "Hi", wa_id="3EB0FFFFFFFFFFFFFFFFFF")
+    assert failed.value.transient and "error 463: reach-out limit" in failed.value.message
+    assert nz.engine.carried("s1", "3EB0FFFFFFFFFFFFFFFFFF") is False  # it did not go out: a retry is safe
+
+
+def test_a_send_is_carried_once_acknowledged_and_unknown_while_unconfirmed(nz):
+    nz.online()
+    assert nz.engine.carried("s1", "3EB0A1A1A1A1A1A1A1A1A1") is False
+    nz.engine.send_text("s1", "6281234567890", "Hi", wa_id="3EB0A1A1A1A1A1A1A1A1A1")
+    assert nz.engine.carried("s1", "3EB0A1A1A1A1A1A1A1A1A1") is True
+    nz.go.send_error = "failed to send message: info query timed out"
+    with pytest.raises(EngineError):
+        nz.engine.send_text("s1", "6281234567890", "Maybe", wa_id="3EB0A2A2A2A2A2A2A2A2A2")
+    assert nz.engine.carried("s1", "3EB0A2A2A2A2A2A2A2A2A2") is None  # WhatsApp may have it
+
+
+def test_unanswered_keepalives_fail_the_probe_and_a_reconnect_brings_the_session_back(nz):
+    nz.online()
+    assert nz.engine.probe("s1") is True
+    nz.go.emit("s1", go.KeepAliveTimeout(ErrorCount=2, LastSuccess=1_700_000_000))
+    wait_for(lambda: nz.engine.probe("s1") is False, message="the probe failing")
+    nz.go.emit("s1", go.KeepAliveRestored())
+    wait_for(lambda: nz.engine.probe("s1") is True, message="the probe passing again")
+
+    nz.go.emit("s1", go.KeepAliveTimeout(ErrorCount=1, LastSuccess=1_700_000_030))
+    wait_for(lambda: nz.engine.probe("s1") is False, message="the probe failing")
+    nz.engine.reconnect("s1")
+    assert nz.next(EngineEventKind.RECONNECTING).data == {}
+    nz.go.connection("s1", number=2)  # a new connection at once, no backoff
+    nz.go.log_in("s1", PHONE)
+    assert nz.next(EngineEventKind.CONNECTED).data == {"phone": PHONE}
+    assert nz.engine.probe("s1") is True
+    assert nz.engine.active_sessions() == ["s1"]
+    assert not [event for event in nz.quiet(0.2) if event.kind != EngineEventKind.CONTACTS]
+
+
+def test_a_session_not_connected_is_not_probed(nz):
+    with pytest.raises(EngineError) as failed:
+        nz.engine.probe("s1")
+    assert failed.value.code == "SESSION_NOT_CONNECTED"
+
+
 def test_numbers_not_on_whatsapp_are_not_sent_to(nz):
     nz.online()
     with pytest.raises(EngineError) as failed:

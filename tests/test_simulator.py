@@ -342,3 +342,67 @@ def test_a_replaced_connection_refuses_a_send_before_its_ticker_notices(tmp_path
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def _paired(engine, session_id: str = "s1") -> None:
+    engine.session_start(session_id)
+    engine.pair(session_id, engine.recorder.last(EngineEventKind.QR).data["payload"].rsplit("/", 1)[1])
+
+
+def test_an_ack_that_never_comes_holds_the_send_until_it_comes_or_the_connection_ends(engine, faults):
+    _paired(engine)
+    faults["s1"] = {"ack_never_comes"}
+    outcome: dict = {}
+
+    def send(wa_id: str) -> None:
+        try:
+            outcome[wa_id] = engine.send_text("s1", "14155551234", "Hello", wa_id=wa_id)
+        except EngineError as exc:
+            outcome[wa_id] = exc
+
+    first = threading.Thread(target=send, args=("SIMACK1",))
+    first.start()
+    wait_for(lambda: engine.carried("s1", "SIMACK1") is None, message="the send waiting for its ack")
+    time.sleep(0.3)
+    assert first.is_alive() and engine.outbox("s1") == []  # nothing carried, nothing answered
+    faults.clear()  # the ack comes: carried once
+    first.join(2)
+    assert outcome["SIMACK1"].wa_id == "SIMACK1" and engine.carried("s1", "SIMACK1") is True
+
+    faults["s1"] = {"ack_never_comes"}
+    second = threading.Thread(target=send, args=("SIMACK2",))
+    second.start()
+    wait_for(lambda: engine.carried("s1", "SIMACK2") is None, message="the send waiting for its ack")
+    engine.reconnect("s1")  # the connection it was sent on ends: it may be sent again
+    second.join(2)
+    assert outcome["SIMACK2"].code == "SESSION_NOT_CONNECTED" and outcome["SIMACK2"].transient
+    assert engine.carried("s1", "SIMACK2") is False
+    assert [entry["id"] for entry in engine.outbox("s1")] == ["SIMACK1"]
+
+
+def test_a_deaf_session_hears_nothing_until_it_reconnects_then_gets_what_it_missed(tmp_path, faults):
+    settings = EngineSettings(data_dir=tmp_path, public_url="https://gw.example", receipt_seconds=0.05)
+    engine = SimulatorEngine(Recorder(), settings, faults=lambda: faults)
+    engine.recorder = engine.listener
+    try:
+        _paired(engine)
+        assert engine.probe("s1") is True
+        faults["s1"] = {"deaf"}
+        wait_for(lambda: engine.probe("s1") is False, message="the session going deaf")
+        engine.send_text("s1", "14155551234", "Anyone there?", wa_id="SIMDEAF1")  # it goes out
+        engine.receive("s1", "447911123456", "Hello?")
+        time.sleep(0.4)  # its receipts fall due meanwhile
+        assert engine.recorder.kinds("s1") == [EngineEventKind.QR, EngineEventKind.CONNECTED]
+
+        engine.reconnect("s1")  # the switch is still on, but a new connection hears again
+        assert engine.recorder.kinds("s1")[2:] == [
+            EngineEventKind.RECONNECTING,
+            EngineEventKind.CONNECTED,
+            EngineEventKind.MESSAGE,
+            EngineEventKind.RECEIPT,
+            EngineEventKind.RECEIPT,
+        ]
+        time.sleep(0.3)
+        assert engine.probe("s1") is True
+    finally:
+        engine.shutdown()

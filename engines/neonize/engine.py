@@ -38,6 +38,7 @@ import ctypes
 import logging
 import queue
 import random
+import re
 import socket
 import threading
 import time
@@ -53,6 +54,8 @@ from neonize.events import (
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
+    KeepAliveRestoredEv,
+    KeepAliveTimeoutEv,
     LoggedOutEv,
     MessageEv,
     PairStatusEv,
@@ -135,6 +138,8 @@ HANDLED_EVENTS = {
     "receipt": ReceiptEv,
     "presence": PresenceEv,
     "chat_presence": ChatPresenceEv,
+    "keepalive_timeout": KeepAliveTimeoutEv,
+    "keepalive_restored": KeepAliveRestoredEv,
 }
 # What we show in a chat, as whatsmeow's chat presence and its media.
 CHAT_PRESENCES = {
@@ -207,6 +212,10 @@ class _Session:
     pair_code_issued: bool = False
     logged_in: bool = False
     phone: str | None = None
+    # Since when whatsmeow's keep-alives go unanswered (KeepAliveTimeout; time.monotonic()),
+    # and how many in a row; None once one is answered again (KeepAliveRestored).
+    keepalive_lost_at: float | None = None
+    keepalive_errors: int = 0
     # Held around stop() and around the calls that abort on a stopped client (LID lookups).
     stop_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -267,6 +276,12 @@ def error_from_neonize(text: str, *, doing: str) -> EngineError:
         return EngineError("UPSTREAM_AUTH", f"WhatsApp refused the session's credentials: {text}", transient=True)
     if any(s in lowered for s in ("400", "406", "bad-request", "not-acceptable")):
         return EngineError("REJECTED", f"WhatsApp rejected the message: {text}")
+    if re.search(r"\b463\b", lowered):  # WhatsApp refuses new chats beyond the number's reach-out limit
+        return EngineError(
+            "UPSTREAM_ERROR",
+            f"{doing}: WhatsApp refused it (error 463: reach-out limit for new chats): {text}",
+            transient=True,
+        )
     if any(s in lowered for s in ("dial", "no such host", "connection refused", "unreachable", "websocket")):
         return EngineError("UNREACHABLE", f"Could not reach WhatsApp: {text}", transient=True)
     return EngineError("UPSTREAM_ERROR", message, transient=True)
@@ -620,8 +635,8 @@ class NeonizeEngine(Engine):
                 ending, reason = session.ending, session.ending_reason
                 if not session.want or self._stopping.is_set():
                     return  # a stop or logout: whoever asked reports it
-            if ending in ("stop", "logout"):
-                continue  # stopped, then started again before this attempt was over
+            if ending in ("stop", "logout", "reconnect"):
+                continue  # stopped, then started again (or asked to reconnect) before this attempt was over
             if ending in ("logged_out", "qr_expired", "pair_failed"):
                 if ending == "logged_out":
                     self.stores.clear(session.id)
@@ -648,6 +663,48 @@ class NeonizeEngine(Engine):
             signal = {"signal": "temporary_ban"} if ending == "banned" else {}
             self._emit(EngineEventKind.ERROR, session.id, reason=reason, **signal)
             session.wake.wait(delay)
+
+    # -- liveness -------------------------------------------------------------------------
+
+    def probe(self, session_id: str) -> bool:
+        """whatsmeow pings WhatsApp every 20-30 s: alive while its keep-alives are answered
+        (no KeepAliveTimeout since the last KeepAliveRestored) and its websocket is up."""
+        session = self._sessions.get(session_id)
+        if session is None or not session.want or not session.logged_in:
+            raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp", transient=True)
+        if session.keepalive_lost_at is not None:
+            return False
+        return bool(
+            self._go_call(
+                lambda: session.client.is_connected, what=f"is-connected:{session_id}", timeout=PROBE_TIMEOUT_SECONDS
+            )
+        )
+
+    def reconnect(self, session_id: str) -> None:
+        """Stop the client and let the session's runner connect it again at once."""
+        session = self._sessions.get(session_id)
+        if session is None or not session.want:
+            raise EngineError("SESSION_NOT_CONNECTED", "The session is not connected to WhatsApp")
+        with self._lock:
+            if session.ending is not None:
+                return  # ending already: the runner acts on it
+            session.ending = "reconnect"
+            was_online, session.logged_in = session.logged_in, False
+            session.keepalive_lost_at, session.keepalive_errors = None, 0
+        if was_online:
+            self._emit(EngineEventKind.RECONNECTING, session_id)
+        self._stop_client(session)
+
+    def carried(self, session_id: str, wa_id: str) -> bool | None:
+        """The sent ledger says: acknowledged (True), never attempted (False), or an attempt
+        under way or never confirmed (None: WhatsApp may have it)."""
+        with self._lock:
+            if (session_id, wa_id) in self._in_flight:
+                return None
+        entry = self.ledger.get(session_id, wa_id)
+        if entry is None:
+            return False
+        return True if entry.completed else None
 
     def _connect(self, session: _Session) -> str | None:
         """Run the client until the session ends; what went wrong if it could not start."""
@@ -718,6 +775,7 @@ class NeonizeEngine(Engine):
         elif kind == "connected":
             session.logged_in = True
             session.failures = 0
+            session.keepalive_lost_at, session.keepalive_errors = None, 0  # a fresh connection
             self._emit(EngineEventKind.CONNECTED, session.id, phone=self._phone(session))
             self._sync_contacts(session)
         elif kind == "disconnected":
@@ -735,6 +793,12 @@ class NeonizeEngine(Engine):
             self._end(session, "banned", mapping.temporary_ban_reason(event))
         elif kind == "connect_failure":
             self._end(session, "refused", mapping.connect_failure_reason(event))
+        elif kind == "keepalive_timeout":  # the connection may have gone deaf: see probe()
+            if session.keepalive_lost_at is None:
+                session.keepalive_lost_at = time.monotonic()
+            session.keepalive_errors = event.ErrorCount
+        elif kind == "keepalive_restored":
+            session.keepalive_lost_at, session.keepalive_errors = None, 0
         elif kind == "message":
             data = mapping.inbound_message(event, lambda lid: self._phone_jid_for(session, lid))
             if data is not None:
