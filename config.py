@@ -114,6 +114,21 @@ class Config:
     RELAY_GRACE_SECONDS = env_float("RELAY_GRACE_SECONDS", 5.0)
     RELAY_IN_FLIGHT_SECONDS = env_float("RELAY_IN_FLIGHT_SECONDS", 60.0)
 
+    # The delivery watchdog (services/messaging/watchdog.py, run by each engine host for the
+    # sessions it holds): how often it looks, how long a message the host took may wait for
+    # WhatsApp's acknowledgement and an acknowledged one for its delivery before it counts as
+    # stalled (0: never), and whether one never acknowledged is queued again once (only
+    # when the engine knows it cannot arrive twice).
+    WATCHDOG_INTERVAL_SECONDS = env_float("WATCHDOG_INTERVAL_SECONDS", 15.0)
+    WATCHDOG_ACK_SECONDS = env_float("WATCHDOG_ACK_SECONDS", 300.0)
+    WATCHDOG_DELIVERY_SECONDS = env_float("WATCHDOG_DELIVERY_SECONDS", 3600.0)
+    WATCHDOG_RETRY_ONCE = env_bool("WATCHDOG_RETRY_ONCE", True)
+    # The deaf-session probe (roles/session_watch.py): each held session's liveness check
+    # runs this often (0: never), and at once when sends acknowledged this long ago got no
+    # receipt and nothing else was heard since.
+    DEAF_PROBE_SECONDS = env_float("DEAF_PROBE_SECONDS", 60.0)
+    DEAF_RECEIPT_SECONDS = env_float("DEAF_RECEIPT_SECONDS", 120.0)
+
     HOST = os.environ.get("HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000)
     # Where people and phones reach this server (simulator QR links, reset links, examples).

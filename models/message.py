@@ -47,6 +47,7 @@ class Message(db.Model):
         Index("ix_messages_status_send_after", "status", "send_after"),
         Index("ix_messages_user_quota_period", "user_id", "quota_period"),
         Index("ix_messages_dispatched_at", "dispatched_at"),  # the relay's cursor
+        Index("ix_messages_status_updated_at", "status", "updated_at"),  # the delivery watchdog's
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -85,6 +86,10 @@ class Message(db.Model):
     played_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # When the delivery watchdog found it stuck (services/messaging/watchdog.py), and why
+    # (STALL_REASONS): set once, kept once it moves on.
+    stalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stall_reason: Mapped[str | None] = mapped_column(String(64))
 
     session: Mapped["WaSession"] = relationship()  # noqa: F821
 
@@ -93,6 +98,11 @@ class Message(db.Model):
     # False on a message just stored that Redis could not take at once: the relay hands it
     # over later, so its request does not wait for an outcome (services/messaging/sending.py).
     handed_off = True
+
+    @property
+    def stalled(self) -> bool:
+        """Found stuck by the delivery watchdog and not moved on since."""
+        return self.stalled_at is not None and self.status in (MessageStatus.QUEUED, MessageStatus.SENT)
 
     @property
     def retry_can_help(self) -> bool:
@@ -124,6 +134,11 @@ class Message(db.Model):
             "readAt": isoformat(self.read_at),
             "playedAt": isoformat(self.played_at),
             "failedAt": isoformat(self.failed_at),
+            **(
+                {"stalledAt": isoformat(self.stalled_at), "stallReason": self.stall_reason}
+                if self.stalled_at is not None
+                else {}
+            ),
         }
 
     def payload_public(self) -> dict:

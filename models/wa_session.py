@@ -55,6 +55,10 @@ class WaSession(db.Model):
     paired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     paused_reason: Mapped[str | None] = mapped_column(String(500))
+    # How often the engine host found the session deaf (connected, but hearing nothing) and
+    # reconnected it, and since when it is deaf (None while it is not): roles/session_watch.py.
+    deaf_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    deaf_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -84,6 +88,8 @@ class WaSession(db.Model):
             "connectedAt": isoformat(self.connected_at),
             "updatedAt": isoformat(self.updated_at),
             "host": self.engine_host,
+            "deafCount": self.deaf_count,
+            "deafSince": isoformat(self.deaf_at),
         }
 
     def to_status_dict(self) -> dict:

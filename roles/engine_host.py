@@ -49,6 +49,7 @@ from roles.engine_events import (
 )
 from roles.event_spool import EventSpool, spool_path
 from roles.send_lines import SessionSenders
+from roles.session_watch import SessionWatch
 from services.governor.pace import send_queue, session_pace
 from services.governor.queue import API_LANE, Decision, Pace, SendQueue
 from services.hosts.calls import messages_line_up, sends_waiting_clear
@@ -240,6 +241,8 @@ class EngineHost:
         self._restore_lock = threading.Lock()
         self.draining = False
         self._rebalance_at = 0.0
+        # Stalled sends and deaf sessions, looked at each heartbeat (roles/session_watch.py).
+        self.watch = SessionWatch(self)
         app.extensions["wagate.engine_host"] = self
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -518,6 +521,7 @@ class EngineHost:
         """What the engine reports, stamped with the generation of the lease held as it came."""
         lease = self.leases.get(event.session_id)
         event.data[LEASE_STAMP] = lease.generation if lease is not None else None
+        self.watch.heard(event)
         self.events.put(event)
 
     def _leases_forever(self) -> None:
@@ -848,12 +852,14 @@ class EngineHost:
         try:
             result = self.engine.send(send.session_id, send.phone, send.outgoing, wa_id=send.wa_id)
         except EngineError as exc:
+            self.watch.send_noted(send.session_id, send.message_id, exc)
             if exc.code == "OVERLOADED":  # new sends on the session get 503 until WhatsApp recovers
                 session_overload_mark(send.session_id, self.app.config["OVERLOAD_BACKOFF_SECONDS"])
             if exc.transient and send.attempts <= len(delays):
                 log.info("message %s: %s; retrying in %ss", send.message_id, exc.message, delays[send.attempts - 1])
                 return SendOutcome(retry_in=delays[send.attempts - 1])
             return SendOutcome(error_code=exc.code, error=exc.message, at=utcnow())
+        self.watch.send_noted(send.session_id, send.message_id, None)
         return SendOutcome(at=result.timestamp)
 
     def _outcomes_write(
@@ -1123,6 +1129,7 @@ class EngineHost:
         if queues.connection.set(LINED_UP_KEY.format(self.id), 1, nx=True):
             self._sends_reload_all()
         self.rebalance()
+        self.watch.beat()
 
     def _restore_in_thread(self) -> None:
         try:

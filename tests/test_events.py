@@ -51,6 +51,9 @@ def test_every_declared_event_has_what_its_subscribers_need():
         "bulk.finished",
         "session.paused",
         "presence.update",
+        "message.stalled",
+        "session.degraded",
+        "session.recovered",
     )
 
 

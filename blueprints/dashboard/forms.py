@@ -255,6 +255,9 @@ EVENT_LABELS = {
     "bulk.finished": "bulk.finished: every message of a bulk send was answered",
     "session.paused": "session.paused: the send governor paused a session to protect its number",
     "presence.update": "presence.update: a contact came online, went offline, or is typing",
+    "message.stalled": "message.stalled: a sent message got no acknowledgement or delivery by its deadline",
+    "session.degraded": "session.degraded: a session looked connected but heard nothing, and is reconnected",
+    "session.recovered": "session.recovered: a session found deaf hears again",
 }
 
 

@@ -453,6 +453,10 @@ Message = with_config(ANSWER)(
             "readAt": Timestamp | None,
             "playedAt": Timestamp | None,
             "failedAt": Timestamp | None,
+            "stalledAt": NotRequired[
+                Annotated[Timestamp, Field(description="When the delivery watchdog found it stuck (once)")]
+            ],
+            "stallReason": NotRequired[Annotated[str, Field(description="Why: no_server_ack or no_delivery_receipt")]],
         },
     )
 )

@@ -86,6 +86,10 @@ class SessionDetail(Session):
         str | None,
         Field(description="The engine host that holds the session (None until one has taken it up)"),
     ]
+    deafCount: Annotated[int, Field(description="How often the session was found deaf and reconnected")]
+    deafSince: Annotated[
+        Timestamp | None, Field(description="Since when it is deaf and being reconnected (None while it hears)")
+    ]
 
 
 @with_config(ANSWER)

@@ -251,6 +251,50 @@ class BulkProgress(DomainEvent):
         return self.to_payload() if self.status == "finished" else None
 
 
+class MessageStalled(DomainEvent):
+    """The delivery watchdog found a sent message stuck (services/messaging/watchdog.py):
+    WhatsApp never acknowledged it, or never confirmed its delivery, by its deadline."""
+
+    name = "message_stalled"
+    webhook = "message.stalled"
+    streamed = True
+
+    message_id: str
+    session_id: str
+    to: str
+    status: str  # queued (never acknowledged) or sent (acknowledged, never delivered)
+    reason: str  # no_server_ack | no_delivery_receipt
+    detail: str | None  # what WhatsApp last said about it, when it said anything
+    retried: bool  # queued again once, under the same WhatsApp id (it cannot arrive twice)
+    timestamp: Timestamp
+
+
+class SessionDegraded(DomainEvent):
+    """A session that looked connected was found deaf (nothing heard, its liveness check
+    failed): it is being reconnected."""
+
+    name = "session_degraded"
+    webhook = "session.degraded"
+    streamed = True
+
+    session_id: str
+    reason: str
+    deaf_count: int  # how often it was found deaf, this time included
+    timestamp: Timestamp
+
+
+class SessionRecovered(DomainEvent):
+    """A session found deaf hears again after its reconnection."""
+
+    name = "session_recovered"
+    webhook = "session.recovered"
+    streamed = True
+
+    session_id: str
+    deaf_seconds: float  # from its detection to its recovery
+    timestamp: Timestamp
+
+
 # Every event, those with a webhook first in the order endpoints list them.
 EVENTS: tuple[type[DomainEvent], ...] = (
     MessageReceived,
@@ -261,6 +305,9 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     BulkProgress,
     SessionPaused,
     PresenceUpdate,
+    MessageStalled,
+    SessionDegraded,
+    SessionRecovered,
     SessionReconnecting,
     SessionStatusChanged,
     MessageReaction,

@@ -35,9 +35,11 @@ log = logging.getLogger(__name__)
 
 # What endpoints can subscribe to: the events declared with a webhook name.
 EVENTS = tuple(event.webhook for event in catalog.EVENTS if event.webhook)
-# What a new endpoint gets when it names no events: all but presence, which is chatty (every
-# time a contact types) and asked for by name.
-DEFAULT_EVENTS = tuple(event for event in EVENTS if event != "presence.update")
+# Asked for by name only: presence, which is chatty (every time a contact types), and the
+# watchdog's events, newer than the endpoints that name no events (they get what they always had).
+OPT_IN_EVENTS = frozenset({"presence.update", "message.stalled", "session.degraded", "session.recovered"})
+# What a new endpoint gets when it names no events.
+DEFAULT_EVENTS = tuple(event for event in EVENTS if event not in OPT_IN_EVENTS)
 # What "send test event" sends (TEST_EVENT), whatever the endpoint's filter; its body says "test": true.
 MAX_WEBHOOKS = 20
 
