@@ -10,6 +10,7 @@ from sqlalchemy import update
 from extensions import db, socketio
 from models import Message
 from models.base import utcnow
+from tests.dashboard import DashboardUser
 from tests.helpers import wait_for
 
 CONTACT = "447911123456"
@@ -76,11 +77,17 @@ def test_a_send_whatsapp_never_acknowledges_stalls_by_its_deadline_and_goes_out_
     assert (message["status"], message["stallReason"]) == ("queued", "no_server_ack") and message["stalledAt"]
     assert runtime.engine_host.engine.outbox(shop) == []
 
+    dashboard = DashboardUser(client, account)
+    page = dashboard.client.get("/messages?status=stalled").get_data(as_text=True)
+    assert message_id in page and "Stalled: WhatsApp has not acknowledged it" in page
+
     client.delete(faults, headers=account.headers)  # the ack comes at last
     wait_for(lambda: _message(client, account, message_id)["status"] == "read", message="its read receipt")
     wa_id = _message(client, account, message_id)["waMessageId"]
     assert [entry["id"] for entry in runtime.engine_host.engine.outbox(shop)] == [wa_id]
     assert len(heard("message_stalled")) == 1
+    page = dashboard.client.get("/messages?status=stalled").get_data(as_text=True)
+    assert message_id not in page  # it moved on
 
 
 def test_a_send_whose_outcome_was_lost_is_queued_again_once_and_not_carried_twice(app, client, account, shop, runtime):

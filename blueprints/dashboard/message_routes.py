@@ -8,6 +8,7 @@ from blueprints.media import media_response
 from models import Message, MessageStatus
 from services.errors import ApiError, NotFound
 from services.messaging import history, lifecycle
+from services.messaging.watchdog import STALL_LABELS
 from services.sessions.lifecycle import session_list
 
 # The log's query parameters; the filters are the ones the form on the page sets.
@@ -17,12 +18,14 @@ CURSORS = ("before", "after")
 # Every template that shows a message (the log, its detail, a session's recent messages)
 # lays out what message_view found in it.
 bp.add_app_template_global(message_view)
+bp.add_app_template_global(STALL_LABELS, "STALL_LABELS")
 
 
 @bp.get("/messages")
 @login_required
 def messages():
-    """The message log: filtered, searched and paged, newest first; the Failed view is status=failed."""
+    """The message log: filtered, searched and paged, newest first; the Failed and Stalled
+    views are status=failed and status=stalled."""
     filters = {name: request.args.get(name, "").strip() for name in FILTERS}
     # Carried through every link and refresh, but dropped from the URL when unset.
     query = {name: value for name, value in filters.items() if value}
@@ -54,8 +57,9 @@ def messages():
         query=query,
         log_url=url_for("dashboard.messages", **query, **cursor),
         failed_count=history.messages_failed_count(current_user),
+        stalled_count=history.messages_stalled_count(current_user),
         sessions=session_list(current_user),
-        statuses=list(MessageStatus),
+        statuses=[*MessageStatus, history.STALLED],
         kinds=KIND_LABELS,
     )
 

@@ -22,6 +22,10 @@ from services.messaging.outgoing import media_files
 from services.platform.paging import page_number
 from services.platform.phones import phone_normalize
 
+# The log's view of stalled messages (services/messaging/watchdog.py): found stuck, and still
+# where they were found.
+STALLED = "stalled"
+STALLED_STATUSES = (MessageStatus.QUEUED, MessageStatus.SENT)
 # The failed-messages list previews texts as the WAMessenger doc does: "Hello, this is a test mess..."
 PREVIEW_LENGTH = 26
 
@@ -173,16 +177,21 @@ def messages_search(
     `kind` is a message type (image, poll...). Dates are YYYY-MM-DD, inclusive, in UTC.
     `text` matches the message text, or a phone number when it looks like one.
     `before`/`after` are message ids: the page continues older than, or newer than, that
-    message (keyset paging, so deep pages stay fast).
+    message (keyset paging, so deep pages stay fast). `status` "stalled" is the messages the
+    delivery watchdog found stuck that have not moved on since (still queued or sent).
     """
     limit = page_number(limit, default=50, maximum=200)
     statuses = list(MessageStatus)
     query = select(Message).where(Message.user_id == user.id)
     if session_id:
         query = query.where(Message.session_id == session_id)
-    if status:
+    if status == STALLED:
+        query = query.where(Message.stalled_at.is_not(None))
+        statuses = list(STALLED_STATUSES)
+    elif status:
         if status not in statuses:
-            raise ValidationError(f"'status' must be one of {', '.join(statuses)}", code="INVALID_FIELD")
+            choices = ", ".join([*statuses, STALLED])
+            raise ValidationError(f"'status' must be one of {choices}", code="INVALID_FIELD")
         statuses = [status]
     if direction:
         if direction not in (INBOUND, OUTBOUND):
@@ -280,6 +289,15 @@ def messages_failed_count(user: User) -> int:
     """How many of the user's messages failed (an index-only count)."""
     return db.session.scalar(
         select(func.count()).where(Message.user_id == user.id, Message.status == MessageStatus.FAILED)
+    )
+
+
+def messages_stalled_count(user: User) -> int:
+    """How many of the user's messages are stalled (found stuck, not moved on since)."""
+    return db.session.scalar(
+        select(func.count()).where(
+            Message.user_id == user.id, Message.status.in_(STALLED_STATUSES), Message.stalled_at.is_not(None)
+        )
     )
 
 
