@@ -381,9 +381,11 @@ class EngineHost:
         return {host_id: total * capacity / room for host_id, capacity in capacities.items()}
 
     def rebalance(self) -> int:
-        """Even the load: a host holding more than its share (by REBALANCE_TOLERANCE) hands up
-        to REBALANCE_BATCH sessions over to the hosts below theirs, each cleanly
-        (`_hand_over`). How many it moved."""
+        """Even the load: a host holding more than its share hands sessions over to the hosts
+        below theirs, each cleanly (`_hand_over`), when its own excess or another host's
+        shortfall passes REBALANCE_TOLERANCE of a share. The hosts above their shares split
+        the shortfall by their excess, so they do not overfill a host between them; each
+        moves at most REBALANCE_BATCH per heartbeat. How many it moved."""
         if self.draining or time.monotonic() < self._rebalance_at:
             return 0
         alive = self._alive()
@@ -392,8 +394,6 @@ class EngineHost:
             return 0
         mine = shares[self.id]
         excess = len(self.leases) - math.ceil(mine)
-        if excess < 1 or excess <= self.app.config["REBALANCE_TOLERANCE"] * mine:
-            return 0
         named = sessions_named()
         room = {
             host_id: math.floor(share) - named.get(host_id, 0)
@@ -401,9 +401,14 @@ class EngineHost:
             if host_id != self.id
         }
         room = {host_id: free for host_id, free in room.items() if free > 0}
-        count = min(excess, self.app.config["REBALANCE_BATCH"], sum(room.values()))
-        if count <= 0:
+        tolerance = self.app.config["REBALANCE_TOLERANCE"] * mine
+        if excess < 1 or not room or (excess <= tolerance and max(room.values()) <= tolerance):
             return 0
+        others_excess = sum(
+            max(0, named.get(host_id, 0) - math.ceil(share)) for host_id, share in shares.items() if host_id != self.id
+        )
+        my_part = math.ceil(sum(room.values()) * excess / (excess + others_excess))
+        count = min(excess, self.app.config["REBALANCE_BATCH"], my_part)
         with self.senders.lock:
             sending = set(self.senders.lines)
         with self._leases_lock:

@@ -226,3 +226,23 @@ def test_a_stopping_host_drains_its_sessions_to_the_others(app, client, make_acc
         assert _session(app, session_id).engine_host == "other"
     with app.app_context():
         assert queues.queue(engine_host_queue_name("other")).count == 3
+
+
+def test_a_host_far_below_its_share_gets_sessions_from_those_a_little_above(app, client, make_account, runtime):
+    host = runtime.engine_host
+    account = make_account(plan="enterprise")
+    mine = [pair_session(client, account, phone=f"4479113000{n:02d}") for n in range(4)]
+    app.config["REBALANCE_TOLERANCE"] = 0.5  # a share of 3: up to 1.5 above or below is even enough
+    with app.app_context():
+        until = utcnow() + timedelta(minutes=1)
+        named = [("a", n) for n in range(4)] + [("b", 0)]  # "a" holds 4, "b" 1: nine in all, three each
+        for owner, n in named:
+            db.session.add(WaSession(user_id=account.user_id, name=f"{owner}{n}", engine_host=owner, lease_until=until))
+        db.session.commit()
+        host_heartbeat("a", engine="simulator", sessions=4)
+        host_heartbeat("b", engine="simulator", sessions=1)
+        # This host is one above its share, within the tolerance; "b" is two below, past it:
+        # this host and "a" split b's shortfall by their excess, one each.
+        assert host.rebalance() == 1
+    handed = [session_id for session_id in mine if session_id not in host.leases]
+    assert [_session(app, session_id).engine_host for session_id in handed] == ["b"]
