@@ -242,8 +242,9 @@ class Config:
     GROUP_CALL_WAIT_SECONDS = env_float("GROUP_CALL_WAIT_SECONDS", 20.0)
     BULK_WAIT_SECONDS = env_float("BULK_WAIT_SECONDS", 30.0)
     STATS_DEBOUNCE_SECONDS = env_float("STATS_DEBOUNCE_SECONDS", 5.0)
-    # Server-Sent Events: how long a session's events are kept for Last-Event-ID resumes,
-    # and how often an idle stream sends a heartbeat comment (proxies close silent streams).
+    # Server-Sent Events: how long a session's Redis stream keeps its entries (which wake the
+    # streams: what they send, and resume from, is the event log's), and how often an idle
+    # stream sends a heartbeat comment (proxies close silent streams).
     STREAM_RETENTION_SECONDS = env_int("STREAM_RETENTION_SECONDS", 600)
     STREAM_HEARTBEAT_SECONDS = env_float("STREAM_HEARTBEAT_SECONDS", 15.0)
     STATS_INTERVAL_SECONDS = env_float("STATS_INTERVAL_SECONDS", 300.0)

@@ -3,6 +3,7 @@
 from models.api_key import ApiKey
 from models.batch import BulkBatch
 from models.contact import Contact
+from models.event import Event
 from models.message import Message, MessageStatus
 from models.plan import Plan
 from models.quota import QuotaUsage
@@ -17,6 +18,7 @@ __all__ = [
     "BulkBatch",
     "Contact",
     "DailyStat",
+    "Event",
     "Message",
     "MessageStatus",
     "NeonizeSent",

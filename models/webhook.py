@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -120,6 +120,8 @@ class WebhookDelivery(db.Model):
     webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(String(32))
+    # The event log's id of the event delivered (its cursor, services/events/log.py); None for a test.
+    event_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     # Not a foreign key: an account-wide endpoint keeps its log after the session is deleted.
     session_id: Mapped[str | None] = mapped_column(String(36))
     test: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -151,6 +153,8 @@ class WebhookDelivery(db.Model):
             "id": self.id,
             "webhookId": self.webhook_id,
             "event": self.event,
+            # The event's cursor, written as services/events/cursor.py writes every cursor.
+            "eventId": f"{self.event_id:016x}" if self.event_id is not None else None,
             "sessionId": self.session_id,
             "test": self.test,
             "format": self.format,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import sqlite3
 import threading
 import time
@@ -49,6 +50,13 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def without_cursor(payload: dict) -> dict:
+    """A Socket.IO or SSE payload without its `eventId`, which must be an event log cursor."""
+    rest = dict(payload)
+    assert re.fullmatch("[0-9a-f]{16}", rest.pop("eventId", None) or ""), payload
+    return rest
 
 
 def decode_qr(data_url: str) -> str:

@@ -119,6 +119,7 @@ def test_a_client_resuming_with_last_event_id_gets_what_it_missed(base_url):
             [(first, "delivered"), (second, "sent"), (second, "delivered")]
         )
         assert all(m["id"] > seen["id"] for m in missed)
+        assert [m["eventId"] for m in missed] == [m["id"] for m in missed]
     finally:
         resumed.close()
 

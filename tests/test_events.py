@@ -124,13 +124,17 @@ def test_a_new_event_reaches_socketio_sse_and_webhooks_through_one_publish(
 
     wire = {"sessionId": session_id, "itemCount": 12, "restockedBy": None}
     heard = [packet["args"][0] for packet in socket.get_received() if packet["name"] == "shelf_restocked"]
-    assert heard == [wire]
+    # Every channel carries the event log's cursor of the event, the same one.
+    cursor = heard[0]["eventId"] if heard else None
+    assert re.fullmatch("[0-9a-f]{16}", cursor or "")
+    assert heard == [wire | {"eventId": cursor}]
     assert other.get_received() == []
     streamed = _stream_events(client, account, session_id)
-    assert streamed[-1] == {"event": "shelf_restocked", "data": wire}
+    assert streamed[-1] == {"event": "shelf_restocked", "data": wire | {"eventId": cursor}}
     [delivered] = wait_for(lambda: receiver.at("/shelf"), message="the webhook delivery")
     body = json.loads(delivered.body)
     assert (body["event"], body["sessionId"], body["data"]) == ("shelf.restocked", session_id, wire)
+    assert body["eventId"] == delivered.headers["X-Wagate-Event-Id"] == cursor
     deliveries = client.get(f"/api/webhooks/{webhook_id}/deliveries", headers=account.headers).get_json()
     assert [d["event"] for d in deliveries["deliveries"]] == ["shelf.restocked"]
 

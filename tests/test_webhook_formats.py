@@ -163,6 +163,8 @@ def test_a_standard_webhooks_delivery_verifies_with_the_library(client, starter,
     for request in (first, second):
         headers = _headers(request)
         assert headers["webhook-id"] == delivery["id"] and headers["webhook-timestamp"].isdigit()
+        # Every attempt names the event's cursor in the event log, as the delivery log does.
+        assert headers["x-wagate-event-id"] == delivery["eventId"] and re.fullmatch("[0-9a-f]{16}", delivery["eventId"])
         assert re.fullmatch(r"v1,[A-Za-z0-9+/]+={0,2}", headers["webhook-signature"])
         # The endpoint's secret, as wagate shows it, is the library's secret.
         body = StandardWebhook(created["secret"]).verify(request.body, request.headers)

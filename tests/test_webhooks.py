@@ -116,10 +116,11 @@ def test_deliveries_are_signed_and_the_readme_snippet_verifies_them(client, runt
     assert request.headers["Content-Type"] == "application/json"
     assert (request.headers["X-Wagate-Event"], request.delivery_id, request.attempt) == ("webhook.test", delivery_id, 1)
     body = json.loads(request.body)
-    assert set(body) == {"event", "deliveryId", "sessionId", "timestamp", "test", "data"}
-    assert (body["event"], body["deliveryId"], body["sessionId"], body["test"]) == (
+    assert set(body) == {"event", "deliveryId", "eventId", "sessionId", "timestamp", "test", "data"}
+    assert (body["event"], body["deliveryId"], body["eventId"], body["sessionId"], body["test"]) == (
         "webhook.test",
         delivery_id,
+        None,
         None,
         True,
     )

@@ -18,6 +18,7 @@ from blueprints.schemas.fields import (
     Timestamp,
     whole,
 )
+from services.events.cursor import CURSOR_PATTERN
 from services.events.stream import STREAMED
 
 Name = Annotated[str, Field(max_length=100)]
@@ -155,7 +156,13 @@ class StreamEvent(TypedDict):
     """One event of the stream."""
 
     id: NotRequired[
-        Annotated[str, Field(pattern="^[0-9]{1,15}-[0-9]{1,10}$", description="Send it back as Last-Event-ID")]
+        Annotated[
+            str,
+            Field(
+                pattern=CURSOR_PATTERN,
+                description="The event's cursor (GET /api/events): send it back as Last-Event-ID",
+            ),
+        ]
     ]
     event: Literal[tuple(sorted(STREAMED))]
     data: Annotated[
@@ -171,7 +178,7 @@ LastEventId = TypedDict(
             Annotated[
                 str,
                 Field(
-                    pattern="^([0-9]{1,15}-[0-9]{1,10})?$",
+                    pattern="^([0-7][0-9a-f]{15}|[0-9]{1,15}-[0-9]{1,10})?$",
                     description="Resume after this event id (the `id:` of the last event received)",
                 ),
             ]

@@ -83,6 +83,9 @@ class WebhookDelivery(TypedDict):
     id: Annotated[str, Field(description="The delivery id, the same on every attempt")]
     webhookId: str
     event: str
+    eventId: Annotated[
+        str | None, Field(description="The event's cursor in GET /api/events (X-Wagate-Event-Id); null for a test")
+    ]
     sessionId: str | None
     test: bool
     format: Annotated[Literal[FORMATS], Field(description="The format it was made in; every attempt keeps it")]

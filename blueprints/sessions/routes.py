@@ -384,12 +384,14 @@ def stream(session_id: str, headers: dict):
     """Live events (Server-Sent Events)
 
     The session's qr, connected, disconnected, reconnecting, message and message_status events
-    (and more). Reconnect with `Last-Event-ID` to get the events missed (kept
-    `STREAM_RETENTION_SECONDS`).
+    (and more), each with its event log cursor as its id. Reconnect with `Last-Event-ID` to
+    get the events missed, in order (kept `EVENT_RETENTION_DAYS`).
     """
-    svc.session_get(current_user(), session_id)
-    position = stream_position(headers.get("Last-Event-ID"))
-    body = stream_events(session_id, position, heartbeat_seconds=current_app.config["STREAM_HEARTBEAT_SECONDS"])
+    user = current_user()
+    svc.session_get(user, session_id)
+    after = stream_position(user.id, headers.get("Last-Event-ID"))
+    heartbeat = current_app.config["STREAM_HEARTBEAT_SECONDS"]
+    body = stream_events(user.id, session_id, after, heartbeat_seconds=heartbeat)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return Response(stream_with_context(body), mimetype="text/event-stream", headers=headers)
 

@@ -16,7 +16,6 @@ from blueprints.contract.wiring import Answer
 from blueprints.keys.routes import full_access_required
 from blueprints.schemas.messages import MessagesQuery
 from blueprints.schemas.service import OpenApiDocument
-from blueprints.schemas.sessions import LastEventId
 from blueprints.security import csp
 from blueprints.wamux import bp, pages
 from blueprints.wamux import schemas as wamux_schemas
@@ -138,7 +137,7 @@ def delete_session(session_id: str):
     errors=(400, *SESSION_ERRORS),
 )
 @auth_required
-@wamux.request(headers=LastEventId)
+@wamux.request(headers=wamux_schemas.LastEventId)
 def stream_session(session_id: str, headers: dict):
     """The session's QR stream (Server-Sent Events)
 

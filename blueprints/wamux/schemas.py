@@ -189,3 +189,20 @@ class Error(TypedDict):
     error: Annotated[str, Field(description="A short title", examples=["Session not connected"])]
     message: Annotated[str, Field(description="What went wrong and what to do about it")]
     code: Annotated[str, Field(pattern="^[A-Z][A-Z0-9_]*$", examples=["SESSION_NOT_CONNECTED"])]
+
+
+# Wamux's session stream sends the ids of wagate's Redis stream (services/events/stream.py).
+LastEventId = TypedDict(
+    "LastEventId",
+    {
+        "Last-Event-ID": NotRequired[
+            Annotated[
+                str,
+                Field(
+                    pattern="^([0-9]{1,15}-[0-9]{1,10})?$",
+                    description="Resume after this event id (the `id:` of the last event received)",
+                ),
+            ]
+        ]
+    },
+)

@@ -16,11 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 from models import Message, WaSession
 from models.base import isoformat
+from services.events.cursor import cursor_encode
 
 # A moment as the WAMessenger API writes it: 2024-01-15T10:30:00.000Z.
 Timestamp = Annotated[datetime, PlainSerializer(isoformat, return_type=str)]
@@ -41,9 +42,32 @@ class DomainEvent(BaseModel):
     webhook: ClassVar[str | None] = None  # the webhook event endpoints subscribe to, if any
     streamed: ClassVar[bool] = False  # kept on its session's SSE stream
 
+    # Its id in the event log, once it is written there (services/events/log.py).
+    _logged_id: int | None = PrivateAttr(default=None)
+
+    @property
+    def logged_id(self) -> int | None:
+        return self._logged_id
+
+    def logged_as(self, event_id: int | None) -> None:
+        self._logged_id = event_id
+
+    @property
+    def cursor(self) -> str | None:
+        """Its cursor (GET /api/events?after=), once it is in the event log."""
+        return cursor_encode(self._logged_id) if self._logged_id is not None else None
+
     def to_payload(self) -> dict[str, Any]:
-        """The event as Socket.IO and SSE clients receive it."""
+        """The event's own fields, as the event log keeps them and webhooks carry them as `data`."""
         return self.model_dump(mode="json", by_alias=True)
+
+    def to_live(self) -> dict[str, Any]:
+        """The event as Socket.IO and SSE clients receive it: its fields, and its cursor as
+        `eventId` once it is in the event log."""
+        payload = self.to_payload()
+        if self._logged_id is not None:
+            payload["eventId"] = self.cursor
+        return payload
 
     def webhook_data(self) -> dict[str, Any] | None:
         """The `data` of its webhook deliveries; None when this one makes none."""

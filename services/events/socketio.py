@@ -21,11 +21,12 @@ def user_room(user_id: str) -> str:
 
 
 def socketio_on_events(user_id: str, events: list[DomainEvent]) -> None:
-    """Emit each event to its owner's room, under its declared name (and the legacy default
-    session's to the legacy room too): one emit each, the legacy session looked up once."""
+    """Emit each event to its owner's room, under its declared name, with its cursor as
+    `eventId` (and the legacy default session's to the legacy room too): one emit each, the
+    legacy session looked up once."""
     legacy_id = _legacy_session_id(user_id) if user_id == legacy_owner_id() else None
     for event in events:
-        payload = event.to_payload()
+        payload = event.to_live()
         socketio.emit(event.name, payload, to=user_room(user_id))
         if legacy_id is not None and payload.get("sessionId") == legacy_id:
             socketio.emit(event.name, payload, to=LEGACY_ROOM)

@@ -1,6 +1,8 @@
 """Who hears each domain event, listed once, in the order they hear it; connected by create_app.
 
-First a request waiting for a message's outcome is woken. Then the owner is told,
+First each event is written to the event log, unless its change wrote it already, which
+gives it the cursor everything after carries (services/events/log.py). Then a request
+waiting for a message's outcome is woken. Then the owner is told,
 wherever they listen: their Socket.IO room, the session's SSE stream (events declared
 `streamed`) and their webhook endpoints (events with a webhook name). Then what follows
 from the event: a user's counters, a bulk batch's progress (which publishes an event of
@@ -10,6 +12,7 @@ its own). Each hears a list: one event, or a group published at once
 
 from services.events.bus import event_subscribe
 from services.events.catalog import DomainEvent, MessageReceived, MessageStatusChanged
+from services.events.log import event_log_on_events
 from services.events.socketio import socketio_on_events
 from services.events.stream import stream_on_events
 from services.messaging.bulk import batch_on_message_statuses
@@ -19,6 +22,7 @@ from services.webhooks.endpoints import webhooks_on_events
 
 # (event class, subscriber)
 SUBSCRIBERS = (
+    (DomainEvent, event_log_on_events),
     (MessageStatusChanged, settled_on_statuses),
     (DomainEvent, socketio_on_events),
     (DomainEvent, stream_on_events),

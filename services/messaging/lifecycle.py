@@ -16,6 +16,7 @@ from services.accounts.quotas import quota_refund, quota_refunds, quota_reserve
 from services.errors import Conflict
 from services.events.bus import event_publish, event_publish_many
 from services.events.catalog import MessageStatusChanged
+from services.events.log import events_record
 from services.hosts.calls import messages_hand_off
 from services.messaging.bulk import batch_count_settled
 from services.messaging.history import message_get
@@ -48,9 +49,10 @@ def messages_status_set(changes: list[StatusChange]) -> list[StatusChange]:
     (and so their stats and bulk batches: services/events/subscribers.py) in order, each
     user's as one group. Returns the changes made (those that would move a message back are skipped).
 
-    The counters follow in the same transaction: a session's messages_sent once per session,
-    a bulk batch's sent and failed counts once per batch. A failure whose code refunds gives
-    the message's quota slot back, once however often it is asked (quota_refund)."""
+    The counters and the events' rows in the event log follow in the same transaction: a
+    session's messages_sent once per session, a bulk batch's sent and failed counts once per
+    batch. A failure whose code refunds gives the message's quota slot back, once however
+    often it is asked (quota_refund)."""
     made: list[StatusChange] = []
     events: dict[str, list[MessageStatusChanged]] = {}
     sent_by_session: Counter[str] = Counter()
@@ -83,6 +85,7 @@ def messages_status_set(changes: list[StatusChange]) -> list[StatusChange]:
         )
     for (batch_id, failed), count in settled_by_batch.items():
         batch_count_settled(batch_id, failed=failed, count=count)
+    events_record(events.items())  # the event log's rows, in this same transaction
     db.session.commit()
     for user_id, user_events in events.items():
         event_publish_many(user_id, user_events)

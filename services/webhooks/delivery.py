@@ -39,6 +39,7 @@ from models import Webhook, WebhookAttempt, WebhookDelivery
 from models.base import as_utc, utcnow
 from models.webhook import DeliveryStatus
 from services.errors import ValidationError
+from services.events.cursor import cursor_encode
 from services.platform.metrics import webhook_attempted, webhook_dead_lettered
 from services.platform.urls import url_target
 from services.webhooks import formats
@@ -253,6 +254,7 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
     # Read what the attempt needs now: no transaction stays open during the request.
     url, secret, webhook_id = webhook.url, webhook.secret, webhook.id
     body, event, format_ = delivery.body.encode(), delivery.event, delivery.format
+    event_id = cursor_encode(delivery.event_id) if delivery.event_id is not None else None
     lease = now + timedelta(seconds=current_app.config["WEBHOOK_TIMEOUT_SECONDS"]) + LEASE_MARGIN
     claimed = db.session.execute(
         update(WebhookDelivery)
@@ -264,7 +266,14 @@ def webhook_delivery_attempt(delivery_id: str, attempt: int) -> None:
     if not claimed:
         return
     outcome = webhook_post(
-        url, secret, body=body, event=event, delivery_id=delivery_id, attempt=attempt, format_=format_
+        url,
+        secret,
+        body=body,
+        event=event,
+        delivery_id=delivery_id,
+        attempt=attempt,
+        format_=format_,
+        event_id=event_id,
     )
     webhook_attempted(outcome.succeeded, outcome.latency_ms / 1000)
     _outcome_record(delivery_id, webhook_id, attempt, outcome)
@@ -280,8 +289,10 @@ def webhook_post(
     delivery_id: str,
     attempt: int,
     format_: str = DEFAULT_FORMAT,
+    event_id: str | None = None,
 ) -> AttemptOutcome:
-    """POST one signed attempt to `url` (checked again now), with `format_`'s headers; redirects are not followed."""
+    """POST one signed attempt to `url` (checked again now), with `format_`'s headers (and the
+    event's cursor, `event_id`, in X-Wagate-Event-Id); redirects are not followed."""
     timeout = current_app.config["WEBHOOK_TIMEOUT_SECONDS"]
     try:
         target = url_target(url)
@@ -298,6 +309,7 @@ def webhook_post(
             delivery_id=delivery_id,
             attempt=attempt,
             timestamp=int(time.time()),
+            event_id=event_id,
         ),
         **target.headers,
     }

@@ -23,6 +23,7 @@ from models.base import isoformat, new_id, utcnow
 from models.webhook import SECRET_PREFIX, DeliveryStatus
 from services.errors import Conflict, Forbidden, NotFound, ValidationError
 from services.events import catalog
+from services.events.cursor import cursor_encode
 from services.platform.paging import page_number
 from services.platform.urls import url_check
 from services.sessions.lifecycle import session_get
@@ -266,7 +267,14 @@ def webhooks_dispatch_many(user_id: str, events: list[catalog.DomainEvent]) -> l
             if name not in wanted or only not in (None, session_id):
                 continue
             delivery = _delivery_new(
-                webhook_id, user_id, name, session_id, data, format_, delivery_id=_fixed_id(name, webhook_id, data)
+                webhook_id,
+                user_id,
+                name,
+                session_id,
+                data,
+                format_,
+                delivery_id=_fixed_id(name, webhook_id, data),
+                event_id=event.logged_id,
             )
             # A format without this event (aulm has no session events, say) gets no delivery.
             if delivery is not None:
@@ -314,6 +322,7 @@ def _delivery_new(
     *,
     test: bool = False,
     delivery_id: str | None = None,
+    event_id: int | None = None,
 ) -> WebhookDelivery | None:
     """The delivery of `event` to one endpoint, its body in the endpoint's format (None: the
     format has no such event)."""
@@ -321,6 +330,7 @@ def _delivery_new(
     delivered = formats.Delivered(
         event=event,
         delivery_id=delivery_id,
+        event_id=cursor_encode(event_id) if event_id is not None else None,
         session_id=session_id,
         timestamp=isoformat(utcnow()),
         test=test,
@@ -335,6 +345,7 @@ def _delivery_new(
         webhook_id=webhook_id,
         user_id=user_id,
         event=event,
+        event_id=event_id,
         session_id=session_id,
         test=test,
         format=format_,

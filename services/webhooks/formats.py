@@ -3,7 +3,8 @@
 Every format shares the ladder, the delivery log, redelivery and the endpoint's secret; only
 the bytes and the headers differ, so a receiver written for another service keeps its code:
 
-- `wagate`: `{event, deliveryId, sessionId, timestamp, test, data}`, signed in `X-Wagate-Signature`.
+- `wagate`: `{event, deliveryId, eventId, sessionId, timestamp, test, data}`, signed in
+  `X-Wagate-Signature`.
 - `aulm`: aulm's `inbound_message` and `message_status` bodies and `x-aulm-*` headers, signed
   as aulm signs (`t=<unix>,v1=<hex HMAC-SHA256 of "t.body">` keyed with the whole secret).
 - `selfhosted`: the self-hosted gateway's `{event, sessionId, timestamp, data}` with its event
@@ -15,6 +16,10 @@ the bytes and the headers differ, so a receiver written for another service keep
 
 A body is made once, when its delivery is (so every attempt sends the same bytes); the
 headers are made at each attempt (a new timestamp and signature, the attempt's number).
+A delivery of a logged event carries its cursor (services/events/log.py) in
+`X-Wagate-Event-Id` in every format but aulm's (whose receivers get aulm's headers only), and
+in `wagate` bodies as `eventId` too: a receiver that missed some pages through
+GET /api/events from the last one it has.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class Delivered:
 
     event: str
     delivery_id: str
+    event_id: str | None  # the event's cursor; None for a test
     session_id: str | None
     timestamp: str
     test: bool
@@ -79,6 +85,7 @@ def body_make(format_: str, delivered: Delivered) -> dict[str, Any] | None:
     return {
         "event": delivered.event,
         "deliveryId": delivered.delivery_id,
+        "eventId": delivered.event_id,
         "sessionId": delivered.session_id,
         "timestamp": delivered.timestamp,
         "test": delivered.test,
@@ -156,9 +163,29 @@ def signature_header(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def headers_make(
+    format_: str,
+    secret: str,
+    *,
+    body: bytes,
+    event: str,
+    delivery_id: str,
+    attempt: int,
+    timestamp: int,
+    event_id: str | None = None,
+) -> dict[str, str]:
+    """The signed headers of one attempt (`event` is the format's own name for it), and the
+    event's cursor in X-Wagate-Event-Id when it has one (not for aulm's receivers)."""
+    headers = _signed_headers(
+        format_, secret, body=body, event=event, delivery_id=delivery_id, attempt=attempt, timestamp=timestamp
+    )
+    if event_id is not None and format_ != "aulm":
+        headers["X-Wagate-Event-Id"] = event_id
+    return headers
+
+
+def _signed_headers(
     format_: str, secret: str, *, body: bytes, event: str, delivery_id: str, attempt: int, timestamp: int
 ) -> dict[str, str]:
-    """The signed headers of one attempt (`event` is the format's own name for it)."""
     if format_ == "aulm":
         return {
             "x-aulm-event": event,
