@@ -154,6 +154,7 @@ def create_app(config: type | dict | None = None) -> Flask:
         dashboard,
         docs,
         errors,
+        events,
         health,
         keys,
         messages,
@@ -185,6 +186,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(whatsapp.bp, url_prefix="/api/whatsapp")
     app.register_blueprint(keys.bp, url_prefix="/api/keys")
     app.register_blueprint(webhooks.bp, url_prefix="/api/webhooks")
+    app.register_blueprint(events.bp, url_prefix="/api/events")
     app.register_blueprint(simulator.bp)
     app.register_blueprint(selfhosted.bp, url_prefix="/api/v1")
     app.register_blueprint(selfhosted.pages)
@@ -194,7 +196,17 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(aulm.bp)  # aulm's API, at its own paths (/v1/messages/send-*, /v1/sessions/…)
     app.register_blueprint(aulm.pages)
     # The JSON API authenticates with bearer tokens and API keys, never cookies, so CSRF cannot reach it.
-    apis = (auth.bp, sessions.bp, messages.bp, whatsapp.bp, keys.bp, webhooks.bp, simulator.bp, selfhosted.bp)
+    apis = (
+        auth.bp,
+        sessions.bp,
+        messages.bp,
+        whatsapp.bp,
+        keys.bp,
+        webhooks.bp,
+        events.bp,
+        simulator.bp,
+        selfhosted.bp,
+    )
     for api in (*apis, wallm.bp, wamux.bp, aulm.bp):
         csrf.exempt(api)
 

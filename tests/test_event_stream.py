@@ -119,6 +119,13 @@ def test_a_client_resuming_with_last_event_id_gets_what_it_missed(base_url):
             [(first, "delivered"), (second, "sent"), (second, "delivered")]
         )
         assert all(m["id"] > seen["id"] for m in missed)
+        # Its ids are the event log's cursors, in the log's order.
+        logged = requests.get(
+            f"{base_url}/api/events",
+            params={"after": seen["id"], "sessionId": session_id, "types": "message_status"},
+            headers=headers,
+        ).json()["events"]
+        assert [m["id"] for m in missed] == [event["id"] for event in logged[:3]]
         assert [m["eventId"] for m in missed] == [m["id"] for m in missed]
     finally:
         resumed.close()

@@ -889,6 +889,12 @@ def test_engine_host_events_reach_the_owner_over_socketio(stack: Stack, alice: U
         connected = next(data for name, data in events if name == "connected")
         assert without_cursor(connected) == {"sessionId": paired.session_id, "phone": PHONE}, connected
 
+        # The event log in PostgreSQL has them in the order heard, under the cursors heard.
+        heard = [(name, data["eventId"]) for name, data in events if name in ("qr", "connected")]
+        query = {"sessionId": paired.session_id, "types": "qr,connected"}
+        logged = alice.request("GET", "/api/events", params=query).json()["events"]
+        assert [(event["type"], event["id"]) for event in logged][: len(heard)] == heard, (logged, heard)
+
 
 def test_other_users_see_neither_the_session_nor_its_events(
     stack: Stack, alice: User, bob: User, paired: Paired

@@ -12,6 +12,7 @@ from blueprints.contract.wiring import Contract, ErrorTable, Header
 from blueprints.contract.wiring import Rule as R
 from blueprints.schemas.auth import Credentials, Registration
 from blueprints.schemas.contacts import ContactChange, PresenceShow
+from blueprints.schemas.events import EventsQuery
 from blueprints.schemas.fields import Error, GroupId, Phone
 from blueprints.schemas.messages import SendMedia
 from blueprints.schemas.sessions import PaceChange, PairCodeRequest
@@ -216,6 +217,14 @@ NATIVE_ERRORS = ErrorTable(
             message="'url' must be an http(s) URL of at most 2048 characters",
         ),
         R("INVALID_EVENTS", ("events",), ("literal_error",)),
+        # The event log
+        R(
+            "INVALID_CURSOR",
+            ("after",),
+            schemas=(EventsQuery,),
+            message="'after' must be a cursor wagate gave (an event's id, or the `next` of a page)",
+        ),
+        R("INVALID_TYPES", ("types",), schemas=(EventsQuery,)),
         # The simulator
         R(
             "UNKNOWN_FAULT",
@@ -278,6 +287,7 @@ native = Contract(
         ("Legacy", "WAMessenger's single-session API (/api/whatsapp/*) and bulk sends"),
         ("API keys", "Keys for scripts, live or test mode"),
         ("Webhooks", "Signed webhook endpoints and their delivery log"),
+        ("Events", "Every event your sessions published, after a cursor: catch up after time away"),
         ("Simulator", "The simulator engine's controls (WA_ENGINE=simulator only)"),
         ("Service", "Health and this document"),
     ],

@@ -24,12 +24,21 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 
 from extensions import db
-from models import Event
-from models.base import utcnow
-from services.events.catalog import DomainEvent
+from models import Event, User
+from models.base import isoformat, utcnow
+from services.errors import ValidationError
+from services.events.catalog import EVENTS, DomainEvent
+from services.events.cursor import START, cursor_decode, cursor_encode
 from services.platform.outages import is_outage, outage_rollback
+from services.platform.paging import page_number
+from services.sessions.lifecycle import session_get
 
 log = logging.getLogger(__name__)
+
+# The event types a consumer can ask for (their Socket.IO names), in the catalog's order.
+TYPES = tuple(event.name for event in EVENTS)
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
 
 
 def events_record(groups: Iterable[tuple[str, Sequence[DomainEvent]]]) -> None:
@@ -81,6 +90,62 @@ def event_log_on_events(user_id: str, events: list[DomainEvent]) -> None:
             event.logged_as(None)
         names = ", ".join(dict.fromkeys(event.name for event in events))
         log.warning("the event log could not keep %s of user %s: %s", names, user_id, exc)
+
+
+def _after(cursor: str | None, field: str) -> int:
+    if cursor is None:
+        return 0
+    event_id = cursor_decode(cursor)
+    if event_id is None:
+        raise ValidationError(
+            f"'{field}' must be a cursor wagate gave (an event's id, or the `next` of a page)",
+            code="INVALID_CURSOR",
+            details={"field": field},
+        )
+    return event_id
+
+
+def events_page(
+    user: User,
+    *,
+    after: str | None = None,
+    types: Sequence[str] | None = None,
+    session_id: str | None = None,
+    limit: object = None,
+    only_sessions: list[str] | None = None,
+) -> dict:
+    """The user's events after the cursor `after` (from the oldest kept when None), oldest
+    first, optionally only `types` (names from TYPES, as the route's schema has them) or one
+    session's; `only_sessions` for an API key limited to some. `next` is the cursor to
+    ask after next time (the last event's, or `after` itself when there was none)."""
+    limit = page_number(limit, default=PAGE_DEFAULT, maximum=PAGE_MAX)
+    start = _after(after, "after")
+    query = select(Event).where(Event.user_id == user.id, Event.id > start)
+    if session_id:
+        query = query.where(Event.session_id == session_get(user, session_id).id)
+    if only_sessions is not None:
+        query = query.where(Event.session_id.in_(only_sessions))
+    if types:
+        query = query.where(Event.type.in_(types))
+    rows = list(db.session.scalars(query.order_by(Event.id).limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "events": [event_view(row) for row in rows],
+        "next": cursor_encode(rows[-1].id) if rows else (after or START),
+        "hasMore": has_more,
+    }
+
+
+def event_view(row: Event) -> dict:
+    """An event as the API lists it."""
+    return {
+        "id": cursor_encode(row.id),
+        "type": row.type,
+        "sessionId": row.session_id,
+        "createdAt": isoformat(row.created_at),
+        "data": row.payload,
+    }
 
 
 def session_events_after(user_id: str, session_id: str, after: int, types: Iterable[str], limit: int) -> list[Event]:
