@@ -248,6 +248,13 @@ class Config:
     STREAM_RETENTION_SECONDS = env_int("STREAM_RETENTION_SECONDS", 600)
     STREAM_HEARTBEAT_SECONDS = env_float("STREAM_HEARTBEAT_SECONDS", 15.0)
     STATS_INTERVAL_SECONDS = env_float("STATS_INTERVAL_SECONDS", 300.0)
+    # The event log (GET /api/events, SSE resumes) keeps events this many days, and the webhook
+    # delivery log its settled deliveries this many (0: for good); the worker prunes both every
+    # RETENTION_INTERVAL_SECONDS, RETENTION_BATCH rows per transaction.
+    EVENT_RETENTION_DAYS = env_float("EVENT_RETENTION_DAYS", 7.0)
+    WEBHOOK_LOG_RETENTION_DAYS = env_float("WEBHOOK_LOG_RETENTION_DAYS", 30.0)
+    RETENTION_INTERVAL_SECONDS = env_float("RETENTION_INTERVAL_SECONDS", 3600.0)
+    RETENTION_BATCH = env_int("RETENTION_BATCH", 1000)
     # Socket.IO: the server pings each client this often and drops one that has not answered
     # within the timeout after, so a vanished client holds its connection this long at most.
     SOCKETIO_PING_INTERVAL = env_float("SOCKETIO_PING_INTERVAL", 25.0)

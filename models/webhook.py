@@ -114,6 +114,8 @@ class WebhookDelivery(db.Model):
         # An endpoint's due deliveries, oldest first; the deliveries in hand (few, whoever's).
         Index("ix_webhook_deliveries_webhook_next", "webhook_id", "next_attempt_at"),
         Index("ix_webhook_deliveries_claimed", "claimed_until"),
+        # Pruning the log (services/platform/retention.py) finds the old ones by age.
+        Index("ix_webhook_deliveries_created", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -21,15 +21,18 @@ from roles.webhook_workers import WebhookWorkers
 from services.messaging.bulk import bulk_resume
 from services.messaging.relay import Relay
 from services.messaging.stats import stats_schedule_periodic
+from services.platform.retention import retention_schedule_periodic
 from services.platform.settled import settled_listener_stop
 from services.webhooks.delivery import webhook_deliveries_resume
 
 
 def worker_startup() -> None:
-    """What a starting worker picks up: unfinished bulk dispatching, webhook deliveries, the periodic stats."""
+    """What a starting worker picks up: unfinished bulk dispatching, webhook deliveries, the
+    periodic stats and pruning."""
     bulk_resume()
     webhook_deliveries_resume()
     stats_schedule_periodic()
+    retention_schedule_periodic()
 
 
 class EmbeddedRuntime:

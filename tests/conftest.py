@@ -23,11 +23,14 @@ from rq.serializers import JSONSerializer
 from app import MIGRATIONS_DIR, create_app
 from extensions import db
 from roles.runtime import EmbeddedRuntime
+from services.platform.retention import PRUNE_JOB
 from services.platform.settled import settled_listener_stop
 from tests.helpers import Account, app_config, pair_session
 from tests.receiver import Receiver
 
 _emails = itertools.count(1)
+# What a starting runtime schedules for itself, to run every few minutes for good.
+PERIODIC_JOBS = ("jobs.stats.stats_aggregate_all", PRUNE_JOB)
 # Marked in their modules; `make test-fast` leaves them out (see pyproject.toml).
 SLOW_TIERS = ("fuzz", "integration", "browser", "live_server", "neonize")
 
@@ -70,13 +73,13 @@ def app(request, tmp_path, config_overrides, migrated_database):
 
 def _jobs_left(app) -> list[str]:
     """The jobs on the app's queues, due or delayed: work that only a runtime would do
-    (but for the periodic aggregation, which a starting runtime schedules itself)."""
+    (but for the periodic ones, aggregation and pruning, which a starting runtime schedules itself)."""
     connection = app.extensions["wagate.redis"]
     left = []
     for queue in Queue.all(connection=connection, serializer=JSONSerializer):
         scheduled = ScheduledJobRegistry(queue=queue).get_job_ids()
         jobs = queue.get_jobs() + Job.fetch_many(scheduled, connection=connection, serializer=JSONSerializer)
-        left += [job.func_name for job in jobs if job and job.func_name != "jobs.stats.stats_aggregate_all"]
+        left += [job.func_name for job in jobs if job and job.func_name not in PERIODIC_JOBS]
     return left
 
 

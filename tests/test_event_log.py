@@ -1,12 +1,19 @@
 """The event log: a consumer that stopped listening pages through what it missed, in order,
-none twice, only its own."""
+none twice, only its own; old events and webhook deliveries are pruned."""
 
 from __future__ import annotations
 
-from extensions import socketio
-from models.base import new_id
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from extensions import db, socketio
+from models import Event, Webhook, WebhookAttempt, WebhookDelivery
+from models.base import as_utc, new_id, utcnow
+from models.webhook import DeliveryStatus
 from services.events.bus import event_publish
 from services.events.catalog import SessionResumed
+from services.platform.retention import retention_prune
 from tests.helpers import wait_for
 
 
@@ -93,3 +100,39 @@ def test_a_bad_cursor_type_or_session_is_refused_in_the_documented_shape(client,
     missing = client.get("/api/events", query_string={"sessionId": new_id()}, headers=account.headers)
     assert (missing.status_code, missing.get_json()["code"]) == (404, "SESSION_NOT_FOUND")
     assert client.get("/api/events").status_code == 401
+
+
+def test_pruning_removes_old_events_and_settled_deliveries_and_keeps_the_rest(app, account):
+    now = utcnow()
+    old, recent = now - timedelta(days=8), now - timedelta(days=1)
+    with app.app_context():
+        db.session.add_all(
+            Event(user_id=account.user_id, type="session_resumed", payload={}, created_at=moment)
+            for moment in (old, old, recent)
+        )
+        webhook = Webhook(user_id=account.user_id, url="https://example.com/hook", events=[], secret="whsec_x")
+        db.session.add(webhook)
+        db.session.flush()
+        deliveries = {
+            (moment, status): WebhookDelivery(
+                webhook_id=webhook.id,
+                user_id=account.user_id,
+                event="message.status",
+                body="{}",
+                status=status,
+                created_at=moment,
+            )
+            for moment in (now - timedelta(days=31), recent)
+            for status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.DEAD, DeliveryStatus.FAILED)
+        }
+        db.session.add_all(deliveries.values())
+        db.session.flush()
+        db.session.add_all(WebhookAttempt(delivery_id=delivery.id, number=1) for delivery in deliveries.values())
+        db.session.commit()
+
+        pruned = retention_prune(now)
+        assert (pruned.events, pruned.deliveries) == (2, 2)
+        assert [as_utc(moment) for moment in db.session.scalars(select(Event.created_at))] == [recent]
+        kept = set(db.session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)))
+        assert kept == {(DeliveryStatus.SUCCEEDED, 1), (DeliveryStatus.DEAD, 1), (DeliveryStatus.FAILED, 2)}
+        assert db.session.scalar(select(func.count()).select_from(WebhookAttempt)) == 4

@@ -1,5 +1,5 @@
 """The event log: every event a user can receive, under a cursor, for replay; deliveries
-name the event they carry.
+name the event they carry, and the delivery log can be pruned by age.
 
 Revision ID: 0017
 Revises: 0016
@@ -35,10 +35,12 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_events_created_at'), ['created_at'], unique=False)
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('event_id', EVENT_ID, nullable=True))
+        batch_op.create_index('ix_webhook_deliveries_created', ['created_at'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_deliveries_created')
         batch_op.drop_column('event_id')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_events_created_at'))

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 
 from extensions import db
 from models import Event, User
@@ -168,3 +168,18 @@ def events_latest_id(user_id: str, *, at: datetime | None = None) -> int:
     if at is not None:
         query = query.where(Event.created_at <= at)
     return db.session.scalar(query) or 0
+
+
+def events_prune(before: datetime, *, batch: int) -> int:
+    """Delete the events written before `before`, `batch` at a time (one transaction each, so
+    neither a long lock nor a huge transaction); how many went."""
+    removed = 0
+    while True:
+        ids = select(Event.id).where(Event.created_at < before).order_by(Event.id).limit(batch)
+        count = db.session.execute(
+            delete(Event).where(Event.id.in_(ids.scalar_subquery())).execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        removed += count
+        if count < batch:
+            return removed

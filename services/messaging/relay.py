@@ -48,6 +48,7 @@ from services.hosts.calls import messages_enqueue
 from services.messaging.bulk import batches_stalled, bulk_resume
 from services.messaging.stats import stats_schedule_periodic
 from services.platform.outages import is_outage, outage_rollback
+from services.platform.retention import retention_schedule_periodic
 from services.webhooks.delivery import webhook_deliveries_resume
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ class Relay:
             bulk_resume()
             webhook_deliveries_resume()
             stats_schedule_periodic()
+            retention_schedule_periodic()
         else:
             report.batches_resumed = self._stalled_batches(now)
         if report.lined_up or report.batches_resumed:

@@ -30,7 +30,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 from flask import current_app
 from rq import Queue
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import aliased, lazyload
 
 from extensions import db, queues
@@ -470,3 +470,28 @@ def _duration(span: timedelta) -> str:
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def webhook_deliveries_prune(before: datetime, *, batch: int) -> int:
+    """Delete the settled deliveries (succeeded or dead) made before `before`, with their
+    attempts, `batch` at a time (one transaction each); how many went. Those still on the
+    ladder stay whatever their age."""
+    removed = 0
+    while True:
+        ids = (
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.created_at < before,
+                WebhookDelivery.status.in_((DeliveryStatus.SUCCEEDED, DeliveryStatus.DEAD)),
+            )
+            .limit(batch)
+        )
+        count = db.session.execute(
+            delete(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(ids.scalar_subquery()))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        removed += count
+        if count < batch:
+            return removed
