@@ -240,6 +240,8 @@ class EngineHost:
         self._step_locks: dict[str, threading.Lock] = {}
         self._restore_lock = threading.Lock()
         self.draining = False
+        # The sessions the engine reported connected, and not gone since (see send_step).
+        self._connected: set[str] = set()
         self._rebalance_at = 0.0
         # Stalled sends and deaf sessions, looked at each heartbeat (roles/session_watch.py).
         self.watch = SessionWatch(self)
@@ -526,6 +528,10 @@ class EngineHost:
         """What the engine reports, stamped with the generation of the lease held as it came."""
         lease = self.leases.get(event.session_id)
         event.data[LEASE_STAMP] = lease.generation if lease is not None else None
+        if event.kind == EngineEventKind.CONNECTED:
+            self._connected.add(event.session_id)
+        elif event.kind in STATE_KINDS:
+            self._connected.discard(event.session_id)
         self.watch.heard(event)
         self.events.put(event)
 
@@ -739,8 +745,10 @@ class EngineHost:
         if session is None:
             return None
         queue = send_queue(session_id)
-        if session.status != SessionStatus.CONNECTED:
-            # Hold everything until the session is back; no attempt is spent.
+        if session.status != SessionStatus.CONNECTED or session_id not in self._connected:
+            # Hold everything until the session is back (here: the engine said so since it
+            # started the session; the database may still show the last run's state).
+            # No attempt is spent.
             return SESSION_WAIT_SECONDS if queue.depth() else None
         pace = session_pace(session)
         taken, wait = self._take(queue, session, pace, now)

@@ -17,7 +17,7 @@ from sqlalchemy import update
 from engines import EngineEvent, EngineEventKind
 from extensions import db, queues
 from jobs.queues import engine_host_queue_name
-from models import WaSession
+from models import Message, WaSession
 from models.base import utcnow
 from roles.engine_events import LEASE_STAMP, engine_event_apply
 from services.hosts.leases import session_place, sessions_named
@@ -246,3 +246,21 @@ def test_a_host_far_below_its_share_gets_sessions_from_those_a_little_above(app,
         assert host.rebalance() == 1
     handed = [session_id for session_id in mine if session_id not in host.leases]
     assert [_session(app, session_id).engine_host for session_id in handed] == ["b"]
+
+
+def test_a_send_waits_for_the_engine_to_connect_the_session_without_spending_attempts(
+    app, client, account, shop, runtime
+):
+    host = runtime.engine_host
+    # As right after a restart: the database still says connected, the engine has not
+    # connected the session again yet.
+    host._connected.discard(shop)
+    message_id = _send(client, account, shop, "before the engine is back")
+    time.sleep(1.0)
+    with app.app_context():
+        message = db.session.get(Message, message_id)
+        assert (message.status, message.attempts) == ("queued", 0)
+        host.engine.session_start(shop)  # the engine reports it connected: the line goes on
+    wait_for(lambda: _status(client, account, message_id) in ("sent", "delivered", "read"), message="the send")
+    with app.app_context():
+        assert db.session.get(Message, message_id).attempts == 1
