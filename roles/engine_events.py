@@ -142,7 +142,9 @@ def engine_states_apply(events: list[EngineEvent], host_id: str | None = None) -
     published in their order: a host taking hundreds of sessions up commits once per run,
     not once per session. Each is fenced by its lease as `engine_event_apply` says."""
     applied: list[tuple[EngineEvent, WaSession, list[DomainEvent]]] = []
-    for event in events:
+    # Sessions locked in id order (a session's own events keep theirs), as lease renewals
+    # lock them: no deadlock between the two.
+    for event in sorted(events, key=lambda event: event.session_id):
         session = _state_session(event, host_id)
         if session is not None:
             applied.append((event, session, _state_change(session, event)))

@@ -96,12 +96,17 @@ def leases_renew(host_id: str, held: dict[str, int]) -> set[str]:
     pairs = list(held.items())
     for start in range(0, len(pairs), LEASE_BATCH):
         batch = pairs[start : start + LEASE_BATCH]
+        # Rows locked in id order, as every other writer of several sessions takes them: no
+        # deadlock with a run of state changes or another host's takeover.
+        ordered = (
+            select(WaSession.id)
+            .where(WaSession.engine_host == host_id, tuple_(WaSession.id, WaSession.lease_generation).in_(batch))
+            .order_by(WaSession.id)
+            .with_for_update()
+        )
         rows = db.session.execute(
             update(WaSession)
-            .where(
-                WaSession.engine_host == host_id,
-                tuple_(WaSession.id, WaSession.lease_generation).in_(batch),
-            )
+            .where(WaSession.id.in_(ordered.scalar_subquery()))
             .values(lease_until=_until())
             .returning(WaSession.id)
             .execution_options(synchronize_session=False)
