@@ -158,6 +158,11 @@ class Failover:
         return self.root / "data" if self.args.shared_disk else self.root / f"data-{host}"
 
     def start(self) -> Production:
+        from tests import test_integration
+
+        # Five processes with their pools (the web, the worker, three engine hosts whose
+        # hundreds of send lines each may want a connection): more than the tests' 100.
+        test_integration.PG_SETTINGS["max_connections"] = 400
         self.bench.start_servers()
         for key in ("ENGINE_HOST_HEARTBEAT_SECONDS", "SESSION_LEASE_SECONDS"):
             self.stack.env.pop(key, None)  # the production defaults
