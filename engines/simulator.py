@@ -45,6 +45,8 @@ Rules (documented in the README):
   `signal: stream_replaced`, as WhatsApp ends the older stream; a send it still attempts
   fails as SESSION_NOT_CONNECTED (transient: the message stays queued). The newest wins.
 - Each outbox line names the engine host that sent it (`host`): the outbox is per host.
+- Identity: contacts' messages carry their number (`phone`); with the fault `sender_as_lid`
+  WhatsApp names them by a LID too (`lid`, stable per number), as it does more and more.
 
 An idle session costs the ticker nothing: it reads the faults once per tick for all sessions,
 looks only at the sessions a `disconnect` fault names (or that are reconnecting), and finds
@@ -95,6 +97,7 @@ FAULTS = (
     "disconnect",
     "ack_never_comes",
     "deaf",
+    "sender_as_lid",
 )
 # What a deaf connection does not hear (held until the session reconnects).
 UNHEARD_KINDS = frozenset({EngineEventKind.MESSAGE, EngineEventKind.RECEIPT, EngineEventKind.PRESENCE})
@@ -153,6 +156,12 @@ def simulated_phone(session_id: str) -> str:
     """The phone number a scan without one pairs with: stable for a session id."""
     digest = int(hashlib.sha256(session_id.encode()).hexdigest(), 16)
     return f"1555{digest % 10_000_000:07d}"
+
+
+def simulated_lid(phone: str) -> str:
+    """The LID WhatsApp names a number by (stable for the number, unlike it in every digit)."""
+    digest = int(hashlib.sha256(f"lid:{phone}".encode()).hexdigest(), 16)
+    return f"{10**14 + digest % (9 * 10**14)}@lid"
 
 
 def number_exists(phone: str) -> bool:
@@ -568,14 +577,21 @@ class SimulatorEngine(Engine):
             EngineEventKind.MESSAGE,
             session_id,
             waId=wa_id,
-            sender=sender,
             text=text,
             type=kind,
             details=details,
             media=media,
             timestamp=datetime.now(UTC),
+            **self._identity(session_id, sender),
         )
         return wa_id
+
+    def _identity(self, session_id: str, phone: str) -> dict:
+        """Who a contact is as the network names them: by number, or (fault `sender_as_lid`)
+        by LID with the number alongside, as WhatsApp gives it."""
+        if "sender_as_lid" in self._faults_of(session_id):
+            return {"sender": phone, "phone": phone, "lid": simulated_lid(phone)}
+        return {"sender": phone, "phone": phone}
 
     def contact_presence(self, session_id: str, sender: str, state: str, chat: str | None = None) -> None:
         """A contact comes online, goes offline, or types or records in a chat with the session."""

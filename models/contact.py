@@ -13,13 +13,17 @@ class Contact(db.Model):
     __tablename__ = "contacts"
     __table_args__ = (
         UniqueConstraint("session_id", "phone", name="uq_contacts_session_phone"),
+        UniqueConstraint("session_id", "lid", name="uq_contacts_session_lid"),
         Index("ix_contacts_user_session", "user_id", "session_id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     session_id: Mapped[str] = mapped_column(ForeignKey("wa_sessions.id", ondelete="CASCADE"))
+    # Their phone number; the digits of their LID while WhatsApp has named them only by it.
     phone: Mapped[str] = mapped_column(String(32))
+    # WhatsApp's hidden id for them ("<digits>@lid"), once known.
+    lid: Mapped[str | None] = mapped_column(String(64))
     # The owner's name for them (wins), the phone's address book's, and their own WhatsApp name.
     name: Mapped[str | None] = mapped_column(String(256))
     address_book_name: Mapped[str | None] = mapped_column(String(256))
@@ -38,6 +42,7 @@ class Contact(db.Model):
     def to_dict(self) -> dict:
         return {
             "phone": self.phone,
+            "lid": self.lid,
             "sessionId": self.session_id,
             "name": self.display_name,
             "savedName": self.name,

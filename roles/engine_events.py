@@ -120,6 +120,7 @@ def _engine_event_apply(event: EngineEvent, host_id: str | None) -> None:
             kind=data.get("type", "text"),
             details=data.get("details") or {key: data[key] for key in NEONIZE_DETAILS if key in data},
             media=data.get("media"),
+            lid=data.get("lid"),
         )
         return
     engine_states_apply([event], host_id)

@@ -823,7 +823,10 @@ def test_groups_are_read_from_whatsapp_and_a_group_is_sent_to_without_a_number_c
         "topic": "Prices every Monday",
         "owner": PHONE,
         "createdAt": "2023-11-14T22:13:20+00:00",
-        "participants": [{"phone": PHONE, "role": "superadmin"}, {"phone": "6285555555555", "role": "member"}],
+        "participants": [
+            {"phone": PHONE, "role": "superadmin"},
+            {"phone": "6285555555555", "role": "member", "lid": "123@lid"},
+        ],
     }
     nz.engine.send_text("s1", "120363025246125888@g.us", "New prices", wa_id="3EB0GROUP0000000000000")
     assert (nz.go.sent[0].to.User, nz.go.sent[0].to.Server) == ("120363025246125888", "g.us")
@@ -876,6 +879,7 @@ def test_contacts_presence_and_typing_become_presence_events(nz):
     nz.go.emit("s1", go.Presence(From=go.JID(User="777", Server="lid"), Unavailable=True, LastSeen=1_700_000_000))
     gone = nz.next(EngineEventKind.PRESENCE).data
     assert (gone["from"], gone["state"], gone["lastSeen"].timestamp()) == ("6289999999999", "offline", 1_700_000_000)
+    assert gone["lid"] == "777@lid"
 
     group = go.JID(User="120363025246125888", Server="g.us")
     for state, media, chat, seen in (
@@ -925,3 +929,25 @@ def test_a_contacts_poll_arrives_with_its_options(nz):
     nz.go.emit("s1", message_event(poll, sender=user("6281234567890")))
     data = nz.next(EngineEventKind.MESSAGE).data
     assert data["poll"] == {"question": "How?", "options": ["Pickup", "Delivery"], "multiple_answers": False}
+
+
+def test_inbound_messages_name_the_sender_by_number_and_lid(nz):
+    nz.online()
+    lid = go.JID(User="123456789012345", Server="lid", Device=2)
+    nz.go.emit("s1", message_event(wa.Message(conversation="pn"), sender=user("6281111111111"), SenderAlt=lid))
+    by_number = nz.next(EngineEventKind.MESSAGE).data
+    assert (by_number["sender"], by_number["phone"], by_number["lid"]) == (
+        "6281111111111",
+        "6281111111111",
+        "123456789012345@lid",
+    )
+    nz.go.emit("s1", message_event(wa.Message(conversation="lid"), sender=lid, SenderAlt=user("6281111111111")))
+    by_lid = nz.next(EngineEventKind.MESSAGE).data
+    assert (by_lid["sender"], by_lid["phone"], by_lid["lid"]) == (
+        "6281111111111",
+        "6281111111111",
+        "123456789012345@lid",
+    )
+    nz.go.emit("s1", message_event(wa.Message(conversation="hidden"), sender=lid))
+    hidden = nz.next(EngineEventKind.MESSAGE).data
+    assert (hidden["sender"], hidden["lid"], "phone" in hidden) == ("123456789012345", "123456789012345@lid", False)

@@ -23,7 +23,8 @@ class ContactChange(TypedDict, total=False):
 
 @with_config(ANSWER)
 class Contact(TypedDict):
-    phone: str
+    phone: Annotated[str, Field(description="Their number; their LID's digits while WhatsApp has given none")]
+    lid: Annotated[str | None, Field(description="Their LID (<digits>@lid), once WhatsApp named them by it")]
     sessionId: str
     name: str | None
     savedName: str | None

@@ -33,6 +33,7 @@ class ParticipantsChange(TypedDict):
 class Participant(TypedDict):
     phone: str
     role: Literal["member", "admin", "superadmin"]
+    lid: NotRequired[Annotated[str, Field(description="Their LID (<digits>@lid), when WhatsApp gave it")]]
 
 
 @with_config(ANSWER)

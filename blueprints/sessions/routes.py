@@ -459,7 +459,7 @@ CONTACT = Answer(200, "The contact", contact_schemas.ContactView)
 def contact(session_id: str, phone: str):
     """Show a contact
 
-    Names, tags, notes, when they last wrote.
+    By phone number or by LID (`<digits>@lid`): names, tags, notes, when they last wrote.
     """
     return {"success": True, "contact": contact_get(current_user(), session_id, phone).to_dict()}
 

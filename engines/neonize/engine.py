@@ -167,16 +167,19 @@ def group_view(info) -> dict:
     def role(participant) -> str:
         return "superadmin" if participant.IsSuperAdmin else "admin" if participant.IsAdmin else "member"
 
+    def member(participant) -> dict:
+        """A participant by number, with their LID when WhatsApp gave it."""
+        view = {"phone": participant.PhoneNumber.User or participant.JID.User, "role": role(participant)}
+        lid = mapping.lid_of(participant.LID) or mapping.lid_of(participant.JID)
+        return view | ({"lid": lid} if lid else {})
+
     return {
         "id": f"{info.JID.User}@g.us",
         "name": info.GroupName.Name,
         "topic": info.GroupTopic.Topic,
         "owner": info.OwnerPN.User or info.OwnerJID.User,
         "createdAt": datetime.fromtimestamp(info.GroupCreated, UTC).isoformat() if info.GroupCreated else None,
-        "participants": [
-            {"phone": participant.PhoneNumber.User or participant.JID.User, "role": role(participant)}
-            for participant in info.Participants
-        ],
+        "participants": [member(participant) for participant in info.Participants],
     }
 
 

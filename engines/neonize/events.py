@@ -164,20 +164,38 @@ def content_text(field: str, value) -> str:
 class Sender:
     phone: str  # digits; a LID's digits when WhatsApp gave no phone number
     is_lid: bool
+    lid: str | None = None  # "<digits>@lid", when WhatsApp named them by it or beside their number
+
+    def identity(self) -> dict:
+        """The MESSAGE data naming them: `sender`, and `phone` and `lid` when known."""
+        known = {"sender": self.phone}
+        if not self.is_lid:
+            known["phone"] = self.phone
+        if self.lid:
+            known["lid"] = self.lid
+        return known
+
+
+def lid_of(jid: JID) -> str | None:
+    """A LID JID as "<digits>@lid" (device part dropped); None for anything else."""
+    if jid.Server != LID_SERVER or not jid.User:
+        return None
+    return jid.User.split(":", 1)[0] + "@" + LID_SERVER
 
 
 def sender_of(event: Message, resolve_lid: LidResolver) -> Sender:
     """The phone number that wrote: WhatsApp increasingly names senders by LID (a hidden id),
-    with the phone number alongside (SenderAlt) or in the device store's LID map."""
+    with the phone number alongside (SenderAlt) or in the device store's LID map. A sender
+    named by number may have their LID alongside."""
     source = event.Info.MessageSource
     sender = source.Sender
     if sender.Server == LID_SERVER:
         alternative = source.SenderAlt
         phone = phone_of(alternative) or phone_of(resolve_lid(sender) or JID())
         if phone:
-            return Sender(phone, False)
-        return Sender(sender.User.split(":", 1)[0], True)
-    return Sender(phone_of(sender) or sender.User, False)
+            return Sender(phone, False, lid_of(sender))
+        return Sender(sender.User.split(":", 1)[0], True, lid_of(sender))
+    return Sender(phone_of(sender) or sender.User, False, lid_of(source.SenderAlt))
 
 
 def inbound_message(event: Message, resolve_lid: LidResolver) -> dict | None:
@@ -194,7 +212,7 @@ def inbound_message(event: Message, resolve_lid: LidResolver) -> dict | None:
     sender = sender_of(event, resolve_lid)
     data = {
         "waId": info.ID,
-        "sender": sender.phone,
+        **sender.identity(),
         "text": content_text(field, value),
         "timestamp": epoch_datetime(info.Timestamp),
         "type": content_kind(field),
@@ -234,6 +252,8 @@ def presence_update(event: Presence, resolve_lid: LidResolver) -> dict | None:
     if phone is None:
         return None
     data = {"from": phone, "state": "offline" if event.Unavailable else "online"}
+    if lid := lid_of(event.From):
+        data["lid"] = lid
     if event.Unavailable and event.LastSeen > 0:
         data["lastSeen"] = epoch_datetime(event.LastSeen)
     return data
@@ -252,6 +272,8 @@ def chat_presence_update(event: ChatPresence, resolve_lid: LidResolver) -> dict 
     else:
         state = "paused"
     data = {"from": phone, "state": state}
+    if lid := lid_of(source.Sender) or lid_of(source.SenderAlt):
+        data["lid"] = lid
     if source.IsGroup:
         data["chat"] = jid_string(source.Chat)
     return data

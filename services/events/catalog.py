@@ -88,6 +88,10 @@ class MessageReceived(DomainEvent):
     type: str
     content: dict[str, Any] | None = Field(default=None, exclude_if=_absent)  # the kind's details, if any
     timestamp: Timestamp
+    # Who wrote, by both of WhatsApp's names for them, when known: their phone number and
+    # their LID ("<digits>@lid"). `from` is the number, or the LID's digits while none is known.
+    phone: str | None = Field(default=None, exclude_if=_absent)
+    lid: str | None = Field(default=None, exclude_if=_absent)
 
 
 class MessageStatusChanged(DomainEvent):
@@ -254,6 +258,7 @@ class PresenceUpdate(DomainEvent):
     chat: str | None = Field(default=None, exclude_if=_absent)  # where they type (a group, say)
     last_seen: Timestamp | None = Field(default=None, exclude_if=_absent)
     timestamp: Timestamp
+    lid: str | None = Field(default=None, exclude_if=_absent)  # their LID ("<digits>@lid"), when known
 
 
 class BulkProgress(DomainEvent):

@@ -14,7 +14,7 @@ from extensions import db
 from jobs import engine as engine_jobs
 from models import Message, MessageStatus, User, WaSession
 from models.message import INBOUND
-from services.contacts.book import contact_seen
+from services.contacts.book import contact_seen, sender_phone
 from services.errors import NotFound, ValidationError
 from services.events.bus import event_publish
 from services.events.catalog import MessageReaction, MessageReceived, PollVote
@@ -35,13 +35,16 @@ def message_inbound(
     kind: str = "text",
     details: dict | None = None,
     media: bytes | None = None,
+    lid: str | None = None,
 ) -> Message | None:
     """Store a message a contact sent to the session (once), count it, tell the owner.
 
     `details` are the kind's (location, contact card, quoted message, group chat...),
     `media` its bytes (kept as the media file inbound/<message id>, up to INBOUND_MEDIA_MAX_BYTES).
-    A reaction or a poll vote is not a message of its own: it is recorded on the message it
-    reacts to, or the poll.
+    `sender` is their phone number (a LID's digits when WhatsApp gave none), `lid` their
+    LID when known: the message is filed under the contact's phone number whenever one is
+    known. A reaction or a poll vote is not a message of its own: it is recorded on the
+    message it reacts to, or the poll.
     """
     session = db.session.get(WaSession, session_id)
     duplicate = db.session.scalar(select(Message.id).where(Message.session_id == session_id, Message.wa_id == wa_id))
@@ -52,16 +55,18 @@ def message_inbound(
         if isinstance(details.get(name), str):
             details[name] = file_name_safe(details[name])
     if kind == "reaction":
-        _reaction_record(session, sender, details.get("reaction") or {}, at)
+        _reaction_record(session, sender_phone(session, sender, lid), details.get("reaction") or {}, at)
         return None
     if kind == "poll_vote":
-        _poll_vote_record(session, sender, details.get("pollVote") or {}, at)
+        _poll_vote_record(session, sender_phone(session, sender, lid), details.get("pollVote") or {}, at)
         return None
+    contact = contact_seen(session, sender, push_name=details.get("pushName"), at=at, lid=lid)
+    phone, lid = contact.phone, contact.lid
     message = Message(
         user_id=session.user_id,
         session_id=session_id,
         direction=INBOUND,
-        phone=sender,
+        phone=phone,
         body=text or _inbound_preview(kind, details),
         type=kind if kind in KINDS else "text",
         wa_id=wa_id,
@@ -74,18 +79,19 @@ def message_inbound(
         details |= inbound_media_store(message, media)
     message.payload = details or None
     session.messages_received += 1
-    contact_seen(session, sender, push_name=details.get("pushName"), at=at)
     db.session.commit()
     event_publish(
         session.user_id,
         MessageReceived(
             message_id=message.id,
             session_id=session_id,
-            sender=sender,
+            sender=phone,
             message=message.body,
             type=message.type,
             content=message.payload_public() if message.payload else None,
             timestamp=at,
+            phone=phone if not lid or phone != lid.partition("@")[0] else None,
+            lid=lid,
         ),
     )
     return message

@@ -16,6 +16,7 @@ from extensions import db
 from models import Message, MessageStatus, SessionStatus, User, WaSession
 from models.base import commit_keeping_loaded
 from services.accounts.quotas import quota_keep, quota_reserve
+from services.contacts.book import contact_phone_for_lid
 from services.errors import ApiError, Conflict, ServiceUnavailable
 from services.events.bus import event_publish
 from services.events.catalog import MessageStatusChanged
@@ -67,7 +68,8 @@ def message_send(
     (id `sim_...`): nothing is stored, enqueued or counted.
     """
     session = session_get(user, session_id)
-    phone = recipient_normalize(to)
+    phone = contact_phone_for_lid(session, to) if isinstance(to, str) and to.strip().endswith("@lid") else None
+    phone = phone or recipient_normalize(to)
     if content is None:
         outgoing = Outgoing("text", text=text)
     else:

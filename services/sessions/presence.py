@@ -60,6 +60,7 @@ def presence_seen(session_id: str, data: dict) -> None:
         chat=data.get("chat") or None,
         last_seen=data.get("lastSeen") or None,
         timestamp=utcnow(),
+        lid=data.get("lid") or None,
     )
     event_publish(session.user_id, event)
 
