@@ -37,10 +37,13 @@ class EngineEventKind(StrEnum):
     RECONNECTING = "reconnecting"
     DISCONNECTED = "disconnected"  # reason, loggedOut; `signal: logged_out` when the phone unlinked it
     ERROR = "error"  # reason; `signal` (temporary_ban, stream_replaced) when WhatsApp warned about the number
-    MESSAGE = "message"  # inbound: waId, from, text, timestamp
+    MESSAGE = "message"  # inbound: waId, sender, text, timestamp; phone and lid when known
     RECEIPT = "receipt"  # waId, status (delivered | read | played), timestamp
     CONTACTS = "contacts"  # contacts: [{phone, name}], the linked phone's address book
     PRESENCE = "presence"  # from, state (PRESENCE_SEEN), chat (typing in a group), lastSeen
+    # One batch of older messages from the phone's history: requestId (None when WhatsApp
+    # pushed it unasked), chat, messages [MESSAGE data + fromMe], received (so far), final
+    HISTORY = "history"
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,23 @@ class Engine(ABC):
         False (no attempt went out and none is under way: sending it cannot deliver it twice),
         None (cannot tell: an attempt is under way, or one was never confirmed)."""
         return None
+
+    # -- history ---------------------------------------------------------------------------
+
+    def history_request(
+        self,
+        session_id: str,
+        chat: str,
+        *,
+        request_id: str,
+        count: int | None = None,
+        since: str | None = None,
+        oldest: dict | None = None,
+    ) -> None:
+        """Ask the phone for a chat's older messages: the `count` before the `oldest` one the
+        session has ({waId, fromMe, timestamp}), or all since `since` (ISO 8601). They come
+        as HISTORY events carrying `request_id`, in batches, the last one `final`."""
+        raise EngineError("REJECTED", f"The {self.name} engine cannot fetch history")
 
     @abstractmethod
     def shutdown(self) -> None:

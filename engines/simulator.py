@@ -47,6 +47,9 @@ Rules (documented in the README):
 - Each outbox line names the engine host that sent it (`host`): the outbox is per host.
 - Identity: contacts' messages carry their number (`phone`); with the fault `sender_as_lid`
   WhatsApp names them by a LID too (`lid`, stable per number), as it does more and more.
+- History: a backfill (`history_request`) is answered in batches of HISTORY_BATCH. The
+  simulated phone holds older messages only under the fault `history_on_request`: one an
+  hour before the oldest the session has, the contact's and its own by turns.
 
 An idle session costs the ticker nothing: it reads the faults once per tick for all sessions,
 looks only at the sessions a `disconnect` fault names (or that are reconnecting), and finds
@@ -98,9 +101,14 @@ FAULTS = (
     "ack_never_comes",
     "deaf",
     "sender_as_lid",
+    "history_on_request",
 )
 # What a deaf connection does not hear (held until the session reconnects).
 UNHEARD_KINDS = frozenset({EngineEventKind.MESSAGE, EngineEventKind.RECEIPT, EngineEventKind.PRESENCE})
+# A history backfill: how many messages one batch carries, and the most one request gets.
+HISTORY_BATCH = 50
+HISTORY_MAX = 1000
+HISTORY_SPACING = timedelta(hours=1)  # the simulated phone's older messages, one an hour
 TICK_SECONDS = 0.2
 # WhatsApp's pairing codes: 8 characters without 0, I, O or U, which are easily misread.
 PAIR_CODE_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
@@ -592,6 +600,63 @@ class SimulatorEngine(Engine):
         if "sender_as_lid" in self._faults_of(session_id):
             return {"sender": phone, "phone": phone, "lid": simulated_lid(phone)}
         return {"sender": phone, "phone": phone}
+
+    def history_request(
+        self,
+        session_id: str,
+        chat: str,
+        *,
+        request_id: str,
+        count: int | None = None,
+        since: str | None = None,
+        oldest: dict | None = None,
+    ) -> None:
+        """The simulated phone answers with the chat's older messages (fault
+        `history_on_request`: it holds one an hour, from the contact and from the phone by
+        turns; in a group, its other members'), HISTORY_BATCH at a time; without the fault
+        it has none older."""
+        me = self._connected_phone(session_id)
+        authors = [chat]
+        if chat.endswith("@g.us"):
+            authors = [phone for phone in self._group_of(session_id, chat)["participants"] if phone != me]
+        before = datetime.fromisoformat(oldest["timestamp"]) if oldest else datetime.now(UTC)
+        moments: list[datetime] = []
+        if "history_on_request" in self._faults_of(session_id):
+            floor = datetime.fromisoformat(since) if since else None
+            wanted = min(count or HISTORY_MAX, HISTORY_MAX)
+            moment = before - HISTORY_SPACING
+            while len(moments) < wanted and (floor is None or moment >= floor):
+                moments.append(moment)
+                moment -= HISTORY_SPACING
+        moments.reverse()  # oldest first, as the phone sends them
+        batches = [moments[start : start + HISTORY_BATCH] for start in range(0, len(moments), HISTORY_BATCH)] or [[]]
+        received = 0
+        for number, batch in enumerate(batches, start=1):
+            messages = [self._history_message(session_id, chat, moment, authors) for moment in batch]
+            received += len(messages)
+            final = number == len(batches)
+            self._emit(
+                EngineEventKind.HISTORY,
+                session_id,
+                requestId=request_id,
+                chat=chat,
+                messages=messages,
+                received=received,
+                final=final,
+            )
+
+    def _history_message(self, session_id: str, chat: str, moment: datetime, authors: list[str]) -> dict:
+        hour = int(moment.timestamp() // 3600)
+        from_me = hour % 2 == 0 or not authors
+        wa_id = "SIMH" + hashlib.sha256(f"{session_id}:{chat}:{moment.isoformat()}".encode()).hexdigest()[:18].upper()
+        text = f"Earlier message of {moment:%Y-%m-%d %H:%M} UTC"
+        if from_me:
+            return {"waId": wa_id, "sender": chat, "text": text, "type": "text", "timestamp": moment, "fromMe": True}
+        author = authors[hour // 2 % len(authors)]
+        message = {"waId": wa_id, "text": text, "type": "text", "timestamp": moment}
+        if chat.endswith("@g.us"):
+            message["details"] = {"chat": chat, "isGroup": True}
+        return message | self._identity(session_id, author)
 
     def contact_presence(self, session_id: str, sender: str, state: str, chat: str | None = None) -> None:
         """A contact comes online, goes offline, or types or records in a chat with the session."""

@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -48,6 +48,7 @@ class Message(db.Model):
         Index("ix_messages_user_quota_period", "user_id", "quota_period"),
         Index("ix_messages_dispatched_at", "dispatched_at"),  # the relay's cursor
         Index("ix_messages_status_updated_at", "status", "updated_at"),  # the delivery watchdog's
+        Index("ix_messages_session_chat", "session_id", "chat"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -57,6 +58,10 @@ class Message(db.Model):
     position: Mapped[int | None] = mapped_column(Integer)
     direction: Mapped[str] = mapped_column(String(8), default=OUTBOUND)
     phone: Mapped[str] = mapped_column(String(32))
+    # The chat an inbound message came in when it is not `phone`'s own (a group's id).
+    chat: Mapped[str | None] = mapped_column(String(64))
+    # Fetched from the phone's history (a backfill), not received live.
+    history: Mapped[bool] = mapped_column(default=False, server_default=false())
     body: Mapped[str] = mapped_column(Text)
     # text, image, video, audio, ptt, document, sticker, location, contact, poll, reaction.
     type: Mapped[str] = mapped_column(String(16), default="text", server_default="text")
@@ -139,6 +144,7 @@ class Message(db.Model):
                 if self.stalled_at is not None
                 else {}
             ),
+            **({"history": True} if self.history else {}),
         }
 
     def payload_public(self) -> dict:

@@ -22,6 +22,7 @@ from services.events.catalog import (
 )
 from services.governor.pace import engine_signal_pause, health_after_sends
 from services.hosts.leases import lease_lock
+from services.messaging.backfill import history_batch_apply
 from services.messaging.inbound import message_inbound
 from services.messaging.lifecycle import Receipt, SendSettled, messages_settle
 from services.platform.logs import log_context
@@ -108,6 +109,9 @@ def _engine_event_apply(event: EngineEvent, host_id: str | None) -> None:
         return
     if event.kind == EngineEventKind.CONTACTS:
         contacts_sync(event.session_id, event.data["contacts"])
+        return
+    if event.kind == EngineEventKind.HISTORY:
+        history_batch_apply(event.session_id, event.data)
         return
     if event.kind == EngineEventKind.MESSAGE:
         data = event.data

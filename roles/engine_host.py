@@ -628,6 +628,7 @@ class EngineHost:
         "group_leave",
         "presence_send",
         "presence_subscribe",
+        "history_request",
     )
 
     def engine_call(self, session_id: str, action: str, args: list, options: dict) -> dict:

@@ -54,6 +54,8 @@ def test_every_declared_event_has_what_its_subscribers_need():
         "message.stalled",
         "session.degraded",
         "session.recovered",
+        "history.progress",
+        "history.completed",
     )
 
 

@@ -1,12 +1,13 @@
-"""One identity per contact (phone number and LID): on the simulator, with its
-`sender_as_lid` fault, and as engines report it."""
+"""One identity per contact (phone number and LID) and a chat's history backfilled, with
+the chats list that finds them: on the simulator, with its `sender_as_lid` and
+`history_on_request` faults."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from engines import EngineEvent, EngineEventKind
-from engines.simulator import simulated_lid
+from engines.simulator import HISTORY_BATCH, simulated_lid
 from extensions import socketio
 from roles.engine_events import engine_event_apply
 from tests.helpers import wait_for
@@ -86,5 +87,66 @@ def test_a_contact_seen_by_lid_then_by_number_is_one_contact(app, client, accoun
     messages = client.get(f"/api/messages?sessionId={shop}&chat={CONTACT}", headers=account.headers).get_json()
     assert sorted(m["message"] for m in messages["messages"]) == ["W1", "W2"]
     message("W3", sender=digits, lid=lid)  # by LID alone again: filed under the number now known
-    messages = client.get(f"/api/messages?sessionId={shop}&chat={CONTACT}", headers=account.headers).get_json()
-    assert sorted(m["message"] for m in messages["messages"]) == ["W1", "W2", "W3"]
+    assert client.get(f"/api/sessions/{shop}/chats", headers=account.headers).get_json()["total"] == 1
+
+
+def test_a_chats_history_is_backfilled_with_progress_events(app, client, account, shop, make_account):
+    heard = Heard(app, client, account)
+    _fault(client, account, shop, "history_on_request")
+    _inbound(client, account, shop, CONTACT, "Is my order ready?")
+    wait_for(lambda: heard("message"), message="the live message")
+    url = f"/api/sessions/{shop}/chats/{CONTACT}/history"
+
+    asked = client.post(url, json={"count": 120.0}, headers=account.headers)  # a whole number, as JSON allows
+    assert asked.status_code == 202, asked.get_json()
+    request_id = asked.get_json()["requestId"]
+    done = wait_for(lambda: heard("history_completed"), message="the backfill's end")[0]
+    assert (done["requestId"], done["chat"], done["received"], done["historyTotal"]) == (request_id, CONTACT, 120, 120)
+    progress = heard("history_progress")
+    assert [(p["stored"], p["received"], p["requested"]) for p in progress] == [
+        (HISTORY_BATCH, 50, 120),
+        (HISTORY_BATCH, 100, 120),
+        (20, 120, 120),
+    ]
+    assert len(heard("message")) == 1  # history makes no message events unless asked
+
+    chats = client.get(f"/api/sessions/{shop}/chats", headers=account.headers).get_json()
+    assert chats["total"] == 1
+    [chat] = chats["chats"]
+    assert (chat["chat"], chat["unreadCount"], chat["lastMessage"]["message"]) == (CONTACT, 1, "Is my order ready?")
+    log = client.get(f"/api/messages?sessionId={shop}&chat={CONTACT}&limit=200", headers=account.headers).get_json()
+    history = [m for m in log["messages"] if m.get("history")]
+    assert len(history) == 120 and {m["direction"] for m in history} == {"inbound", "outbound"}
+
+    again = client.post(url, json={"count": 2, "notify": True}, headers=account.headers)  # further back, told
+    assert again.status_code == 202
+    wait_for(lambda: len(heard("history_completed")) == 2, message="the second backfill")
+    told = heard("message")[1:]  # the contact's one of the two (the phone's own are not "received")
+    assert [(event["from"], event["history"]) for event in told] == [(CONTACT, True)]
+
+    since = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
+    stranger = make_account()
+    assert client.post(url, json={"since": since}, headers=stranger.headers).status_code == 404
+    assert client.get(f"/api/sessions/{shop}/chats", headers=stranger.headers).status_code == 404
+
+
+def test_bad_backfills_are_refused(client, account, shop):
+    url = f"/api/sessions/{shop}/chats/{CONTACT}/history"
+    bad = [
+        ({"count": 0}, "INVALID_FIELD"),
+        ({"count": "ten"}, "INVALID_FIELD"),
+        ({}, "INVALID_FIELD"),
+        ({"count": 5, "since": "2026-01-01T00:00:00Z"}, "INVALID_FIELD"),
+        ({"since": "yesterday"}, "INVALID_FIELD"),
+        ({"count": 5, "colour": "blue"}, "INVALID_FIELD"),
+    ]
+    for body, code in bad:
+        answer = client.post(url, json=body, headers=account.headers)
+        assert (answer.status_code, answer.get_json()["code"]) == (400, code), body
+    nonsense = client.post(f"/api/sessions/{shop}/chats/not-a-chat/history", json={"count": 5}, headers=account.headers)
+    assert (nonsense.status_code, nonsense.get_json()["code"]) == (400, "INVALID_NUMBER")
+    elsewhere = f"/api/sessions/{shop}/chats/120363000000000001@g.us/history"
+    not_in = client.post(elsewhere, json={"count": 5}, headers=account.headers)
+    assert (not_in.status_code, not_in.get_json()["code"]) == (404, "GROUP_NOT_FOUND")
+    group_log = client.get(f"/api/messages?chat=120363000000000001@g.us&sessionId={shop}", headers=account.headers)
+    assert (group_log.status_code, group_log.get_json()["total"]) == (200, 0)  # a group's chat is one to filter by

@@ -951,3 +951,54 @@ def test_inbound_messages_name_the_sender_by_number_and_lid(nz):
     nz.go.emit("s1", message_event(wa.Message(conversation="hidden"), sender=lid))
     hidden = nz.next(EngineEventKind.MESSAGE).data
     assert (hidden["sender"], hidden["lid"], "phone" in hidden) == ("123456789012345", "123456789012345@lid", False)
+
+
+def test_a_history_sync_becomes_history_batches_per_chat(nz):
+    from neonize.proto.waHistorySync import WAWebProtobufsHistorySync_pb2 as history
+    from neonize.proto.waWeb import WAWebProtobufsWeb_pb2 as web
+
+    def entry(chat: str, wa_id: str, text: str, at: int, *, from_me=False, participant="") -> history.HistorySyncMsg:
+        key = wa_common.MessageKey(remoteJID=chat, fromMe=from_me, ID=wa_id, participant=participant or None)
+        info = web.WebMessageInfo(key=key, message=wa.Message(conversation=text), messageTimestamp=at, pushName="Ana")
+        return history.HistorySyncMsg(message=info)
+
+    person, group = "6281234567890@s.whatsapp.net", "120363000000000000@g.us"
+    sync = history.HistorySync(
+        syncType=history.HistorySync.ON_DEMAND,
+        conversations=[
+            history.Conversation(
+                ID=person,
+                messages=[
+                    entry(person, "H2", "later", 1_700_000_100),
+                    entry(person, "H1", "mine", 1_700_000_000, from_me=True),
+                ],
+            ),
+            history.Conversation(
+                ID=group, messages=[entry(group, "G1", "hi all", 1_700_000_050, participant="777@lid")]
+            ),
+            history.Conversation(ID="status@broadcast", messages=[entry("status@broadcast", "S1", "story", 1)]),
+        ],
+        phoneNumberToLidMappings=[
+            history.PhoneNumberToLIDMapping(pnJID="6289999999999@s.whatsapp.net", lidJID="777@lid")
+        ],
+    )
+    nz.online()
+    nz.go.emit("s1", go.HistorySync(Data=sync))
+    first, second = nz.next(EngineEventKind.HISTORY).data, nz.next(EngineEventKind.HISTORY).data
+    assert (first["chat"], first["requestId"], first["final"], first["received"]) == ("6281234567890", None, True, 2)
+    assert [(m["waId"], m["text"], m["sender"], m.get("fromMe", False)) for m in first["messages"]] == [
+        ("H1", "mine", "6281234567890", True),
+        ("H2", "later", "6281234567890", False),
+    ]
+    assert first["messages"][0]["timestamp"].timestamp() == 1_700_000_000
+    [said] = second["messages"]
+    assert second["chat"] == group
+    assert (said["sender"], said["phone"], said["lid"], said["details"]["chat"]) == (
+        "6289999999999",
+        "6289999999999",
+        "777@lid",
+        group,
+    )
+    with pytest.raises(EngineError) as refused:
+        nz.engine.history_request("s1", "6281234567890", request_id="hist_1", count=50)
+    assert refused.value.code == "REJECTED"

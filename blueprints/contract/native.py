@@ -11,6 +11,7 @@ from __future__ import annotations
 from blueprints.contract.wiring import Contract, ErrorTable, Header
 from blueprints.contract.wiring import Rule as R
 from blueprints.schemas.auth import Credentials, Registration
+from blueprints.schemas.chats import HistoryRequest
 from blueprints.schemas.contacts import ContactChange, PresenceShow
 from blueprints.schemas.events import EventsQuery
 from blueprints.schemas.fields import Error, GroupId, Phone
@@ -189,6 +190,13 @@ NATIVE_ERRORS = ErrorTable(
             message="'state' must be one of typing, recording, paused, available, unavailable",
         ),
         R("INVALID_STATE", ("state",)),
+        R(
+            "INVALID_FIELD",
+            types=("union_tag_invalid", "union_tag_not_found"),
+            schemas=(HistoryRequest,),
+            field="count",
+            message="Give either 'count' (1 to 1000) or 'since' (an ISO 8601 time), not both",
+        ),
         R(
             "INVALID_GROUP_ID",
             ("chat",),

@@ -258,6 +258,8 @@ EVENT_LABELS = {
     "message.stalled": "message.stalled: a sent message got no acknowledgement or delivery by its deadline",
     "session.degraded": "session.degraded: a session looked connected but heard nothing, and is reconnected",
     "session.recovered": "session.recovered: a session found deaf hears again",
+    "history.progress": "history.progress: a batch of a chat's older messages was stored (a backfill)",
+    "history.completed": "history.completed: a chat's history backfill finished",
 }
 
 

@@ -457,6 +457,7 @@ Message = with_config(ANSWER)(
                 Annotated[Timestamp, Field(description="When the delivery watchdog found it stuck (once)")]
             ],
             "stallReason": NotRequired[Annotated[str, Field(description="Why: no_server_ack or no_delivery_receipt")]],
+            "history": NotRequired[Annotated[bool, Field(description="From a backfill of the phone's history")]],
         },
     )
 )
@@ -551,7 +552,7 @@ IsoTime = Annotated[str, AfterValidator(_iso_time), WithJsonSchema({"type": "str
 @with_config(OPEN)
 class MessagesQuery(TypedDict, total=False):
     sessionId: Annotated[str, Field(description="Only this session's")]
-    chat: Annotated[Phone, Field(description="Only the chat with this number")]
+    chat: Annotated[Recipient, Field(description="Only the chat with this number, or this group's")]
     direction: Annotated[Literal["inbound", "outbound"], Field(description="inbound or outbound")]
     status: Annotated[Literal[STATUSES], Field(description="Only messages in this status")]
     type: Annotated[Literal[KINDS], Field(description="Only this kind")]

@@ -13,6 +13,7 @@ from blueprints.common import (
 )
 from blueprints.contract.native import AUTHED, ENGINE, ENGINE_CALL, SESSION_ERRORS, WITH_BODY, native
 from blueprints.contract.wiring import Answer
+from blueprints.schemas import chats as chat_schemas
 from blueprints.schemas import contacts as contact_schemas
 from blueprints.schemas import groups as group_schemas
 from blueprints.schemas import sessions as schemas
@@ -22,6 +23,8 @@ from models.base import isoformat
 from services.contacts.book import contact_get, contact_upsert, contacts_list
 from services.events.stream import stream_events, stream_position
 from services.governor import pace as pacing
+from services.messaging.backfill import history_backfill
+from services.messaging.chats import chats_list
 from services.messaging.outgoing import explicit_audio_body, explicit_media_body
 from services.messaging.sending import message_send, message_wait
 from services.sessions import groups as group_svc
@@ -482,6 +485,52 @@ def contact_save(session_id: str, phone: str, body: dict):
     """
     saved, created = contact_upsert(current_user(), session_id, phone, body)
     return {"success": True, "contact": saved.to_dict()}, 201 if created else 200
+
+
+@bp.get("/<session_id>/chats")
+@native.operation(
+    "listChats",
+    "Contacts",
+    Answer(200, "One page of chats, the most recently active first", chat_schemas.ChatPage),
+    errors=(400, *SESSION_ERRORS),
+)
+@auth_required
+@native.request(query=chat_schemas.ChatsQuery)
+def chats(session_id: str, query: dict):
+    """List chats
+
+    Every contact and group the session has messages with: its last message and how many of
+    the contact's live messages came since the session last wrote there (`unreadCount`).
+    """
+    page = chats_list(current_user(), session_id, page=query.get("page"), limit=query.get("limit"))
+    return {"success": True, **page}
+
+
+@bp.post("/<session_id>/chats/<chat>/history")
+@native.operation(
+    "backfillHistory",
+    "Contacts",
+    Answer(202, "Asked; `history_progress` and `history_completed` events follow", chat_schemas.HistoryRequested),
+    errors=(*WITH_BODY, *SESSION_ERRORS, *ENGINE_CALL),
+)
+@auth_required
+@live_required
+@native.request(body=chat_schemas.HistoryRequest)
+def chat_history(session_id: str, chat: str, body: dict):
+    """Backfill a chat's history
+
+    Asks the phone for the chat's older messages (`count` before the oldest stored, or all
+    `since` a time); they are stored as history, without `message` events unless `notify`.
+    """
+    asked = history_backfill(
+        current_user(),
+        session_id,
+        chat,
+        count=body.get("count"),
+        since=body.get("since"),
+        notify=bool(body.get("notify")),
+    )
+    return {"success": True, **asked}, 202
 
 
 @bp.get("/<session_id>/groups")

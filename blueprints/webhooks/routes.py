@@ -57,7 +57,7 @@ def webhook_named(view):
 def create(body: dict):
     """Add a webhook endpoint
 
-    Starter plan and above; every event but `presence.update` if `events` is left out. The
+    Starter plan and above; every event but `presence.update` and `history.*` if `events` is left out. The
     URL must reach a public address (`400 URL_NOT_ALLOWED` otherwise, unless the operator
     allows private ones). Its secret is in this answer only.
     """

@@ -54,6 +54,7 @@ from neonize.events import (
     ConnectedEv,
     ConnectFailureEv,
     DisconnectedEv,
+    HistorySyncEv,
     KeepAliveRestoredEv,
     KeepAliveTimeoutEv,
     LoggedOutEv,
@@ -140,6 +141,7 @@ HANDLED_EVENTS = {
     "chat_presence": ChatPresenceEv,
     "keepalive_timeout": KeepAliveTimeoutEv,
     "keepalive_restored": KeepAliveRestoredEv,
+    "history_sync": HistorySyncEv,
 }
 # What we show in a chat, as whatsmeow's chat presence and its media.
 CHAT_PRESENCES = {
@@ -808,6 +810,10 @@ class NeonizeEngine(Engine):
                 self._on_message(session, event, data)
         elif kind == "receipt":
             self._on_receipt(session, event)
+        elif kind == "history_sync":
+            for batch in mapping.history_batches(event.Data):
+                received = len(batch["messages"])
+                self._emit(EngineEventKind.HISTORY, session.id, requestId=None, received=received, final=True, **batch)
         elif kind in ("presence", "chat_presence"):
             update = mapping.presence_update if kind == "presence" else mapping.chat_presence_update
             data = update(event, lambda lid: self._phone_jid_for(session, lid))
@@ -846,6 +852,29 @@ class NeonizeEngine(Engine):
             log.warning("session %s: poll vote %s not decrypted: %s", session.id, wa_id, exc)
             return None
         return [option.hex() for option in vote.selectedOptions]
+
+    # -- history --------------------------------------------------------------------------
+
+    def history_request(
+        self,
+        session_id: str,
+        chat: str,
+        *,
+        request_id: str,
+        count: int | None = None,
+        since: str | None = None,
+        oldest: dict | None = None,
+    ) -> None:
+        """Refused: neonize builds WhatsApp's on-demand history request
+        (neonize.builder.build_history_sync_request), but the phone only takes it as a peer
+        message, and neonize's send_message cannot send one. What WhatsApp syncs by itself
+        (HistorySyncEv) is stored as history all the same."""
+        self._logged_in(session_id)
+        raise EngineError(
+            "REJECTED",
+            "The neonize engine cannot ask the phone for older messages (neonize cannot send the peer "
+            "message WhatsApp needs for it); history the phone syncs by itself is stored",
+        )
 
     # -- presence -------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from neonize.proto.Neonize_pb2 import (
     TemporaryBan,
 )
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as Content
+from neonize.proto.waHistorySync.WAWebProtobufsHistorySync_pb2 import HistorySync
 
 USER_SERVER = "s.whatsapp.net"
 LID_SERVER = "lid"
@@ -244,6 +245,75 @@ def inbound_message(event: Message, resolve_lid: LidResolver) -> dict | None:
     if data["type"] == "poll_vote":  # the choice itself is encrypted: the engine decrypts it
         data["pollVote"] = {"messageWaId": value.pollCreationMessageKey.ID}
     return data
+
+
+# Kinds a history backfill stores: what changes other messages is not one of its own.
+HISTORY_SKIPPED_KINDS = frozenset({"reaction", "poll_vote", "unknown"})
+
+
+def history_batches(sync: HistorySync) -> list[dict]:
+    """A history sync's conversations (whatsmeow's HistorySync event), each as the HISTORY
+    event data for its chat: {chat, messages}, oldest first. Chats are named as messages
+    are filed: a number (a LID's, when the sync maps it), or a group's id."""
+    numbers = {lid_of_string(entry.lidJID): entry.pnJID for entry in sync.phoneNumberToLidMappings}
+    batches = []
+    for conversation in sync.conversations:
+        chat_id = conversation.ID
+        if chat_id == STATUS_CHAT or chat_id.endswith("@newsletter") or chat_id.endswith("@broadcast"):
+            continue
+        is_group = chat_id.endswith("@" + GROUP_SERVER)
+        chat = chat_id if is_group else _history_person(chat_id, conversation.pnJID, numbers)
+        if chat is None:
+            continue
+        messages = []
+        for entry in conversation.messages:
+            message = _history_message(entry.message, chat_id, chat, is_group, numbers)
+            if message is not None:
+                messages.append(message)
+        messages.sort(key=lambda message: message["timestamp"])
+        batches.append({"chat": chat["sender"] if not is_group else chat, "messages": messages})
+    return batches
+
+
+def lid_of_string(jid: str) -> str | None:
+    user, _, server = jid.partition("@")
+    return user.split(":", 1)[0] + "@" + LID_SERVER if server == LID_SERVER and user else None
+
+
+def _history_person(jid: str, phone_jid: str, numbers: dict[str | None, str]) -> dict | None:
+    """Who a history message is from (or a chat is with): sender, phone and lid as MESSAGE data."""
+    user, _, server = jid.partition("@")
+    digits = user.split(":", 1)[0].split(".", 1)[0]
+    if server == USER_SERVER and digits:
+        return {"sender": digits, "phone": digits}
+    lid = lid_of_string(jid)
+    if lid is None:
+        return None
+    phone = (phone_jid or numbers.get(lid) or "").partition("@")[0].split(":", 1)[0]
+    if phone:
+        return {"sender": phone, "phone": phone, "lid": lid}
+    return {"sender": lid.partition("@")[0], "lid": lid}
+
+
+def _history_message(info, chat_id: str, chat, is_group: bool, numbers: dict) -> dict | None:
+    content = content_of(info.message)
+    if content is None or content[0] in SILENT_KINDS or content_kind(content[0]) in HISTORY_SKIPPED_KINDS:
+        return None
+    field, value = content
+    data = {
+        "waId": info.key.ID,
+        "text": content_text(field, value),
+        "type": content_kind(field),
+        "timestamp": epoch_datetime(info.messageTimestamp),
+    }
+    if info.key.fromMe:
+        return data | {"sender": chat_id if is_group else chat["sender"], "fromMe": True}
+    if is_group:
+        author = _history_person(info.key.participant or info.participant, "", numbers)
+        if author is None:
+            return None
+        return data | author | {"details": {"chat": chat_id, "isGroup": True, "pushName": info.pushName}}
+    return data | chat | {"details": {"pushName": info.pushName} if info.pushName else {}}
 
 
 def presence_update(event: Presence, resolve_lid: LidResolver) -> dict | None:

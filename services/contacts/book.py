@@ -55,18 +55,21 @@ def contact_seen(
     push_name: str | None,
     at: datetime,
     lid: str | None = None,
+    history: bool = False,
 ) -> Contact:
     """Someone wrote to the session (in the caller's transaction): they are a contact now.
 
     `phone` is their phone number, or their LID's digits while WhatsApp gave no number;
     `lid` their LID when known. A contact known so far only by the LID gets its phone
     number, or is merged into the contact the number has. Returns the contact: its `phone`
-    is what their messages are filed under.
+    is what their messages are filed under. A `history` message (a backfill's) only names
+    when they last wrote if nothing newer did.
     """
     contact = _contact_identify(session, phone, lid)
     if push_name:
         contact.push_name = push_name[:NAME_MAX]
-    contact.last_message_at = at
+    if not history or contact.last_message_at is None:
+        contact.last_message_at = at
     return contact
 
 

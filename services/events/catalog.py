@@ -92,6 +92,7 @@ class MessageReceived(DomainEvent):
     # their LID ("<digits>@lid"). `from` is the number, or the LID's digits while none is known.
     phone: str | None = Field(default=None, exclude_if=_absent)
     lid: str | None = Field(default=None, exclude_if=_absent)
+    history: bool | None = Field(default=None, exclude_if=_absent)  # true: from a history backfill
 
 
 class MessageStatusChanged(DomainEvent):
@@ -261,6 +262,35 @@ class PresenceUpdate(DomainEvent):
     lid: str | None = Field(default=None, exclude_if=_absent)  # their LID ("<digits>@lid"), when known
 
 
+class HistoryProgress(DomainEvent):
+    """A batch of a chat's older messages came from the phone and was stored (a backfill)."""
+
+    name = "history_progress"
+    webhook = "history.progress"
+    streamed = True
+
+    request_id: str
+    session_id: str
+    chat: str
+    stored: int  # messages of this batch stored (those already kept are not stored twice)
+    received: int  # messages the phone sent so far for this request
+    requested: int | None  # the `count` asked for (none when asked `since` a time)
+
+
+class HistoryCompleted(DomainEvent):
+    """The phone sent the last batch of a backfill."""
+
+    name = "history_completed"
+    webhook = "history.completed"
+    streamed = True
+
+    request_id: str
+    session_id: str
+    chat: str
+    received: int  # messages the phone sent for this request
+    history_total: int  # history messages the chat now has
+
+
 class BulkProgress(DomainEvent):
     """A bulk send moved on: its counts after one of its messages was answered."""
 
@@ -337,6 +367,8 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     MessageStalled,
     SessionDegraded,
     SessionRecovered,
+    HistoryProgress,
+    HistoryCompleted,
     SessionReconnecting,
     SessionStatusChanged,
     MessageReaction,

@@ -20,7 +20,7 @@ from services.errors import NotFound, ValidationError
 from services.messaging.media import file_name_safe
 from services.messaging.outgoing import media_files
 from services.platform.paging import page_number
-from services.platform.phones import phone_normalize
+from services.platform.phones import is_group_id, phone_normalize
 
 # The log's view of stalled messages (services/messaging/watchdog.py): found stuck, and still
 # where they were found.
@@ -68,7 +68,7 @@ def messages_list(
     """One page of the message log, newest first (`only_sessions`' messages, for an API key
     limited to them).
 
-    Filters: session, chat (the other party's number), direction, status, type, and
+    Filters: session, chat (the other party's number, or a group's id), direction, status, type, and
     since/until (ISO 8601 times, since inclusive, until exclusive), as the route's schema
     has them. Pages by `page`, or by `cursor` (the `nextCursor` of the page before), which
     stays right while messages keep arriving.
@@ -84,7 +84,9 @@ def messages_list(
         query = query.where(Message.status == status)
     if direction:
         query = query.where(Message.direction == direction)
-    if chat:
+    if chat and is_group_id(chat):  # a group's: those sent to it and those its members wrote
+        query = query.where(or_(Message.phone == chat.strip(), Message.chat == chat.strip()))
+    elif chat:
         query = query.where(Message.phone == phone_normalize(chat, field="chat"))
     if kind:
         query = query.where(Message.type == kind)

@@ -13,7 +13,7 @@ from engines.outgoing import KINDS
 from extensions import db
 from jobs import engine as engine_jobs
 from models import Message, MessageStatus, User, WaSession
-from models.message import INBOUND
+from models.message import INBOUND, OUTBOUND
 from services.contacts.book import contact_seen, sender_phone
 from services.errors import NotFound, ValidationError
 from services.events.bus import event_publish
@@ -21,7 +21,7 @@ from services.events.catalog import MessageReaction, MessageReceived, PollVote
 from services.hosts.calls import engine_enqueue
 from services.messaging.media import file_name_safe
 from services.messaging.outgoing import media_files, media_save, outgoing_parse
-from services.platform.phones import phone_normalize
+from services.platform.phones import is_group_id, phone_normalize
 from services.sessions.lifecycle import session_get, session_require_connected
 
 
@@ -36,6 +36,9 @@ def message_inbound(
     details: dict | None = None,
     media: bytes | None = None,
     lid: str | None = None,
+    from_me: bool = False,
+    history: bool = False,
+    notify: bool = True,
 ) -> Message | None:
     """Store a message a contact sent to the session (once), count it, tell the owner.
 
@@ -45,6 +48,10 @@ def message_inbound(
     LID when known: the message is filed under the contact's phone number whenever one is
     known. A reaction or a poll vote is not a message of its own: it is recorded on the
     message it reacts to, or the poll.
+
+    `history` messages come from a backfill of the phone's history: stored as such (those
+    the session's phone sent too, `from_me`), not counted as received, and told to the
+    owner only when `notify` (the backfill asked for it).
     """
     session = db.session.get(WaSession, session_id)
     duplicate = db.session.scalar(select(Message.id).where(Message.session_id == session_id, Message.wa_id == wa_id))
@@ -54,32 +61,42 @@ def message_inbound(
     for name in ("filename", "fileName"):
         if isinstance(details.get(name), str):
             details[name] = file_name_safe(details[name])
-    if kind == "reaction":
+    if kind == "reaction" and not history:
         _reaction_record(session, sender_phone(session, sender, lid), details.get("reaction") or {}, at)
         return None
-    if kind == "poll_vote":
+    if kind == "poll_vote" and not history:
         _poll_vote_record(session, sender_phone(session, sender, lid), details.get("pollVote") or {}, at)
         return None
-    contact = contact_seen(session, sender, push_name=details.get("pushName"), at=at, lid=lid)
-    phone, lid = contact.phone, contact.lid
+    if from_me:
+        phone, lid = sender, None
+    else:
+        contact = contact_seen(session, sender, push_name=details.get("pushName"), at=at, lid=lid, history=history)
+        phone, lid = contact.phone, contact.lid
+    chat = details.get("chat")
     message = Message(
         user_id=session.user_id,
         session_id=session_id,
-        direction=INBOUND,
+        direction=OUTBOUND if from_me else INBOUND,
         phone=phone,
+        chat=chat if is_group_id(chat) else None,
         body=text or _inbound_preview(kind, details),
         type=kind if kind in KINDS else "text",
         wa_id=wa_id,
-        status=MessageStatus.RECEIVED,
+        status=MessageStatus.SENT if from_me else MessageStatus.RECEIVED,
+        history=history,
         created_at=at,
+        sent_at=at if from_me else None,
     )
     db.session.add(message)
     db.session.flush()
     if media is not None:
         details |= inbound_media_store(message, media)
     message.payload = details or None
-    session.messages_received += 1
+    if not history:
+        session.messages_received += 1
     db.session.commit()
+    if from_me or (history and not notify):
+        return message
     event_publish(
         session.user_id,
         MessageReceived(
@@ -92,6 +109,7 @@ def message_inbound(
             timestamp=at,
             phone=phone if not lid or phone != lid.partition("@")[0] else None,
             lid=lid,
+            history=history or None,
         ),
     )
     return message

@@ -37,8 +37,18 @@ log = logging.getLogger(__name__)
 # What endpoints can subscribe to: the events declared with a webhook name.
 EVENTS = tuple(event.webhook for event in catalog.EVENTS if event.webhook)
 # Asked for by name only: presence, which is chatty (every time a contact types), and the
-# watchdog's events, newer than the endpoints that name no events (they get what they always had).
-OPT_IN_EVENTS = frozenset({"presence.update", "message.stalled", "session.degraded", "session.recovered"})
+# watchdog's events and a history backfill's progress, newer than the endpoints that name no
+# events (they get what they always had).
+OPT_IN_EVENTS = frozenset(
+    {
+        "presence.update",
+        "message.stalled",
+        "session.degraded",
+        "session.recovered",
+        "history.progress",
+        "history.completed",
+    }
+)
 # What a new endpoint gets when it names no events.
 DEFAULT_EVENTS = tuple(event for event in EVENTS if event not in OPT_IN_EVENTS)
 # What "send test event" sends (TEST_EVENT), whatever the endpoint's filter; its body says "test": true.
