@@ -332,6 +332,7 @@ native = Contract(
         "message_id": ("The message's id", str),
         "group_id": ("The group's id (…@g.us)", GroupId),
         "phone": ("A phone number with country code", Phone),
+        "chat": ("The chat: a contact's phone number with country code, or a group id (…@g.us)", Phone | GroupId),
         "key_id": ("The key's id", str),
         "webhook_id": ("The endpoint's id", str),
         "delivery_id": ("The delivery's id", str),
