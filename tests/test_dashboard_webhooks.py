@@ -39,8 +39,9 @@ def test_a_new_endpoint_shows_its_secret_once_and_the_list_only_its_hint(client,
     page = client.get("/webhooks").get_data(as_text=True)
     assert "No webhook endpoints yet" in page
     assert 'aria-current="page">Webhooks</a>' in page
-    # Every event is offered, all but presence and the watchdog's ticked by default.
-    assert page.count('name="events"') == 11 and page.count("checked") >= 7
+    # Every event is offered, all but the six an endpoint must ask for (presence, the
+    # watchdog's three, the history backfill's two) ticked by default.
+    assert page.count('name="events"') == 13 and page.count("checked") >= 7
 
     response = _create(user, receiver.url())
     assert response.status_code == 200

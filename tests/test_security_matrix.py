@@ -48,6 +48,7 @@ ID_ARGUMENTS = {
     "key_id": "key",
     "phone": "phone",
     "group_id": "group",
+    "chat": "phone",  # a chat is named by the contact's number (or a group id)
     "action": None,  # see ACTIONS
     "id": "session",  # aulm's /v1/sessions/<id>/status
 }
