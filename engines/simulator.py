@@ -243,6 +243,9 @@ class SimulatorEngine(Engine):
         except EngineError as exc:
             self._emit(EngineEventKind.ERROR, session_id, reason=exc.message)
             return
+        # Read before the lock: a host starting hundreds of sessions at once reads their
+        # devices side by side, not one after another.
+        device = self._device_load(session_id)
         with self._lock:
             current = self._sessions.get(session_id)
             if current is not None and current.state == "connected":
@@ -252,16 +255,15 @@ class SimulatorEngine(Engine):
             if current is not None and current.state == "pending" and current.qr is not None:
                 self._emit_qr(session_id, current)
                 return
-            device = self._device_load(session_id)
-            if device is not None:
-                self.connections.claim(session_id, self.connection_id)
-                self._sessions[session_id] = _SimSession(state="connected", phone=device["phone"])
-                self._emit(EngineEventKind.CONNECTED, session_id, phone=device["phone"])
-                self._receipts_take_up(session_id)
+            if device is None:
+                session = _SimSession(state="pending")
+                self._sessions[session_id] = session
+                self._next_qr(session_id, session)
                 return
-            session = _SimSession(state="pending")
-            self._sessions[session_id] = session
-            self._next_qr(session_id, session)
+            self.connections.claim(session_id, self.connection_id)
+            self._sessions[session_id] = _SimSession(state="connected", phone=device["phone"])
+            self._emit(EngineEventKind.CONNECTED, session_id, phone=device["phone"])
+        self._receipts_take_up(session_id)
 
     def session_stop(self, session_id: str, reason: str) -> None:
         with self._lock:

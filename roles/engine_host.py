@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -103,6 +104,8 @@ BROKEN_SEND_RETRY_SECONDS = 5.0
 SPOOL_START_WAIT_SECONDS = 10.0
 # How soon the heartbeat thread looks again while the host's sessions wait to be taken up.
 RESTORE_RETRY_SECONDS = 0.5
+# How many of its sessions a restarting host takes up at once.
+RESTORE_THREADS = 8
 # Set (without expiry) once a host has lined up its sessions' sends: gone after Redis lost its
 # data, which tells the host to line them up again from the database.
 LINED_UP_KEY = "wagate:engine-host:{}:lined-up"
@@ -325,10 +328,16 @@ class EngineHost:
                 self.leases[session_id] = _Lease(generation, started + self._lease_term())
         self._report(list(own), held=True)
         pending = self._sends_pending(list(own))  # one read for all, not one per session
+
+        def take_up(session_id: str) -> None:
+            with self.app.app_context():
+                self.engine.session_start(session_id)
+                self._sends_line_up(session_id, pending.get(session_id, []))
+
         # Sessions with sends waiting come up first: they are what people are waiting for.
-        for session_id in sorted(own, key=lambda session_id: session_id not in pending):
-            self.engine.session_start(session_id)
-            self._sends_line_up(session_id, pending.get(session_id, []))
+        # Several at a time: each start waits on the stores and the engine, not the processor.
+        with ThreadPoolExecutor(max_workers=RESTORE_THREADS, thread_name_prefix=f"restore:{self.id}") as pool:
+            list(pool.map(take_up, sorted(own, key=lambda session_id: session_id not in pending)))
         if own:
             log.info("engine host %s took back %d session(s)", self.id, len(own))
         self.adopt_orphans(grace=False)  # a start that found no host alive left them unowned
