@@ -99,7 +99,7 @@ def test_a_new_user_pairs_a_session_and_sends_without_a_reload(browser, live, sh
     assert re.search(r"Connected, phone \+1555\d{7}", page.get_by_test_id("connected").inner_text())
     assert page.evaluate("window.__stillTheSamePage") is True
 
-    page.get_by_label("Phone number").fill("919876543210")
+    page.locator("#send-form").get_by_label("Phone number").fill("919876543210")
     page.get_by_label("Message", exact=True).fill("Hello <b>from</b> the dashboard")
     page.get_by_role("button", name="Send").click()
     page.get_by_test_id("send-result").wait_for()
@@ -130,13 +130,13 @@ def test_invalid_numbers_are_explained_inline(browser, live):
     _login(page)
     page.locator(".session-card a").first.click()
     page.wait_for_url(re.compile(r"/sessions/[0-9a-f-]{36}$"))
-    page.get_by_label("Phone number").fill("12345")
+    page.locator("#send-form").get_by_label("Phone number").fill("12345")
     page.get_by_label("Message", exact=True).fill("hi")
     page.get_by_role("button", name="Send").click()
     error = page.locator("#send-form .field-error")
     error.wait_for()
     assert "country code" in error.inner_text()
-    assert page.get_by_label("Phone number").get_attribute("aria-invalid") == "true"
+    assert page.locator("#send-form").get_by_label("Phone number").get_attribute("aria-invalid") == "true"
     context.close()
 
 
@@ -251,7 +251,7 @@ def test_the_owner_paces_schedules_and_resumes_a_session(browser, live, shots):
 
     # A message for tomorrow at 10:00 in this browser's time zone.
     tomorrow = now.date() + timedelta(days=1)
-    page.get_by_label("Phone number").fill("919876543210")
+    page.locator("#send-form").get_by_label("Phone number").fill("919876543210")
     page.get_by_label("Message", exact=True).fill("Your order ships tomorrow")
     page.get_by_label("Send at (optional)").fill(f"{tomorrow}T10:00")
     page.get_by_role("button", name="Send").click()
@@ -279,7 +279,7 @@ def test_the_owner_paces_schedules_and_resumes_a_session(browser, live, shots):
     page.locator("body[data-socket=connected]").wait_for(state="attached")
     page.evaluate("window.__stillTheSamePage = true")
     for number in ("919800000000", "919811110000"):
-        page.get_by_label("Phone number").fill(number)
+        page.locator("#send-form").get_by_label("Phone number").fill(number)
         page.get_by_label("Message", exact=True).fill("Hello from our new shop")
         page.get_by_role("button", name="Send").click()
         page.get_by_test_id("send-result").wait_for()
