@@ -141,25 +141,30 @@ def lease_lock(session_id: str, host_id: str, generation: int) -> WaSession | No
     ).first()
 
 
-def sessions_orphaned(alive: Iterable[str], limit: int, *, grace: bool = True) -> list[str]:
-    """Up to `limit` sessions that should be online and no living host holds: unowned (with
-    `grace`, for UNOWNED_GRACE_SECONDS: left to the host their start was placed on), or named
-    for a host that is not alive and whose lease ran out."""
+def _orphaned(alive: Iterable[str], grace: bool):
+    """The condition for a session that should be online and no living host holds."""
     alive = list(alive)
     owner_gone = WaSession.engine_host.not_in(alive) if alive else literal(True)
     unowned = WaSession.engine_host.is_(None)
     if grace:
         unowned = and_(unowned, WaSession.updated_at < utcnow() - timedelta(seconds=UNOWNED_GRACE_SECONDS))
-    query = (
-        select(WaSession.id)
-        .where(
-            WaSession.wanted_online.is_(True),
-            or_(unowned, and_(WaSession.engine_host.is_not(None), owner_gone, _lapsed())),
-        )
-        .order_by(WaSession.created_at)
-        .limit(limit)
+    return and_(
+        WaSession.wanted_online.is_(True),
+        or_(unowned, and_(WaSession.engine_host.is_not(None), owner_gone, _lapsed())),
     )
+
+
+def sessions_orphaned(alive: Iterable[str], limit: int, *, grace: bool = True) -> list[str]:
+    """Up to `limit` sessions that should be online and no living host holds: unowned (with
+    `grace`, for UNOWNED_GRACE_SECONDS: left to the host their start was placed on), or named
+    for a host that is not alive and whose lease ran out."""
+    query = select(WaSession.id).where(_orphaned(alive, grace)).order_by(WaSession.created_at).limit(limit)
     return list(db.session.scalars(query))
+
+
+def sessions_orphaned_count(alive: Iterable[str]) -> int:
+    """How many sessions `sessions_orphaned` would find, with no limit."""
+    return db.session.scalar(select(func.count()).select_from(WaSession).where(_orphaned(alive, True)))
 
 
 def hosts_gone(alive: Iterable[str]) -> list[str]:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import time
 
 from flask import current_app
-from sqlalchemy import func, select
 
-from extensions import db
-from models import WaSession
-from services.hosts.leases import sessions_orphaned
+from services.hosts.leases import sessions_named, sessions_orphaned_count
 from services.hosts.routing import host_load, hosts_alive, hosts_holding
 
 
@@ -19,13 +16,7 @@ def hosts_overview() -> dict:
     should be online no living host holds."""
     alive = hosts_alive()
     holding = hosts_holding()
-    named = dict(
-        db.session.execute(
-            select(WaSession.engine_host, func.count())
-            .where(WaSession.wanted_online.is_(True), WaSession.engine_host.is_not(None))
-            .group_by(WaSession.engine_host)
-        ).all()
-    )
+    named = sessions_named()
     now = time.time()
     hosts = [
         {
@@ -40,5 +31,5 @@ def hosts_overview() -> dict:
         }
         for host_id, beat in sorted(alive.items())
     ]
-    waiting = len(sessions_orphaned(alive, 10_000))
+    waiting = sessions_orphaned_count(alive)
     return {"hosts": hosts, "waiting": waiting, "leaseSeconds": current_app.config["SESSION_LEASE_SECONDS"]}
